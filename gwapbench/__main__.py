@@ -1,0 +1,3 @@
+from gwapbench.cli import main
+
+main()

@@ -1,0 +1,40 @@
+"""The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
+
+User errors (`gwapbench.errors.InputError`) print as one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gwapbench import __version__
+from gwapbench.errors import InputError
+
+
+class _Group(click.Group):
+    """A click group that turns `InputError` into a one-line message and exit code 2."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except InputError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gwapbench")
+def cli() -> None:
+    """Evaluate and benchmark weakly supervised localization with global pooling.
+
+    \b
+    Example:
+      gwapbench make-synthetic --layout voc --out data/synthetic-voc
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

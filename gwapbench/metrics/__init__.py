@@ -1,0 +1,5 @@
+"""Metrics with exactly specified semantics (see docs/metrics.md).
+
+Numpy in, numpy out: each metric is a pure function over whole arrays plus an accumulator
+(`update` per batch, `merge` across processes, `compute` at the end).
+"""

@@ -1,0 +1,32 @@
+"""Shared fixtures: the real data in ../shared/data (or $GWAPBENCH_SHARED_DATA)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path:
+    """Where the real test data lives: $GWAPBENCH_SHARED_DATA, else ../shared/data beside the repo."""
+    env = os.environ.get("GWAPBENCH_SHARED_DATA")
+    return Path(env) if env else _REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """Return a function `get(name)` giving the path of a shared data folder, or skip the test."""
+
+    def get(name: str) -> Path:
+        path = shared_data_root() / name
+        if not path.exists():
+            pytest.skip(
+                f"real data folder {name!r} not found under {shared_data_root()} "
+                "(set GWAPBENCH_SHARED_DATA to the shared data folder to run this test)"
+            )
+        return path
+
+    return get
