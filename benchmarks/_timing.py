@@ -1,0 +1,26 @@
+"""Timing helpers shared by the benchmark scripts: best-of-n wall time and a ratio row."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def best_time(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
+    """Run `fn` `repeat` times; return the fastest wall time in seconds and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def print_header() -> None:
+    print(f"{'benchmark':<52} {'ours (s)':>10} {'reference (s)':>14} {'ratio':>8}  reference")
+
+
+def print_row(name: str, ours_s: float, reference_s: float, reference_name: str) -> None:
+    """One line: our time, the reference time measured in the same run, and reference / ours."""
+    print(f"{name:<52} {ours_s:>10.3f} {reference_s:>14.3f} {reference_s / ours_s:>7.1f}x  {reference_name}")
