@@ -1,0 +1,200 @@
+"""Saliency metrics of Table II: box-union ground-truth masks and the Otsu F-measure.
+
+Sources: the GWAP paper (Qiu 2018, section IV-B) evaluates each weight map against the union of
+the image's object boxes with an Otsu-binarized map and F-beta, beta^2 = 0.3 (Achanta et al.,
+CVPR 2009). The threshold is Otsu's (1979) between-class-variance maximizer computed exactly as
+`skimage.filters.threshold_otsu` (256 bins over [min, max]).
+
+Exactness: a map normalized to x in [0, 1] is scaled by 512 = 2 * 256, which is exact in binary
+floating point, so with v = 512 x the Otsu bin of a pixel is min(floor(v) // 2, 255) (numpy's
+histogram bins with edges k/256, the last one closed) and "x > bin centre (2k+1)/512" is
+"v > 2k+1". One integer key per pixel, key = floor(v) + ceil(v) in [0, 1024], carries both:
+Otsu bin = min(key // 4, 255) and x > centre(k) <=> key > 4k+2. A joint histogram of (key, in GT)
+per image then gives the Otsu threshold and |M|, |M & G| exactly, without a per-pixel loop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from gwapbench.metrics._validation import as_array, check_boxes
+from gwapbench.metrics.accumulator import Accumulator
+
+OTSU_BINS = 256
+_KEYS = 4 * OTSU_BINS + 1  # key = floor(v) + ceil(v) for v = 512 x in [0, 512]
+
+
+def boxes_to_mask(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W) bool union of inclusive-corner boxes in VOC 1-based pixel coordinates.
+
+    A box (x1, y1, x2, y2) covers the pixels whose 1-based column c and row r satisfy
+    x1 <= c <= x2 and y1 <= r <= y2; in 0-based array indices that is
+    mask[ceil(y1) - 1 : floor(y2), ceil(x1) - 1 : floor(x2)] (for VOC's integer corners:
+    mask[y1 - 1 : y2, x1 - 1 : x2]). Parts outside the image are clipped away.
+    """
+    boxes = check_boxes(boxes, "boxes")
+    for name, size in (("height", height), ("width", width)):
+        if int(size) != size or size <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {size!r}")
+    height, width = int(height), int(width)
+    starts = np.clip(np.ceil(boxes[:, :2]) - 1, 0, None).astype(np.int64)  # 0-based first column, row
+    stops = np.floor(boxes[:, 2:]).astype(np.int64)  # 0-based exclusive last column, row
+    stops = np.minimum(stops, [width, height])
+    # Difference array: +1 at each box's top-left, -1 past its corners; the 2-D cumulative sum
+    # counts the boxes covering each pixel (no loop over pixels, one scatter per box corner).
+    diff = np.zeros((height + 1, width + 1), dtype=np.int32)
+    keep = (stops[:, 0] > starts[:, 0]) & (stops[:, 1] > starts[:, 1])
+    x0, y0 = starts[keep, 0], starts[keep, 1]
+    x1, y1 = stops[keep, 0], stops[keep, 1]
+    np.add.at(diff, (y0, x0), 1)
+    np.add.at(diff, (y0, x1), -1)
+    np.add.at(diff, (y1, x0), -1)
+    np.add.at(diff, (y1, x1), 1)
+    return diff.cumsum(axis=0).cumsum(axis=1)[:height, :width] > 0
+
+
+def check_map_mask_pairs(
+    maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray], maps_name: str = "maps"
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Validate per-image 2-D finite maps and same-shape boolean masks; return them as numpy pairs.
+
+    float32 maps stay float32 (computations run in the map's precision); other maps become float64.
+    Masks must be bool or hold only 0/1.
+    """
+    if len(maps) != len(gt_masks):
+        raise ValueError(f"length mismatch: {maps_name}={len(maps)}, gt_masks={len(gt_masks)}")
+    if len(maps) == 0:
+        raise ValueError(f"{maps_name} is empty: at least one image is needed")
+    pairs = []
+    for i, (raw_map, raw_mask) in enumerate(zip(maps, gt_masks)):
+        dtype = np.float32 if getattr(raw_map, "dtype", None) in (np.float32, torch.float32) else np.float64
+        image_map = as_array(raw_map, f"{maps_name}[{i}]", ndim=2, dtype=dtype)
+        mask = as_array(raw_mask, f"gt_masks[{i}]", ndim=2, dtype=None)
+        if mask.shape != image_map.shape:
+            raise ValueError(f"gt_masks[{i}] has shape {mask.shape} but {maps_name}[{i}] has {image_map.shape}")
+        if image_map.size == 0:
+            raise ValueError(f"{maps_name}[{i}] is empty (shape {image_map.shape})")
+        if mask.dtype != bool:
+            if not np.isin(mask, (0, 1)).all():
+                raise ValueError(f"gt_masks[{i}] must be boolean (or hold only 0 and 1)")
+            mask = mask.astype(bool)
+        pairs.append((image_map, mask))
+    return pairs
+
+
+def _key_histogram(image_map: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """(2, 1025) counts of key = floor(v) + ceil(v), v = 512 (m - min) / (max - min), outside / inside GT.
+
+    None for a constant map. The normalization uses the map's dtype, as numpy would.
+    """
+    values = torch.from_numpy(image_map).reshape(-1)
+    low, high = torch.aminmax(values)
+    if low == high:
+        return None
+    v = torch.sub(values, low).div_(high - low).mul_(2 * OTSU_BINS)
+    key = torch.floor(v).add_(torch.ceil(v))
+    key = key.to(torch.int32).add_(torch.from_numpy(mask).reshape(-1), alpha=_KEYS)
+    return torch.bincount(key, minlength=2 * _KEYS).reshape(2, _KEYS).numpy()
+
+
+def otsu_bins(counts: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """Index of the Otsu threshold bin for each row of an (N, 256) histogram of maps of `dtype`.
+
+    As `skimage.filters.threshold_otsu` (same dtypes, same operation order, first maximum):
+    w1 = cumsum(c), w2 = reverse cumsum(c) (float32 counts); mu1 = cumsum(c t) / w1,
+    mu2 = reverse cumsum(c t) / w2 with bin centres t (in the map's dtype, as numpy's bin edges
+    are); argmax over k of w1[k] w2[k+1] (mu1[k] - mu2[k+1])^2. Each row must have non-zero
+    first and last bins.
+    """
+    counts = counts.astype(np.float32)
+    edges = np.linspace(0.0, 1.0, OTSU_BINS + 1, dtype=dtype)
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    weight1 = np.cumsum(counts, axis=1)
+    weight2 = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
+    weighted = counts * centres
+    mean1 = np.cumsum(weighted, axis=1) / weight1
+    mean2 = (np.cumsum(weighted[:, ::-1], axis=1) / weight2[:, ::-1])[:, ::-1]
+    variance12 = weight1[:, :-1] * weight2[:, 1:] * (mean1[:, :-1] - mean2[:, 1:]) ** 2
+    return np.argmax(variance12, axis=1)
+
+
+def otsu_counts(maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> np.ndarray:
+    """(N, 3) int64 per image: |M| (pixels above the Otsu threshold), |M & G|, |G|.
+
+    Each map is min-max normalized to [0, 1] (in its own dtype) and thresholded at Otsu's
+    threshold with foreground = x > threshold; a constant map has M empty. Images are processed
+    in parallel threads (torch releases the GIL).
+    """
+    pairs = check_map_mask_pairs(maps, gt_masks)
+    workers = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        histograms = list(pool.map(lambda pair: _key_histogram(*pair), pairs))
+    result = np.zeros((len(pairs), 3), dtype=np.int64)
+    result[:, 2] = [int(mask.sum()) for _, mask in pairs]
+    varying = [i for i, hist in enumerate(histograms) if hist is not None]
+    if not varying:
+        return result
+    keys = np.stack([histograms[i] for i in varying]).astype(np.int64)  # (n, 2, 1025)
+    by_key = keys.sum(axis=1)
+    otsu_hist = by_key[:, :-1].reshape(-1, OTSU_BINS, 4).sum(axis=2)
+    otsu_hist[:, -1] += by_key[:, -1]  # x = 1 falls in the last, closed bin
+    is_float32 = np.array([pairs[i][0].dtype == np.float32 for i in varying])
+    threshold_bin = np.empty(len(varying), dtype=np.int64)
+    for dtype, rows in ((np.float32, is_float32), (np.float64, ~is_float32)):
+        threshold_bin[rows] = otsu_bins(otsu_hist[rows], dtype)
+    above = np.arange(_KEYS) > (4 * threshold_bin[:, None] + 2)  # key > 4k+2 <=> x > centre(k)
+    result[varying, 0] = (by_key * above).sum(axis=1)
+    result[varying, 1] = (keys[:, 1] * above).sum(axis=1)
+    return result
+
+
+def fbeta_from_counts(predicted: np.ndarray, hits: np.ndarray, positives: np.ndarray, beta2: float) -> np.ndarray:
+    """F = (1 + b2) P R / (b2 P + R), P = hits / predicted, R = hits / positives; 0 where undefined."""
+    predicted, hits, positives = (np.asarray(a, dtype=np.float64) for a in (predicted, hits, positives))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, hits / predicted, 0.0)
+        recall = np.where(positives > 0, hits / positives, 0.0)
+        denominator = beta2 * precision + recall
+        return np.where(denominator > 0, (1 + beta2) * precision * recall / denominator, 0.0)
+
+
+def otsu_fmeasure(maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray], beta2: float = 0.3) -> np.ndarray:
+    """(N,) per-image F-beta of the Otsu-binarized map against the mask (Table II; mean = the score).
+
+    maps: 2-D float arrays already at mask size (sizes may differ between images); gt_masks: bool
+    arrays of the same shapes. F = 0 for a constant map or where P + R = 0. Empty input raises
+    ValueError (a mean over no images is undefined).
+    """
+    if not np.isfinite(beta2) or beta2 <= 0:
+        raise ValueError(f"beta2 must be a positive number, got {beta2!r}")
+    counts = otsu_counts(maps, gt_masks)
+    return fbeta_from_counts(counts[:, 0], counts[:, 1], counts[:, 2], beta2)
+
+
+class OtsuFMeasure(Accumulator):
+    """Accumulates per-image Otsu counts; `compute()` -> (mean F, (N,) per-image F).
+
+    Only three integers per image are stored, never the maps.
+    """
+
+    def __init__(self, beta2: float = 0.3) -> None:
+        super().__init__()
+        if not np.isfinite(beta2) or beta2 <= 0:
+            raise ValueError(f"beta2 must be a positive number, got {beta2!r}")
+        self.beta2 = beta2
+
+    def update(self, maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> None:
+        self._append(counts=otsu_counts(maps, gt_masks))
+
+    def compute(self) -> tuple[float, np.ndarray]:
+        batches = self._items("counts")
+        if not batches:
+            raise ValueError("OtsuFMeasure.compute() called before any update: no images")
+        counts = np.concatenate(batches)
+        per_image = fbeta_from_counts(counts[:, 0], counts[:, 1], counts[:, 2], self.beta2)
+        return float(per_image.mean()), per_image
