@@ -4,6 +4,7 @@ Numpy in, numpy out: each metric is a pure function over whole arrays plus an ac
 (`update` per batch, `merge` across processes, `compute` at the end).
 """
 
+from gwapbench.metrics.pxap import PxAP, pxap
 from gwapbench.metrics.saliency import OtsuFMeasure, boxes_to_mask, otsu_fmeasure
 
-__all__ = ["OtsuFMeasure", "boxes_to_mask", "otsu_fmeasure"]
+__all__ = ["OtsuFMeasure", "boxes_to_mask", "otsu_fmeasure", "PxAP", "pxap"]

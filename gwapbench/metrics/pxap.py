@@ -1,0 +1,114 @@
+"""PxAP: pixel average precision of heat maps against masks (Choe et al., CVPR 2020).
+
+Definition (wsolevaluation's `MaskEvaluator`): all pixels of all images are pooled. The CAM
+thresholds are t_j = `np.arange(0, 1, cam_curve_interval)` (j = 0..J-1, default interval 0.01 so
+J = 100); with the extra edges 1, 2, 3 they form histogram bins [t_0, t_1), ..., [t_{J-1}, 1),
+[1, 2), [2, 3]. Operating point i = 0..J+1 predicts "foreground" for scores >= tau_i with
+tau = (2, 1, t_{J-1}, ..., t_0); TP_i, FP_i are the pooled counts inside / outside the masks,
+P_i = TP_i / (TP_i + FP_i), R_i = TP_i / |positives|, and
+
+    PxAP = sum_{i >= 1, TP_i + FP_i > 0} P_i (R_i - R_{i-1})
+
+(wsolevaluation reports 100 x this; we return the fraction in [0, 1]). Where every pixel score
+is one of the tau_i, this is exactly sklearn's non-interpolated `average_precision_score` on the
+pooled pixels. The state is two histograms, so batches and processes add up exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from gwapbench.metrics.accumulator import Accumulator
+from gwapbench.metrics.saliency import check_map_mask_pairs
+
+DEFAULT_CAM_CURVE_INTERVAL = 0.01
+
+
+def pxap_bin_edges(cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL) -> np.ndarray:
+    """Histogram bin edges: np.arange(0, 1, interval) followed by 1, 2, 3 (as wsolevaluation)."""
+    if not np.isfinite(cam_curve_interval) or not 0 < cam_curve_interval <= 1:
+        raise ValueError(f"cam_curve_interval must be in (0, 1], got {cam_curve_interval!r}")
+    return np.append(np.arange(0.0, 1.0, cam_curve_interval), [1.0, 2.0, 3.0])
+
+
+def _float32_edges(edges: np.ndarray) -> np.ndarray:
+    """Smallest float32 >= each float64 edge: for float32 s, s >= e <=> s >= that value."""
+    rounded = edges.astype(np.float32)
+    below = rounded.astype(np.float64) < edges
+    rounded[below] = np.nextafter(rounded[below], np.float32(np.inf))
+    return rounded
+
+
+def pxap_histograms(
+    heatmaps: Sequence[np.ndarray],
+    gt_masks: Sequence[np.ndarray],
+    cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL,
+) -> np.ndarray:
+    """(2, B) int64 pooled pixel counts per score bin: row 0 outside the masks, row 1 inside.
+
+    Heat maps must already lie in [0, 1] (normalize them first, e.g. min-max per image as
+    wsolevaluation does); bin of score s = the j with edge_j <= s < edge_{j+1}.
+    """
+    edges = pxap_bin_edges(cam_curve_interval)
+    pairs = check_map_mask_pairs(heatmaps, gt_masks, maps_name="heatmaps")
+    num_bins = len(edges) - 1
+    boundaries = {np.float32: torch.from_numpy(_float32_edges(edges)), np.float64: torch.from_numpy(edges)}
+    counts = torch.zeros(2 * num_bins, dtype=torch.int64)
+    for i, (heatmap, mask) in enumerate(pairs):
+        scores = torch.from_numpy(heatmap).reshape(-1)
+        low, high = torch.aminmax(scores)
+        if low < 0 or high > 1:
+            raise ValueError(f"heatmaps[{i}] must lie in [0, 1], got values in [{float(low)}, {float(high)}]")
+        index = torch.bucketize(scores, boundaries[heatmap.dtype.type], out_int32=True, right=True)
+        index.add_(torch.from_numpy(mask).reshape(-1), alpha=num_bins).sub_(1)
+        counts += torch.bincount(index, minlength=2 * num_bins)
+    return counts.reshape(2, num_bins).numpy()
+
+
+def pxap_from_histograms(histograms: np.ndarray) -> float:
+    """PxAP from the (2, B) outside/inside histograms (see the module docstring)."""
+    histograms = np.asarray(histograms, dtype=np.float64)
+    if histograms.ndim != 2 or histograms.shape[0] != 2:
+        raise ValueError(f"histograms must have shape (2, B), got {histograms.shape}")
+    true_positives = np.cumsum(histograms[1, ::-1])  # scores >= 2, >= 1, >= t_{J-1}, ..., >= t_0
+    false_positives = np.cumsum(histograms[0, ::-1])
+    positives = true_positives[-1]
+    if positives == 0:
+        raise ValueError("PxAP is undefined: no pixel lies inside the ground-truth masks")
+    predicted = true_positives + false_positives
+    precision = np.divide(true_positives, predicted, out=np.zeros_like(predicted), where=predicted > 0)
+    recall = true_positives / positives
+    return float(np.sum(precision[1:] * np.diff(recall)))
+
+
+def pxap(
+    heatmaps: Sequence[np.ndarray],
+    gt_masks: Sequence[np.ndarray],
+    cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL,
+) -> float:
+    """Pixel average precision in [0, 1] of heat maps in [0, 1] against boolean masks.
+
+    Raises ValueError for empty input or when no pixel is inside any mask.
+    """
+    return pxap_from_histograms(pxap_histograms(heatmaps, gt_masks, cam_curve_interval))
+
+
+class PxAP(Accumulator):
+    """Accumulates the two pooled score histograms per batch (never the maps); `compute()` -> PxAP."""
+
+    def __init__(self, cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL) -> None:
+        super().__init__()
+        pxap_bin_edges(cam_curve_interval)  # validates the interval up front
+        self.cam_curve_interval = cam_curve_interval
+
+    def update(self, heatmaps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> None:
+        self._append(histograms=pxap_histograms(heatmaps, gt_masks, self.cam_curve_interval))
+
+    def compute(self) -> float:
+        batches = self._items("histograms")
+        if not batches:
+            raise ValueError("PxAP.compute() called before any update: no images")
+        return pxap_from_histograms(np.sum(batches, axis=0))

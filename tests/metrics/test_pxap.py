@@ -1,0 +1,126 @@
+"""PxAP against a literal threshold loop, sklearn's average_precision_score and hand-worked cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from gwapbench.data.voc_json import read_voc_coco_json
+from gwapbench.metrics.pxap import PxAP, pxap, pxap_histograms
+from gwapbench.metrics.saliency import boxes_to_mask
+
+
+def literal_pxap(heatmaps, masks, interval=0.01) -> float:
+    """wsolevaluation's definition, one operating point at a time on the pooled pixels."""
+    scores = np.concatenate([h.ravel().astype(np.float64) for h in heatmaps])
+    truth = np.concatenate([m.ravel() for m in masks])
+    operating_points = [2.0, 1.0] + list(np.arange(0.0, 1.0, interval)[::-1])
+    total, previous_recall = 0.0, 0.0
+    for index, tau in enumerate(operating_points):
+        predicted = scores >= tau
+        tp, fp = np.sum(predicted & truth), np.sum(predicted & ~truth)
+        recall = tp / truth.sum()
+        if index > 0 and tp + fp > 0:
+            total += tp / (tp + fp) * (recall - previous_recall)
+        previous_recall = recall
+    return total
+
+
+def random_heatmaps(rng, count, dtype=np.float64):
+    shapes = [(int(rng.integers(4, 40)), int(rng.integers(4, 40))) for _ in range(count)]
+    masks = [rng.random(shape) < 0.3 for shape in shapes]
+    # scores correlated with the masks, clipped into [0, 1] so that both ends occur
+    heatmaps = [np.clip(0.4 * m + rng.random(m.shape) * 0.8 - 0.1, 0, 1).astype(dtype) for m in masks]
+    return heatmaps, masks
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("interval", [0.01, 0.05, 0.3])
+def test_matches_literal_threshold_loop(dtype, interval):
+    heatmaps, masks = random_heatmaps(np.random.default_rng(0), 60, dtype)
+    assert pxap(heatmaps, masks, interval) == pytest.approx(literal_pxap(heatmaps, masks, interval), abs=1e-12)
+
+
+def test_scores_exactly_on_thresholds_in_float32_fall_on_the_right_side():
+    # float32(0.07) < 0.07000000000000001 = np.arange(0, 1, 0.01)[7]: such a pixel is below that threshold.
+    thresholds = np.arange(0.0, 1.0, 0.01)
+    values = np.concatenate([thresholds, [1.0]]).astype(np.float32)
+    rng = np.random.default_rng(5)
+    heatmaps = [rng.choice(values, size=(13, 17)) for _ in range(20)]
+    masks = [rng.random(h.shape) < 0.4 for h in heatmaps]
+    assert pxap(heatmaps, masks) == pytest.approx(literal_pxap(heatmaps, masks), abs=1e-12)
+
+
+def test_equals_sklearn_average_precision_when_scores_are_thresholds():
+    rng = np.random.default_rng(1)
+    grid = np.append(np.arange(0.0, 1.0, 0.01), 1.0)
+    masks = [rng.random((int(rng.integers(5, 30)), 21)) < 0.35 for _ in range(40)]
+    heatmaps = [np.clip(rng.choice(grid, size=m.shape) + 0.3 * m, 0, 1) for m in masks]
+    heatmaps = [grid[np.searchsorted(grid, h, side="right") - 1] for h in heatmaps]  # snap down onto the grid
+    expected = average_precision_score(np.concatenate([m.ravel() for m in masks]), np.concatenate([h.ravel() for h in heatmaps]))
+    assert pxap(heatmaps, masks) == pytest.approx(expected, abs=1e-12)
+
+
+def test_hand_worked_case():
+    # Pooled: positives at 0.9 and 0.5, negatives at 0.7 and 0.1 (interval 0.5: thresholds 0 and 0.5).
+    # Operating points >= 2, >= 1, >= 0.5, >= 0: (TP, FP) = (0,0), (0,0), (2,1), (2,2).
+    # PxAP = 2/3 * (1 - 0) + 2/4 * 0 = 2/3.
+    heatmaps = [np.array([[0.9, 0.7]]), np.array([[0.5], [0.1]])]
+    masks = [np.array([[True, False]]), np.array([[True], [False]])]
+    assert pxap(heatmaps, masks, 0.5) == pytest.approx(2 / 3, abs=1e-15)
+    perfect = [np.array([[1.0, 0.0]])]
+    assert pxap(perfect, [np.array([[True, False]])]) == pytest.approx(1.0, abs=1e-15)
+
+
+def test_accumulator_merge_equals_single_pass_and_keeps_only_histograms():
+    heatmaps, masks = random_heatmaps(np.random.default_rng(2), 30)
+    single = PxAP()
+    single.update(heatmaps, masks)
+    first, second = PxAP(), PxAP()
+    first.update(heatmaps[:10], masks[:10])
+    second.update(heatmaps[10:], masks[10:])
+    assert first.merge(second).compute() == single.compute() == pytest.approx(literal_pxap(heatmaps, masks), abs=1e-12)
+    assert all(h.shape == (2, 102) for h in first.state()["histograms"])
+    with pytest.raises(ValueError, match="before any update"):
+        PxAP().compute()
+
+
+@pytest.mark.parametrize(
+    ("heatmaps", "masks", "message"),
+    [
+        ([], [], "heatmaps is empty"),
+        ([np.zeros((2, 2)), np.full((2, 2), 1.5)], [np.ones((2, 2), bool)] * 2, r"heatmaps\[1\] must lie in \[0, 1\]"),
+        ([np.zeros((2, 2))], [np.ones((2, 3), bool)], r"gt_masks\[0\] has shape"),
+        ([np.full((1, 2), np.nan)], [np.ones((1, 2), bool)], r"heatmaps\[0\] contains NaN"),
+        ([np.zeros((2, 2))], [np.zeros((2, 2), bool)], "no pixel lies inside"),
+    ],
+)
+def test_bad_input(heatmaps, masks, message):
+    with pytest.raises(ValueError, match=message):
+        pxap(heatmaps, masks)
+
+
+def test_bad_interval():
+    with pytest.raises(ValueError, match="cam_curve_interval"):
+        pxap_histograms([np.zeros((1, 1))], [np.ones((1, 1), bool)], cam_curve_interval=0)
+
+
+def test_voc2007_test_box_masks(shared_data):
+    """All 4952 VOC07 test images (box-union masks at 1/8 size): accumulator vs sklearn on pooled pixels."""
+    root = shared_data("voc2007_gt")
+    samples, _ = read_voc_coco_json(
+        root / "annotations_json/pascal_test2007.json", root / "annotations_json/pascal_test2007_difficult_flags.json"
+    )
+    rng = np.random.default_rng(7)
+    masks = [boxes_to_mask(s.boxes / 8, -(-s.height // 8), -(-s.width // 8)) for s in samples]
+    grid = np.append(np.arange(0.0, 1.0, 0.01), 1.0)
+    index = [np.clip(rng.integers(0, 70, m.shape) + 30 * m, 0, 100) for m in masks]
+    heatmaps = [grid[i] for i in index]  # float64 scores exactly on the threshold grid
+    accumulator = PxAP()
+    for start in range(0, len(samples), 1000):
+        accumulator.update(heatmaps[start : start + 1000], masks[start : start + 1000])
+    pooled_truth = np.concatenate([m.ravel() for m in masks])
+    pooled_scores = np.concatenate([h.ravel() for h in heatmaps])
+    expected = average_precision_score(pooled_truth, pooled_scores)
+    assert accumulator.compute() == pytest.approx(expected, abs=1e-12)
