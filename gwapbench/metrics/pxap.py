@@ -22,15 +22,15 @@ import numpy as np
 import torch
 
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.saliency import check_map_mask_pairs
+from gwapbench.metrics.saliency import check_map_mask_pairs, map_range
 
 DEFAULT_CAM_CURVE_INTERVAL = 0.01
 
 
 def pxap_bin_edges(cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL) -> np.ndarray:
     """Histogram bin edges: np.arange(0, 1, interval) followed by 1, 2, 3 (as wsolevaluation)."""
-    if not np.isfinite(cam_curve_interval) or not 0 < cam_curve_interval <= 1:
-        raise ValueError(f"cam_curve_interval must be in (0, 1], got {cam_curve_interval!r}")
+    if not np.isfinite(cam_curve_interval) or not 1e-4 <= cam_curve_interval <= 1:
+        raise ValueError(f"cam_curve_interval must be in [1e-4, 1], got {cam_curve_interval!r}")
     return np.append(np.arange(0.0, 1.0, cam_curve_interval), [1.0, 2.0, 3.0])
 
 
@@ -40,6 +40,19 @@ def _float32_edges(edges: np.ndarray) -> np.ndarray:
     below = rounded.astype(np.float64) < edges
     rounded[below] = np.nextafter(rounded[below], np.float32(np.inf))
     return rounded
+
+
+def _score_bins(scores: torch.Tensor, edges: torch.Tensor, inverse_interval: float) -> torch.Tensor:
+    """Bin j with edges[j] <= s < edges[j + 1] of each score s in [0, 1], as int32.
+
+    j0 = trunc(s / interval) (clamped to the bin [1, 2)) is off by at most one near an edge, so
+    j = j0 - [s < edges[j0]] + [s >= edges[j0 + 1]] is exact (`edges` holds the comparison
+    values in the scores' dtype).
+    """
+    guess = torch.mul(scores, inverse_interval).to(torch.int32).clamp_(max=len(edges) - 3)
+    below = torch.lt(scores, torch.index_select(edges, 0, guess))
+    above = torch.ge(scores, torch.index_select(edges[1:], 0, guess))
+    return guess.add_(above).sub_(below.to(torch.int32))
 
 
 def pxap_histograms(
@@ -55,15 +68,15 @@ def pxap_histograms(
     edges = pxap_bin_edges(cam_curve_interval)
     pairs = check_map_mask_pairs(heatmaps, gt_masks, maps_name="heatmaps")
     num_bins = len(edges) - 1
-    boundaries = {np.float32: torch.from_numpy(_float32_edges(edges)), np.float64: torch.from_numpy(edges)}
+    comparison_edges = {np.float32: torch.from_numpy(_float32_edges(edges)), np.float64: torch.from_numpy(edges)}
     counts = torch.zeros(2 * num_bins, dtype=torch.int64)
     for i, (heatmap, mask) in enumerate(pairs):
         scores = torch.from_numpy(heatmap).reshape(-1)
-        low, high = torch.aminmax(scores)
+        low, high = map_range(scores, f"heatmaps[{i}]")
         if low < 0 or high > 1:
             raise ValueError(f"heatmaps[{i}] must lie in [0, 1], got values in [{float(low)}, {float(high)}]")
-        index = torch.bucketize(scores, boundaries[heatmap.dtype.type], out_int32=True, right=True)
-        index.add_(torch.from_numpy(mask).reshape(-1), alpha=num_bins).sub_(1)
+        index = _score_bins(scores, comparison_edges[heatmap.dtype.type], 1.0 / cam_curve_interval)
+        index.add_(torch.from_numpy(mask).reshape(-1), alpha=num_bins)
         counts += torch.bincount(index, minlength=2 * num_bins)
     return counts.reshape(2, num_bins).numpy()
 

@@ -15,9 +15,7 @@ per image then gives the Otsu threshold and |M|, |M & G| exactly, without a per-
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -61,10 +59,11 @@ def boxes_to_mask(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
 def check_map_mask_pairs(
     maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray], maps_name: str = "maps"
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Validate per-image 2-D finite maps and same-shape boolean masks; return them as numpy pairs.
+    """Validate per-image non-empty 2-D maps and same-shape boolean masks; return them as numpy pairs.
 
     float32 maps stay float32 (computations run in the map's precision); other maps become float64.
-    Masks must be bool or hold only 0/1.
+    Masks must be bool or hold only 0/1. Finiteness is checked later from each map's min and max
+    (`map_range`), which the kernels compute anyway, to avoid an extra pass over every pixel.
     """
     if len(maps) != len(gt_masks):
         raise ValueError(f"length mismatch: {maps_name}={len(maps)}, gt_masks={len(gt_masks)}")
@@ -73,7 +72,7 @@ def check_map_mask_pairs(
     pairs = []
     for i, (raw_map, raw_mask) in enumerate(zip(maps, gt_masks)):
         dtype = np.float32 if getattr(raw_map, "dtype", None) in (np.float32, torch.float32) else np.float64
-        image_map = as_array(raw_map, f"{maps_name}[{i}]", ndim=2, dtype=dtype)
+        image_map = as_array(raw_map, f"{maps_name}[{i}]", ndim=2, dtype=dtype, finite=False)
         mask = as_array(raw_mask, f"gt_masks[{i}]", ndim=2, dtype=None)
         if mask.shape != image_map.shape:
             raise ValueError(f"gt_masks[{i}] has shape {mask.shape} but {maps_name}[{i}] has {image_map.shape}")
@@ -87,18 +86,34 @@ def check_map_mask_pairs(
     return pairs
 
 
-def _key_histogram(image_map: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+def map_range(values: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(min, max) of a flat map as 0-d tensors; ValueError if it holds NaN or infinity (min/max propagate NaN)."""
+    low, high = torch.aminmax(values)
+    if not (torch.isfinite(low) and torch.isfinite(high)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return low, high
+
+
+def _key_histogram(image_map: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
     """(2, 1025) counts of key = floor(v) + ceil(v), v = 512 (m - min) / (max - min), outside / inside GT.
 
-    None for a constant map. The normalization uses the map's dtype, as numpy would.
+    A constant map puts every pixel at key 0 (v = 0). The normalization uses the map's dtype,
+    as numpy would. Dividing by (max - min) / 512 equals dividing by (max - min) then
+    multiplying by 512 (scaling by a power of two is exact), saving one pass, unless the
+    scaled divisor is subnormal.
     """
     values = torch.from_numpy(image_map).reshape(-1)
-    low, high = torch.aminmax(values)
-    if low == high:
-        return None
-    v = torch.sub(values, low).div_(high - low).mul_(2 * OTSU_BINS)
-    key = torch.floor(v).add_(torch.ceil(v))
-    key = key.to(torch.int32).add_(torch.from_numpy(mask).reshape(-1), alpha=_KEYS)
+    low, high = map_range(values, name)
+    span = high - low
+    v = torch.sub(values, low)
+    if span > 0:
+        scaled_span = span / (2 * OTSU_BINS)
+        if scaled_span * (2 * OTSU_BINS) == span and scaled_span >= torch.finfo(values.dtype).tiny:
+            v.div_(scaled_span)
+        else:
+            v.div_(span).mul_(2 * OTSU_BINS)
+    key = torch.floor(v).add_(torch.ceil(v)).to(torch.int32)
+    key.add_(torch.from_numpy(mask).reshape(-1), alpha=_KEYS)
     return torch.bincount(key, minlength=2 * _KEYS).reshape(2, _KEYS).numpy()
 
 
@@ -127,29 +142,23 @@ def otsu_counts(maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> n
     """(N, 3) int64 per image: |M| (pixels above the Otsu threshold), |M & G|, |G|.
 
     Each map is min-max normalized to [0, 1] (in its own dtype) and thresholded at Otsu's
-    threshold with foreground = x > threshold; a constant map has M empty. Images are processed
-    in parallel threads (torch releases the GIL).
+    threshold with foreground = x > threshold; a constant map has M empty.
     """
     pairs = check_map_mask_pairs(maps, gt_masks)
-    workers = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        histograms = list(pool.map(lambda pair: _key_histogram(*pair), pairs))
+    keys = np.stack([_key_histogram(m, g, f"maps[{i}]") for i, (m, g) in enumerate(pairs)]).astype(np.int64)
+    by_key = keys.sum(axis=1)  # (N, 1025), both mask rows together
     result = np.zeros((len(pairs), 3), dtype=np.int64)
-    result[:, 2] = [int(mask.sum()) for _, mask in pairs]
-    varying = [i for i, hist in enumerate(histograms) if hist is not None]
-    if not varying:
-        return result
-    keys = np.stack([histograms[i] for i in varying]).astype(np.int64)  # (n, 2, 1025)
-    by_key = keys.sum(axis=1)
-    otsu_hist = by_key[:, :-1].reshape(-1, OTSU_BINS, 4).sum(axis=2)
-    otsu_hist[:, -1] += by_key[:, -1]  # x = 1 falls in the last, closed bin
-    is_float32 = np.array([pairs[i][0].dtype == np.float32 for i in varying])
+    result[:, 2] = keys[:, 1].sum(axis=1)
+    varying = np.flatnonzero(by_key[:, 0] < by_key.sum(axis=1))  # constant maps have every pixel at key 0
+    otsu_hist = by_key[varying, :-1].reshape(-1, OTSU_BINS, 4).sum(axis=2)
+    otsu_hist[:, -1] += by_key[varying, -1]  # x = 1 falls in the last, closed bin
+    is_float32 = np.array([pairs[i][0].dtype == np.float32 for i in varying], dtype=bool)
     threshold_bin = np.empty(len(varying), dtype=np.int64)
     for dtype, rows in ((np.float32, is_float32), (np.float64, ~is_float32)):
         threshold_bin[rows] = otsu_bins(otsu_hist[rows], dtype)
     above = np.arange(_KEYS) > (4 * threshold_bin[:, None] + 2)  # key > 4k+2 <=> x > centre(k)
-    result[varying, 0] = (by_key * above).sum(axis=1)
-    result[varying, 1] = (keys[:, 1] * above).sum(axis=1)
+    result[varying, 0] = (by_key[varying] * above).sum(axis=1)
+    result[varying, 1] = (keys[varying, 1] * above).sum(axis=1)
     return result
 
 
