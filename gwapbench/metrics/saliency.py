@@ -15,6 +15,7 @@ per image then gives the Otsu threshold and |M|, |M & G| exactly, without a per-
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -86,10 +87,10 @@ def check_map_mask_pairs(
     return pairs
 
 
-def map_range(values: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(min, max) of a flat map as 0-d tensors; ValueError if it holds NaN or infinity (min/max propagate NaN)."""
-    low, high = torch.aminmax(values)
-    if not (torch.isfinite(low) and torch.isfinite(high)):
+def map_range(values: torch.Tensor, name: str) -> tuple[float, float]:
+    """(min, max) of a flat map; ValueError if it holds NaN or infinity (min and max propagate NaN)."""
+    low, high = (bound.item() for bound in torch.aminmax(values))
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return low, high
 
@@ -97,22 +98,23 @@ def map_range(values: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tens
 def _key_histogram(image_map: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
     """(2, 1025) counts of key = floor(v) + ceil(v), v = 512 (m - min) / (max - min), outside / inside GT.
 
-    A constant map puts every pixel at key 0 (v = 0). The normalization uses the map's dtype,
-    as numpy would. Dividing by (max - min) / 512 equals dividing by (max - min) then
-    multiplying by 512 (scaling by a power of two is exact), saving one pass, unless the
-    scaled divisor is subnormal.
+    A constant map puts every pixel at key 0 (v = 0). The normalization runs in the map's dtype,
+    as numpy would evaluate it (min, max and the span are values of that dtype). Dividing by
+    (max - min) / 512 equals dividing by (max - min) then multiplying by 512 (scaling by a power
+    of two is exact), saving one pass, unless the scaled divisor is subnormal.
     """
     values = torch.from_numpy(image_map).reshape(-1)
     low, high = map_range(values, name)
-    span = high - low
+    dtype = image_map.dtype.type
+    span = dtype(high) - dtype(low)
     v = torch.sub(values, low)
     if span > 0:
-        scaled_span = span / (2 * OTSU_BINS)
-        if scaled_span * (2 * OTSU_BINS) == span and scaled_span >= torch.finfo(values.dtype).tiny:
-            v.div_(scaled_span)
+        scaled_span = span / dtype(2 * OTSU_BINS)
+        if scaled_span >= np.finfo(dtype).tiny:
+            v.div_(float(scaled_span))
         else:
-            v.div_(span).mul_(2 * OTSU_BINS)
-    key = torch.floor(v).add_(torch.ceil(v)).to(torch.int32)
+            v.div_(float(span)).mul_(2 * OTSU_BINS)
+    key = torch.floor(v).add_(torch.ceil(v)).to(torch.int16)
     key.add_(torch.from_numpy(mask).reshape(-1), alpha=_KEYS)
     return torch.bincount(key, minlength=2 * _KEYS).reshape(2, _KEYS).numpy()
 
