@@ -52,6 +52,21 @@ def test_scores_exactly_on_thresholds_in_float32_fall_on_the_right_side():
     assert pxap(heatmaps, masks) == pytest.approx(literal_pxap(heatmaps, masks), abs=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("interval", [1e-4, 0.003, 0.01, 0.07, 0.3, 1.0])
+def test_histograms_match_numpy_histogram_at_and_around_every_edge(dtype, interval):
+    # Scores on, one ulp below and one ulp above every edge (in the scores' dtype) plus 0 and 1.
+    edges = np.append(np.arange(0.0, 1.0, interval), [1.0, 2.0, 3.0])
+    on_edges = np.append(edges[:-2], 0.0).astype(dtype)
+    scores = np.concatenate([on_edges, np.nextafter(on_edges, dtype(-1)), np.nextafter(on_edges, dtype(2))])
+    scores = np.clip(scores, 0, 1).astype(dtype)
+    inside = np.arange(scores.size) % 3 == 0
+    histograms = pxap_histograms([scores.reshape(1, -1)], [inside.reshape(1, -1)], interval)
+    scores64 = scores.astype(np.float64)  # numpy compares float32 scores with float64 edges in float64
+    np.testing.assert_array_equal(histograms[1], np.histogram(scores64[inside], bins=edges)[0])
+    np.testing.assert_array_equal(histograms[0], np.histogram(scores64[~inside], bins=edges)[0])
+
+
 def test_equals_sklearn_average_precision_when_scores_are_thresholds():
     rng = np.random.default_rng(1)
     grid = np.append(np.arange(0.0, 1.0, 0.01), 1.0)
