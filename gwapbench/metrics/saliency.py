@@ -8,9 +8,11 @@ CVPR 2009). The threshold is Otsu's (1979) between-class-variance maximizer comp
 Exactness: a map normalized to x in [0, 1] is scaled by 512 = 2 * 256, which is exact in binary
 floating point, so with v = 512 x the Otsu bin of a pixel is min(floor(v) // 2, 255) (numpy's
 histogram bins with edges k/256, the last one closed) and "x > bin centre (2k+1)/512" is
-"v > 2k+1". One integer key per pixel, key = floor(v) + ceil(v) in [0, 1024], carries both:
-Otsu bin = min(key // 4, 255) and x > centre(k) <=> key > 4k+2. A joint histogram of (key, in GT)
-per image then gives the Otsu threshold and |M|, |M & G| exactly, without a per-pixel loop.
+"v > 2k+1". One integer key per pixel, key = round_half_even(v - 0.5) in [0, 512], carries
+both: it is 2k on [2k, 2k+1] and 2k+1 on (2k+1, 2k+2) (the ties at v = 2k and v = 2k+1 go to the
+even neighbour; v - 0.5 is exact for v >= 1/4 and rounds to 0 below), so Otsu bin =
+min(key // 2, 255) and x > centre(k) <=> key >= 2k+1. A joint histogram of (key, in GT) per
+image then gives the Otsu threshold and |M|, |M & G| exactly, without a per-pixel loop.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from gwapbench.metrics._validation import as_array, check_boxes
 from gwapbench.metrics.accumulator import Accumulator
 
 OTSU_BINS = 256
-_KEYS = 4 * OTSU_BINS + 1  # key = floor(v) + ceil(v) for v = 512 x in [0, 512]
+_KEYS = 2 * OTSU_BINS + 1  # key = round_half_even(v - 0.5) for v = 512 x in [0, 512]
 
 
 def boxes_to_mask(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -96,7 +98,7 @@ def map_range(values: torch.Tensor, name: str) -> tuple[float, float]:
 
 
 def _key_histogram(image_map: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
-    """(2, 1025) counts of key = floor(v) + ceil(v), v = 512 (m - min) / (max - min), outside / inside GT.
+    """(2, 513) counts of key = round_half_even(v - 0.5), v = 512 (m - min) / (max - min), outside / inside GT.
 
     A constant map puts every pixel at key 0 (v = 0). The normalization runs in the map's dtype,
     as numpy would evaluate it (min, max and the span are values of that dtype). Dividing by
@@ -114,7 +116,7 @@ def _key_histogram(image_map: np.ndarray, mask: np.ndarray, name: str) -> np.nda
             v.div_(float(scaled_span))
         else:
             v.div_(float(span)).mul_(2 * OTSU_BINS)
-    key = torch.floor(v).add_(torch.ceil(v)).to(torch.int16)
+    key = v.sub_(0.5).round_().to(torch.int16)  # torch.round rounds half to even
     key.add_(torch.from_numpy(mask).reshape(-1), alpha=_KEYS)
     return torch.bincount(key, minlength=2 * _KEYS).reshape(2, _KEYS).numpy()
 
@@ -148,17 +150,17 @@ def otsu_counts(maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> n
     """
     pairs = check_map_mask_pairs(maps, gt_masks)
     keys = np.stack([_key_histogram(m, g, f"maps[{i}]") for i, (m, g) in enumerate(pairs)]).astype(np.int64)
-    by_key = keys.sum(axis=1)  # (N, 1025), both mask rows together
+    by_key = keys.sum(axis=1)  # (N, 513), both mask rows together
     result = np.zeros((len(pairs), 3), dtype=np.int64)
     result[:, 2] = keys[:, 1].sum(axis=1)
     varying = np.flatnonzero(by_key[:, 0] < by_key.sum(axis=1))  # constant maps have every pixel at key 0
-    otsu_hist = by_key[varying, :-1].reshape(-1, OTSU_BINS, 4).sum(axis=2)
+    otsu_hist = by_key[varying, :-1].reshape(-1, OTSU_BINS, 2).sum(axis=2)
     otsu_hist[:, -1] += by_key[varying, -1]  # x = 1 falls in the last, closed bin
     is_float32 = np.array([pairs[i][0].dtype == np.float32 for i in varying], dtype=bool)
     threshold_bin = np.empty(len(varying), dtype=np.int64)
     for dtype, rows in ((np.float32, is_float32), (np.float64, ~is_float32)):
         threshold_bin[rows] = otsu_bins(otsu_hist[rows], dtype)
-    above = np.arange(_KEYS) > (4 * threshold_bin[:, None] + 2)  # key > 4k+2 <=> x > centre(k)
+    above = np.arange(_KEYS) >= (2 * threshold_bin[:, None] + 1)  # key >= 2k+1 <=> x > centre(k)
     result[varying, 0] = (by_key[varying] * above).sum(axis=1)
     result[varying, 1] = (keys[varying, 1] * above).sum(axis=1)
     return result
