@@ -36,7 +36,8 @@ def simulated_maps(masks: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
     for mask in masks:
         height, width = mask.shape
         coarse = torch.from_numpy(rng.random((1, 1, height // 16 + 2, width // 16 + 2), dtype=np.float32))
-        field = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)[0, 0]
+        field = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
+        field = field[0, 0]
         start = int(rng.integers(0, noise_bank.size - mask.size))
         noise = torch.from_numpy(noise_bank[start : start + mask.size].reshape(height, width))
         maps.append(field.add_(noise).add_(0.15 * torch.from_numpy(mask)).clamp_(0, 1).numpy())

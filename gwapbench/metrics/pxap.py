@@ -75,7 +75,7 @@ def pxap_histograms(
         scores = torch.from_numpy(heatmap).reshape(-1)
         low, high = map_range(scores, f"heatmaps[{i}]")
         if low < 0 or high > 1:
-            raise ValueError(f"heatmaps[{i}] must lie in [0, 1], got values in [{float(low)}, {float(high)}]")
+            raise ValueError(f"heatmaps[{i}] must lie in [0, 1], got values in [{low}, {high}]")
         index = _score_bins(scores, comparison_edges[heatmap.dtype.type], 1.0 / cam_curve_interval)
         index.add_(torch.from_numpy(mask).reshape(-1), alpha=num_bins)
         counts += torch.bincount(index, minlength=2 * num_bins)

@@ -73,7 +73,8 @@ def test_equals_sklearn_average_precision_when_scores_are_thresholds():
     masks = [rng.random((int(rng.integers(5, 30)), 21)) < 0.35 for _ in range(40)]
     heatmaps = [np.clip(rng.choice(grid, size=m.shape) + 0.3 * m, 0, 1) for m in masks]
     heatmaps = [grid[np.searchsorted(grid, h, side="right") - 1] for h in heatmaps]  # snap down onto the grid
-    expected = average_precision_score(np.concatenate([m.ravel() for m in masks]), np.concatenate([h.ravel() for h in heatmaps]))
+    pooled_truth = np.concatenate([m.ravel() for m in masks])
+    expected = average_precision_score(pooled_truth, np.concatenate([h.ravel() for h in heatmaps]))
     assert pxap(heatmaps, masks) == pytest.approx(expected, abs=1e-12)
 
 

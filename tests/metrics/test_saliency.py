@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from py_sod_metrics import FmeasureHandler, FmeasureV2
 from skimage.filters import threshold_otsu
 
@@ -45,7 +46,8 @@ def smooth_map(rng: np.random.Generator, shape: tuple[int, int], dtype=np.float3
     coarse = rng.random((shape[0] // 8 + 2, shape[1] // 8 + 2))
     rows = np.linspace(0, coarse.shape[0] - 1, shape[0])
     cols = np.linspace(0, coarse.shape[1] - 1, shape[1])
-    r0, c0 = np.floor(rows).astype(int).clip(max=coarse.shape[0] - 2), np.floor(cols).astype(int).clip(max=coarse.shape[1] - 2)
+    r0 = np.floor(rows).astype(int).clip(max=coarse.shape[0] - 2)
+    c0 = np.floor(cols).astype(int).clip(max=coarse.shape[1] - 2)
     fr, fc = (rows - r0)[:, None], (cols - c0)[None, :]
     field = (
         coarse[r0][:, c0] * (1 - fr) * (1 - fc)
@@ -116,6 +118,12 @@ def test_accepts_zero_one_integer_masks_and_perfect_prediction():
     assert otsu_fmeasure([image_map], [(image_map > 0).astype(np.uint8)])[0] == pytest.approx(1.0, abs=1e-15)
 
 
+def test_accepts_torch_tensors_like_numpy_arrays():
+    maps, masks = random_case(np.random.default_rng(4), 10)
+    tensors = [torch.from_numpy(m) for m in maps]
+    np.testing.assert_array_equal(otsu_fmeasure(tensors, [torch.from_numpy(g) for g in masks]), otsu_fmeasure(maps, masks))
+
+
 def test_accumulator_merge_equals_single_pass():
     maps, masks = random_case(np.random.default_rng(3), 40)
     single = OtsuFMeasure()
@@ -137,7 +145,11 @@ def test_accumulator_merge_equals_single_pass():
     [
         ([], [], "maps is empty"),
         ([np.zeros((2, 2))], [], "length mismatch"),
-        ([np.zeros((2, 2)), np.zeros((2, 3))], [np.zeros((2, 2), bool), np.zeros((3, 2), bool)], r"gt_masks\[1\] has shape"),
+        (
+            [np.zeros((2, 2)), np.zeros((2, 3))],
+            [np.zeros((2, 2), bool), np.zeros((3, 2), bool)],
+            r"gt_masks\[1\] has shape",
+        ),
         ([np.array([[0.0, np.nan]])], [np.zeros((1, 2), bool)], r"maps\[0\] contains NaN"),
         ([np.zeros((2, 2)), np.zeros(4)], [np.zeros((2, 2), bool), np.zeros(4, bool)], r"maps\[1\] must be 2-D"),
         ([np.zeros((0, 3))], [np.zeros((0, 3), bool)], r"maps\[0\] is empty"),
