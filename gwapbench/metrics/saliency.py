@@ -85,7 +85,7 @@ def check_map_mask_pairs(
             if not np.isin(mask, (0, 1)).all():
                 raise ValueError(f"gt_masks[{i}] must be boolean (or hold only 0 and 1)")
             mask = mask.astype(bool)
-        pairs.append((image_map, mask))
+        pairs.append((np.ascontiguousarray(image_map), np.ascontiguousarray(mask)))  # torch needs positive strides
     return pairs
 
 

@@ -122,6 +122,11 @@ def test_accepts_torch_tensors_like_numpy_arrays():
     maps, masks = random_case(np.random.default_rng(4), 10)
     tensors = [torch.from_numpy(m) for m in maps]
     np.testing.assert_array_equal(otsu_fmeasure(tensors, [torch.from_numpy(g) for g in masks]), otsu_fmeasure(maps, masks))
+    flipped = [m[::-1, ::-2] for m in maps]  # negative-stride views
+    flipped_masks = [g[::-1, ::-2] for g in masks]
+    np.testing.assert_allclose(
+        otsu_fmeasure(flipped, flipped_masks), reference_fmeasure(flipped, flipped_masks), rtol=0, atol=1e-12
+    )
 
 
 def test_accumulator_merge_equals_single_pass():
