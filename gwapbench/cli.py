@@ -1,6 +1,7 @@
 """The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
 
-User errors (`gwapbench.errors.InputError`) print as one line on stderr and exit with code 2.
+User errors (`gwapbench.errors.InputError`, and a missing weights file) print as one line on
+stderr and exit with code 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -11,20 +12,23 @@ import click
 
 from gwapbench import __version__
 from gwapbench.errors import InputError
+from reference_models.backbones import WeightsNotFoundError
+
+USER_ERRORS = (InputError, WeightsNotFoundError)
 
 
-class _Group(click.Group):
-    """A click group that turns `InputError` into a one-line message and exit code 2."""
+class UserErrorGroup(click.Group):
+    """A click group that turns user errors into a one-line message and exit code 2."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except InputError as err:
+        except USER_ERRORS as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gwapbench")
 def cli() -> None:
     """Evaluate and benchmark weakly supervised localization with global pooling.
