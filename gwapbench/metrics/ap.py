@@ -1,0 +1,93 @@
+"""Ranked list -> average precision: the kernels shared by classification and detection AP.
+
+Input is one class's ranking after excluded items (difficult-only images, detections of
+difficult objects) are removed: `tp[i]` is True if the item at rank i is a true positive, False
+if it is a false positive; `npos` is the number of positives, found or not.
+
+Definitions (precision P_i = TP_i / i and recall R_i = TP_i / npos at rank i = 1..K):
+
+- "voc07": VOC2007 devkit `VOCevalcls`/`VOCevaldet` 11-point interpolated AP,
+  AP = 1/11 sum_{t in 0, 0.1, ..., 1} max{P_i : R_i >= t} (0 if no rank reaches t). The test
+  R_i >= t is done in integers, 10 TP_i >= k npos for t = k/10, so float rounding of 0.3, 0.6,
+  0.7 cannot drop a point the exact recall reaches.
+- "area": VOC2010+ devkit, area under the monotone envelope Pbar_i = max_{j >= i} P_j:
+  AP = sum over ranks where recall changes of (R_i - R_prev) Pbar_i.
+- "noninterp": sklearn `average_precision_score`, AP = sum_n (R_n - R_{n-1}) P_n over the
+  distinct scores (tied scores form one threshold, counted at the end of the tie group).
+
+AP is NaN when npos = 0 (undefined); a class with positives but no ranked items gets 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+AP_METRICS = ("voc07", "area", "noninterp")
+
+
+def check_metric(metric: str) -> str:
+    """Return `metric` if it names an AP definition, else raise ValueError."""
+    if metric not in AP_METRICS:
+        raise ValueError(f"metric must be one of {AP_METRICS}, got {metric!r}")
+    return metric
+
+
+def descending_order(scores: np.ndarray) -> np.ndarray:
+    """Indices that sort `scores` descending; ties keep their input order (stable sort)."""
+    return np.argsort(-scores, kind="stable")
+
+
+def precision_envelope(precision: np.ndarray) -> np.ndarray:
+    """Pbar_i = max_{j >= i} P_j (the monotone envelope of the VOC devkits)."""
+    return np.maximum.accumulate(precision[::-1])[::-1]
+
+
+def voc07_ap(tp_cum: np.ndarray, envelope: np.ndarray, npos: int) -> float:
+    """11-point AP: mean over k = 0..10 of Pbar at the first rank with 10 TP_i >= k npos (0 if none)."""
+    first_rank = np.searchsorted(10 * tp_cum, np.arange(11, dtype=np.int64) * npos, side="left")
+    reached = first_rank < len(tp_cum)
+    return float(envelope[first_rank[reached]].sum() / 11)
+
+
+def area_ap(tp: np.ndarray, tp_cum: np.ndarray, envelope: np.ndarray, npos: int) -> float:
+    """Area under the envelope: sum over TP ranks of (R_i - R_prev) Pbar_i (recall changes only at TPs)."""
+    recall_at_tp = tp_cum[tp] / npos
+    return float(np.sum(np.diff(recall_at_tp, prepend=0.0) * envelope[tp]))
+
+
+def noninterp_ap(tp_cum: np.ndarray, precision: np.ndarray, sorted_scores: np.ndarray, npos: int) -> float:
+    """sum_n (R_n - R_{n-1}) P_n over tie-group ends (sklearn's `average_precision_score`)."""
+    group_end = np.append(sorted_scores[1:] != sorted_scores[:-1], True)
+    recall = tp_cum[group_end] / npos
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision[group_end]))
+
+
+def average_precision(tp: np.ndarray, npos: int, metric: str, sorted_scores: np.ndarray | None = None) -> float:
+    """AP of one ranking. tp: (K,) bool in rank order; sorted_scores: (K,) descending, needed for "noninterp"."""
+    check_metric(metric)
+    tp = np.asarray(tp, dtype=bool)
+    if npos < 0 or tp.sum() > npos:
+        raise ValueError(f"npos={npos} must be >= the number of true positives ({int(tp.sum())})")
+    if npos == 0:
+        return float("nan")
+    if tp.size == 0:
+        return 0.0
+    tp_cum = np.cumsum(tp, dtype=np.int64)
+    precision = tp_cum / np.arange(1, tp.size + 1)
+    if metric == "noninterp":
+        if sorted_scores is None or len(sorted_scores) != tp.size:
+            raise ValueError("metric 'noninterp' needs sorted_scores of the same length as tp")
+        return noninterp_ap(tp_cum, precision, np.asarray(sorted_scores), npos)
+    envelope = precision_envelope(precision)
+    if metric == "voc07":
+        return voc07_ap(tp_cum, envelope, npos)
+    return area_ap(tp, tp_cum, envelope, npos)
+
+
+def mean_ap(ap: np.ndarray) -> float:
+    """Mean of the per-class APs, leaving NaN (classes without positives) out; NaN if all are NaN."""
+    ap = np.asarray(ap, dtype=np.float64)
+    if ap.ndim != 1:
+        raise ValueError(f"ap must be 1-D (one AP per class), got shape {ap.shape}")
+    defined = ap[~np.isnan(ap)]
+    return float(defined.mean()) if defined.size else float("nan")
