@@ -4,7 +4,12 @@ Numpy in, numpy out: each metric is a pure function over whole arrays plus an ac
 (`update` per batch, `merge` across processes, `compute` at the end).
 """
 
+from gwapbench.metrics.ap import mean_ap
+from gwapbench.metrics.classification import TopKError, VOCClassificationAP, topk_error, voc_classification_ap
+from gwapbench.metrics.detection import VOCDetectionAP, voc_detection_ap
 from gwapbench.metrics.pxap import PxAP, pxap
 from gwapbench.metrics.saliency import OtsuFMeasure, boxes_to_mask, otsu_fmeasure
 
 __all__ = ["OtsuFMeasure", "boxes_to_mask", "otsu_fmeasure", "PxAP", "pxap"]
+__all__ += ["mean_ap", "voc_classification_ap", "VOCClassificationAP", "topk_error", "TopKError"]
+__all__ += ["voc_detection_ap", "VOCDetectionAP"]
