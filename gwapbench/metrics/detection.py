@@ -104,15 +104,15 @@ def flatten_ground_truth(ground_truth: Sequence[Sequence[object]], num_classes: 
 
 def pairwise_iou_plus_one(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """Row-wise IoU of (P, 4) boxes a[i] and b[i] with the +1 convention; 0 where they do not overlap."""
-    iw = np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0]) + 1
-    ih = np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1]) + 1
+    iw = np.maximum(np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0]) + 1, 0)
+    ih = np.maximum(np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1]) + 1, 0)
     intersection = iw * ih
     union = (
         (boxes_a[:, 2] - boxes_a[:, 0] + 1) * (boxes_a[:, 3] - boxes_a[:, 1] + 1)
         + (boxes_b[:, 2] - boxes_b[:, 0] + 1) * (boxes_b[:, 3] - boxes_b[:, 1] + 1)
         - intersection
     )
-    return np.where((iw > 0) & (ih > 0), intersection / union, 0.0)
+    return intersection / union
 
 
 def ranked_order(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
