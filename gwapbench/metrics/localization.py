@@ -1,0 +1,348 @@
+"""Box localization metrics: heat map to box, ILSVRC localization error, MaxBoxAcc, GT-known accuracy.
+
+Boxes are (x1, y1, x2, y2) with inclusive corners and IoU uses the +1 pixel convention of the
+ILSVRC devkit (`eval_clsloc`) and of wsolevaluation:
+area = (x2 - x1 + 1)(y2 - y1 + 1), intersection width = max(0, min(x2) - max(x1) + 1).
+See docs/metrics.md ("Box localization") for definitions, sources and pitfalls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from gwapbench.metrics._validation import as_array, check_boxes, check_same_length
+from gwapbench.metrics.accumulator import Accumulator
+from gwapbench.metrics.components import EMPTY_BOX, label_components, largest_component_boxes
+from gwapbench.metrics.heatmaps import check_heatmap
+
+BOX_METHODS = ("largest_component",)
+DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
+MAX_BOX_ACC_V2_IOUS = (0.3, 0.5, 0.7)
+_CHUNK_PIXELS = 1 << 24  # binarized pixels labeled per scipy call (bounds peak memory to a few hundred MB)
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of two (M, 4) inclusive-corner box arrays with the +1 pixel convention."""
+    width = np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0]) + 1
+    height = np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1]) + 1
+    inter = np.clip(width, 0, None) * np.clip(height, 0, None)
+    area_a = (boxes_a[:, 2] - boxes_a[:, 0] + 1) * (boxes_a[:, 3] - boxes_a[:, 1] + 1)
+    area_b = (boxes_b[:, 2] - boxes_b[:, 0] + 1) * (boxes_b[:, 3] - boxes_b[:, 1] + 1)
+    return inter / (area_a + area_b - inter)
+
+
+def _check_gt_boxes(gt_boxes: Sequence[object], name: str = "gt_boxes") -> list[np.ndarray]:
+    return [check_boxes(boxes, f"{name}[{i}]") for i, boxes in enumerate(gt_boxes)]
+
+
+def best_iou_with_image_gt(boxes: np.ndarray, image_of_box: np.ndarray, gt_boxes: list[np.ndarray]) -> np.ndarray:
+    """(M,) max IoU of each box with the GT boxes of its image (0 where that image has none).
+
+    All (box, GT box of the same image) pairs are formed at once with np.repeat.
+    """
+    gt_counts = np.array([len(g) for g in gt_boxes], dtype=np.int64)
+    gt_all = np.concatenate(gt_boxes).reshape(-1, 4) if gt_boxes else np.zeros((0, 4))
+    gt_start = np.cumsum(gt_counts) - gt_counts
+    pairs_per_box = gt_counts[image_of_box]
+    pair_box = np.repeat(np.arange(len(boxes)), pairs_per_box)
+    pair_offset = np.arange(len(pair_box)) - np.repeat(np.cumsum(pairs_per_box) - pairs_per_box, pairs_per_box)
+    pair_gt = gt_start[image_of_box][pair_box] + pair_offset
+    best = np.zeros(len(boxes))
+    np.maximum.at(best, pair_box, box_iou(boxes[pair_box].astype(np.float64), gt_all[pair_gt]))
+    return best
+
+
+# ---------------------------------------------------------------- heat map -> box
+
+
+def _foreground(heatmap: np.ndarray, threshold: float) -> np.ndarray:
+    return heatmap > threshold * heatmap.max()
+
+
+def _check_box_args(threshold: float, method: str) -> None:
+    if method not in BOX_METHODS:
+        raise ValueError(f"method must be one of {BOX_METHODS}, got {method!r}")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+
+
+def heatmap_to_box(heatmap: object, threshold: float = 0.2, method: str = "largest_component") -> tuple[int, ...]:
+    """Bounding box (x1, y1, x2, y2), 0-based inclusive indices into `heatmap`, of its largest
+    8-connected component of pixels strictly above `threshold * max(heatmap)` (CAM, Zhou et al. 2016).
+
+    Equal-size components: the one whose first pixel in row-major order comes first wins.
+    No pixel above the threshold (an all-zero or constant map, or a map with max <= 0 where
+    nothing exceeds threshold * max) gives the one-pixel box (0, 0, 0, 0), as wsolevaluation.
+    """
+    _check_box_args(threshold, method)
+    arr = check_heatmap(heatmap)
+    boxes, _ = largest_component_boxes(label_components(_foreground(arr, threshold)[None]), 1)
+    return tuple(int(v) for v in boxes[0])
+
+
+def heatmaps_to_boxes(
+    heatmaps: Sequence[object] | np.ndarray, threshold: float = 0.2, method: str = "largest_component"
+) -> np.ndarray:
+    """(N, 4) int64 boxes of `heatmap_to_box` for N maps (a (N, H, W) array or a list of any sizes).
+
+    Maps of equal shape are labeled together, many per scipy call.
+    """
+    _check_box_args(threshold, method)
+    maps = [check_heatmap(h, f"heatmaps[{i}]") for i, h in enumerate(heatmaps)]
+    boxes = np.zeros((len(maps), 4), dtype=np.int64)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, arr in enumerate(maps):
+        by_shape.setdefault(arr.shape, []).append(i)
+    for shape, indices in by_shape.items():
+        per_chunk = max(1, _CHUNK_PIXELS // (shape[0] * shape[1]))
+        for start in range(0, len(indices), per_chunk):
+            chunk = indices[start : start + per_chunk]
+            masks = np.stack([_foreground(maps[i], threshold) for i in chunk])
+            boxes[chunk] = largest_component_boxes(label_components(masks), len(chunk))[0]
+    return boxes
+
+
+# ---------------------------------------------------------------- ILSVRC localization error
+
+
+def _check_guesses(
+    pred_labels: object, pred_boxes: object, gt_labels: object, gt_boxes: Sequence[object], k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    labels = as_array(pred_labels, "pred_labels", ndim=2, dtype=np.int64)
+    boxes = as_array(pred_boxes, "pred_boxes", ndim=3)
+    truth = as_array(gt_labels, "gt_labels", ndim=1, dtype=np.int64)
+    if boxes.shape[1:] != (labels.shape[1], 4):
+        raise ValueError(f"pred_boxes must have shape (N, K, 4) = (N, {labels.shape[1]}, 4), got {boxes.shape}")
+    num_images = check_same_length(pred_labels=labels, pred_boxes=boxes, gt_labels=truth, gt_boxes=gt_boxes)
+    if num_images == 0:
+        raise ValueError("no images: pred_labels, pred_boxes, gt_labels and gt_boxes are empty")
+    if not 1 <= k <= labels.shape[1]:
+        raise ValueError(f"k must be in 1..{labels.shape[1]} (the number of guesses), got {k!r}")
+    check_boxes(boxes[:, :k].reshape(-1, 4), "pred_boxes")
+    return labels, boxes, truth, _check_gt_boxes(gt_boxes)
+
+
+def localization_correct(
+    pred_labels: object,
+    pred_boxes: object,
+    gt_labels: object,
+    gt_boxes: Sequence[object],
+    k: int = 1,
+    iou_threshold: float = 0.5,
+) -> np.ndarray:
+    """(N,) bool: some guess among the first k has class gt_labels[i] and IoU >= iou_threshold with
+    any GT box of image i (ILSVRC devkit `eval_clsloc`; an image without GT boxes is never correct)."""
+    if not 0.0 < iou_threshold <= 1.0:
+        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
+    labels, boxes, truth, gt = _check_guesses(pred_labels, pred_boxes, gt_labels, gt_boxes, k)
+    num_images = len(truth)
+    image_of_guess = np.repeat(np.arange(num_images), k)
+    iou = best_iou_with_image_gt(boxes[:, :k].reshape(-1, 4), image_of_guess, gt).reshape(num_images, k)
+    return np.any((labels[:, :k] == truth[:, None]) & (iou >= iou_threshold), axis=1)
+
+
+def _keep_mask(exclude: object | None, num_images: int) -> np.ndarray:
+    keep = np.ones(num_images, dtype=bool)
+    if exclude is None:
+        return keep
+    arr = np.asarray(exclude)
+    if arr.dtype == bool:
+        if arr.shape != (num_images,):
+            raise ValueError(f"exclude as a boolean mask must have shape ({num_images},), got {arr.shape}")
+        return ~arr
+    if arr.size and (arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() >= num_images):
+        raise ValueError(f"exclude must be a boolean mask or image indices in 0..{num_images - 1}")
+    keep[arr.astype(np.int64)] = False
+    return keep
+
+
+def localization_error(
+    pred_labels: object,
+    pred_boxes: object,
+    gt_labels: object,
+    gt_boxes: Sequence[object],
+    k: int = 1,
+    iou_threshold: float = 0.5,
+    exclude: object | None = None,
+) -> float:
+    """Top-k localization error: 1 - (correct images / counted images), ILSVRC `eval_clsloc`.
+
+    pred_labels (N, K) ranked class guesses, pred_boxes (N, K, 4) their boxes, gt_labels (N,),
+    gt_boxes one (G, 4) array per image in the same pixel frame. `exclude` (a boolean mask or
+    index list, e.g. the devkit blacklist) removes images from the denominator.
+    Raises ValueError when no image is left to count.
+    """
+    correct = localization_correct(pred_labels, pred_boxes, gt_labels, gt_boxes, k, iou_threshold)
+    keep = _keep_mask(exclude, len(correct))
+    if not keep.any():
+        raise ValueError("exclude removes every image: the localization error is undefined")
+    return float(1.0 - correct[keep].mean())
+
+
+def gt_known_accuracy(pred_boxes: object, gt_boxes: Sequence[object], iou_threshold: float = 0.5) -> float:
+    """GT-known localization accuracy: fraction of images whose box (from the ground-truth class's
+    heat map) has IoU >= iou_threshold with any GT box (Choe et al. 2020)."""
+    boxes = as_array(pred_boxes, "pred_boxes", ndim=2)
+    guesses = np.zeros((len(boxes), 1), dtype=np.int64)
+    correct = localization_correct(guesses, boxes[:, None], np.zeros(len(boxes)), gt_boxes, 1, iou_threshold)
+    return float(correct.mean())
+
+
+class LocalizationError(Accumulator):
+    """Top-k localization error over batches: stores one bool per counted image."""
+
+    def __init__(self, k: int = 1, iou_threshold: float = 0.5) -> None:
+        super().__init__()
+        self.k, self.iou_threshold = k, iou_threshold
+
+    def update(
+        self,
+        pred_labels: object,
+        pred_boxes: object,
+        gt_labels: object,
+        gt_boxes: Sequence[object],
+        exclude: object | None = None,
+    ) -> None:
+        correct = localization_correct(pred_labels, pred_boxes, gt_labels, gt_boxes, self.k, self.iou_threshold)
+        self._append(correct=correct[_keep_mask(exclude, len(correct))])
+
+    def compute(self) -> float:
+        correct = np.concatenate(self._items("correct")) if self._items("correct") else np.zeros(0, bool)
+        if correct.size == 0:
+            raise ValueError("LocalizationError has no images: call update() first")
+        return float(1.0 - correct.mean())
+
+
+# ---------------------------------------------------------------- MaxBoxAcc (Choe et al. 2020)
+
+
+def quantize_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
+    """uint8 levels floor(255 s) of maps in [0, 1], as wsolevaluation's `(scoremap * 255).astype(np.uint8)`."""
+    return (heatmaps * heatmaps.dtype.type(255)).astype(np.uint8)
+
+
+def _check_unit_maps(heatmaps: object) -> np.ndarray:
+    arr = heatmaps.detach().cpu().numpy() if hasattr(heatmaps, "detach") else np.asarray(heatmaps)
+    arr = as_array(arr, "heatmaps", ndim=3, dtype=np.float32 if arr.dtype == np.float32 else np.float64)
+    if arr.size and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(f"heatmaps must lie in [0, 1] (min-max normalize first), got [{arr.min()}, {arr.max()}]")
+    return arr
+
+
+def _check_thresholds(values: object, name: str, low_open: bool) -> np.ndarray:
+    arr = as_array(values, name, ndim=1)
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    bad = (arr <= 0 if low_open else arr < 0) | (arr > 1 if low_open else arr >= 1)
+    if bad.any():
+        interval = "(0, 1]" if low_open else "[0, 1)"
+        raise ValueError(f"{name} must lie in {interval}, got {arr[bad][0]!r}")
+    return arr
+
+
+def _best_iou_per_binarization(
+    levels: np.ndarray, cam_levels: np.ndarray, gt: list[np.ndarray], multi_contour: bool
+) -> np.ndarray:
+    """(n, T) best IoU of the box(es) of each map binarized at each of its T levels (level > cam level)."""
+    num_maps, num_thresholds = cam_levels.shape
+    masks = levels[:, None] > cam_levels[:, :, None, None]
+    num_slices = num_maps * num_thresholds
+    components = label_components(masks.reshape(num_slices, *levels.shape[1:]))
+    largest, found = largest_component_boxes(components, num_slices)
+    if not multi_contour:
+        return best_iou_with_image_gt(largest, np.arange(num_slices) // num_thresholds, gt).reshape(masks.shape[:2])
+    empty = np.flatnonzero(~found)
+    slices = np.concatenate([components.slice_index, empty])
+    boxes = np.concatenate([components.boxes, np.tile(np.array(EMPTY_BOX), (len(empty), 1))])
+    iou = best_iou_with_image_gt(boxes, slices // num_thresholds, gt)
+    best = np.zeros(num_slices)
+    np.maximum.at(best, slices, iou)
+    return best.reshape(masks.shape[:2])
+
+
+def box_hit_counts(
+    heatmaps: object,
+    gt_boxes: Sequence[object],
+    cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
+    iou_thresholds: Sequence[float] = (0.5,),
+    multi_contour: bool = False,
+) -> np.ndarray:
+    """(I, T) int64: images whose box at CAM threshold t_j has IoU >= delta_i with some GT box.
+
+    wsolevaluation semantics: maps in [0, 1] are quantized to q = floor(255 s); at threshold t a
+    pixel is foreground when q > floor(t * max q); the box is that of the largest 8-connected
+    component (or, multi_contour, the best of all components' boxes); no foreground gives the
+    box (0, 0, 0, 0). gt_boxes are inclusive boxes in the heat-map frame.
+    """
+    maps = _check_unit_maps(heatmaps)
+    gt = _check_gt_boxes(gt_boxes)
+    check_same_length(heatmaps=maps, gt_boxes=gt)
+    thresholds = _check_thresholds(cam_thresholds, "cam_thresholds", low_open=False)
+    ious = _check_thresholds(iou_thresholds, "iou_thresholds", low_open=True)
+    counts = np.zeros((len(ious), len(thresholds)), dtype=np.int64)
+    if maps.size == 0:
+        return counts
+    per_chunk = max(1, _CHUNK_PIXELS // (len(thresholds) * maps.shape[1] * maps.shape[2]))
+    for start in range(0, len(maps), per_chunk):
+        levels = quantize_heatmaps(maps[start : start + per_chunk])
+        cam_levels = np.floor(thresholds[None, :] * levels.max(axis=(1, 2))[:, None])
+        best = _best_iou_per_binarization(levels, cam_levels, gt[start : start + per_chunk], multi_contour)
+        counts += (best[None] >= ious[:, None, None]).sum(axis=1)
+    return counts
+
+
+def max_box_acc(
+    heatmaps: object,
+    gt_boxes: Sequence[object],
+    cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
+    iou_thresholds: Sequence[float] = (0.5,),
+    multi_contour: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """MaxBoxAcc (Choe et al. 2020): per IoU threshold delta, max over one dataset-wide CAM threshold t
+    of the GT-known box accuracy. Returns ((I,) maxima, (I, T) accuracy curves), fractions in [0, 1].
+
+    MaxBoxAccV2 = mean of the maxima with iou_thresholds (0.3, 0.5, 0.7) and multi_contour=True.
+    Raises ValueError for no images.
+    """
+    counts = box_hit_counts(heatmaps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour)
+    if len(gt_boxes) == 0:
+        raise ValueError("no images: heatmaps and gt_boxes are empty")
+    curves = counts / len(gt_boxes)
+    return curves.max(axis=1), curves
+
+
+def max_box_acc_v2(
+    heatmaps: object, gt_boxes: Sequence[object], cam_thresholds: object = DEFAULT_CAM_THRESHOLDS
+) -> float:
+    """MaxBoxAccV2: mean over IoU {0.3, 0.5, 0.7} of MaxBoxAcc with boxes from every component."""
+    maxima, _ = max_box_acc(heatmaps, gt_boxes, cam_thresholds, MAX_BOX_ACC_V2_IOUS, multi_contour=True)
+    return float(maxima.mean())
+
+
+class MaxBoxAcc(Accumulator):
+    """MaxBoxAcc over batches: stores per-batch (I, T) hit counts and image counts, never the maps."""
+
+    def __init__(
+        self,
+        cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
+        iou_thresholds: Sequence[float] = (0.5,),
+        multi_contour: bool = False,
+    ) -> None:
+        super().__init__()
+        self.cam_thresholds = _check_thresholds(cam_thresholds, "cam_thresholds", low_open=False)
+        self.iou_thresholds = _check_thresholds(iou_thresholds, "iou_thresholds", low_open=True)
+        self.multi_contour = multi_contour
+
+    def update(self, heatmaps: object, gt_boxes: Sequence[object]) -> None:
+        counts = box_hit_counts(heatmaps, gt_boxes, self.cam_thresholds, self.iou_thresholds, self.multi_contour)
+        self._append(counts=counts, images=len(gt_boxes))
+
+    def compute(self) -> tuple[np.ndarray, np.ndarray]:
+        """((I,) MaxBoxAcc per IoU threshold, (I, T) accuracy curves)."""
+        images = sum(self._items("images"))
+        if images == 0:
+            raise ValueError("MaxBoxAcc has no images: call update() first")
+        curves = np.sum(self._items("counts"), axis=0) / images
+        return curves.max(axis=1), curves
