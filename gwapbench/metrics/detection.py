@@ -46,26 +46,25 @@ class FlatGroundTruth(NamedTuple):
 
 
 def stack_per_image(per_image: Sequence[Sequence[object]], argument: str, fields: tuple[str, ...]) -> list[np.ndarray]:
-    """Concatenate one tuple of arrays per image; return [image index, field arrays...]."""
-    columns: list[list[np.ndarray]] = [[] for _ in fields]
-    counts = np.zeros(len(per_image), dtype=np.int64)
+    """Concatenate one tuple (boxes (M, 4), then (M,) arrays) per image; return [image index, field arrays...]."""
     for i, item in enumerate(per_image):
         if len(item) != len(fields):
             raise ValueError(f"{argument}[{i}] must be a tuple ({', '.join(fields)}), got {len(item)} items")
-        parts = [np.asarray(value) for value in item]
-        if parts[0].size == 0:
-            parts[0] = parts[0].reshape(0, 4)
-        if parts[0].ndim != 2 or parts[0].shape[1] != 4:
-            raise ValueError(f"{argument}[{i}] {fields[0]} must have shape (M, 4), got {parts[0].shape}")
-        lengths = [len(parts[0])] + [part.size for part in parts[1:]]
-        if len(set(lengths)) > 1:
-            raise ValueError(f"{argument}[{i}]: {', '.join(f'{n}={m}' for n, m in zip(fields, lengths))} differ")
-        counts[i] = lengths[0]
-        columns[0].append(parts[0])
-        for column, part in zip(columns[1:], parts[1:]):
-            column.append(part.reshape(-1))
-    image = np.repeat(np.arange(len(per_image), dtype=np.int64), counts)
-    return [image] + [np.concatenate(column) if column else np.zeros(0) for column in columns]
+    columns = [[np.asarray(value) for value in column] for column in zip(*per_image)] or [[] for _ in fields]
+    columns[0] = [boxes.reshape(0, 4) if boxes.size == 0 else boxes for boxes in columns[0]]
+    for i, boxes in enumerate(columns[0]):
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"{argument}[{i}] {fields[0]} must have shape (M, 4), got {boxes.shape}")
+    lengths = np.array(
+        [[len(boxes) for boxes in columns[0]]] + [[part.size for part in column] for column in columns[1:]], dtype=np.int64
+    )
+    mismatched = np.flatnonzero((lengths != lengths[0]).any(axis=0))
+    if mismatched.size:
+        i = mismatched[0]
+        raise ValueError(f"{argument}[{i}]: {', '.join(f'{n}={m}' for n, m in zip(fields, lengths[:, i]))} differ")
+    image = np.repeat(np.arange(len(per_image), dtype=np.int64), lengths[0])
+    flat = [np.concatenate([part.reshape(-1) for part in column]) if column else np.zeros(0) for column in columns[1:]]
+    return [image, np.concatenate(columns[0]) if columns[0] else np.zeros((0, 4))] + flat
 
 
 def check_class_labels(labels: np.ndarray, name: str, num_classes: int) -> np.ndarray:
@@ -116,29 +115,56 @@ def pairwise_iou_plus_one(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarra
 
 
 def ranked_order(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Detections grouped by class (ascending), each class by descending score, ties in input order."""
-    by_score = np.argsort(-scores, kind="stable")
-    small_labels = labels.astype(np.int16 if num_classes <= np.iinfo(np.int16).max else np.int64)
-    return by_score[np.argsort(small_labels[by_score], kind="stable")]
+    """Detections grouped by class (ascending), each class by descending score, ties in input order.
+
+    Same order as a stable sort by score then a stable sort by class, computed faster as one
+    unstable sort of the unique int64 key (class, dense rank of -score, input index).
+    """
+    count = len(scores)
+    by_score = np.argsort(-scores)
+    new_value = np.empty(count, dtype=np.int64)
+    new_value[:1] = 0
+    np.not_equal(scores[by_score][1:], scores[by_score][:-1], out=new_value[1:])
+    dense_rank = np.empty(count, dtype=np.int64)
+    dense_rank[by_score] = np.cumsum(new_value)
+    num_ranks = int(new_value.sum()) + 1
+    if num_classes * num_ranks * count >= np.iinfo(np.int64).max:
+        raise ValueError(f"too many detections to rank ({count})")
+    return np.argsort((labels * num_ranks + dense_rank) * count + np.arange(count))
+
+
+def segment_bounds(sorted_keys: np.ndarray, query_keys: np.ndarray, key_space: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length of each query key's run in `sorted_keys` (keys in 0..key_space-1).
+
+    A lookup table over the whole key space when it is small (one gather per query), else two
+    binary searches per query.
+    """
+    if key_space <= 4 * (len(sorted_keys) + len(query_keys)) + 1024:
+        run_start = np.searchsorted(sorted_keys, np.arange(key_space + 1))
+        start = run_start[query_keys]
+        return start, run_start[query_keys + 1] - start
+    start = np.searchsorted(sorted_keys, query_keys, side="left")
+    return start, np.searchsorted(sorted_keys, query_keys, side="right") - start
 
 
 def best_gt_match(dets: FlatDetections, gt: FlatGroundTruth, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each detection: the index of the highest-IoU GT of its image and class (-1 if none) and that IoU."""
+    """For each detection: the index of the highest-IoU GT of its image and class (-1 if none) and that IoU.
+
+    IoU ties go to the GT listed first in the image (the devkit keeps the first maximum).
+    """
     gt_key = gt.image * num_classes + gt.labels
     gt_order = np.argsort(gt_key, kind="stable")
-    sorted_keys = gt_key[gt_order]
-    det_key = dets.image * num_classes + dets.labels
-    start = np.searchsorted(sorted_keys, det_key, side="left")
-    counts = np.searchsorted(sorted_keys, det_key, side="right") - start
-    pair_det = np.repeat(np.arange(len(det_key)), counts)
+    num_images = int(max(dets.image.max(initial=-1), gt.image.max(initial=-1))) + 1
+    start, counts = segment_bounds(gt_key[gt_order], dets.image * num_classes + dets.labels, num_images * num_classes)
+    pair_det = np.repeat(np.arange(len(counts)), counts)
     pair_start = np.cumsum(counts) - counts
-    pair_gt = gt_order[np.arange(len(pair_det)) - pair_start[pair_det] + start[pair_det]]
+    pair_gt = gt_order[np.arange(len(pair_det)) + np.repeat(start - pair_start, counts)]
     iou = pairwise_iou_plus_one(dets.boxes[pair_det], gt.boxes[pair_gt])
 
-    best_iou = np.zeros(len(det_key))
-    best_gt = np.full(len(det_key), -1, dtype=np.int64)
-    has_gt = counts > 0
+    best_iou = np.zeros(len(counts))
+    best_gt = np.full(len(counts), -1, dtype=np.int64)
     if iou.size:
+        has_gt = counts > 0
         best_iou[has_gt] = np.maximum.reduceat(iou, pair_start[has_gt])
         at_max = np.flatnonzero(iou == best_iou[pair_det])
         first_at_max = at_max[np.append(True, pair_det[at_max[1:]] != pair_det[at_max[:-1]])]
@@ -149,19 +175,18 @@ def best_gt_match(dets: FlatDetections, gt: FlatGroundTruth, num_classes: int) -
 def detection_outcomes(
     dets: FlatDetections, gt: FlatGroundTruth, num_classes: int, iou_threshold: float, strict_gt: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ranked order of the detections and, in that order, their TP and ignored flags (rest are FP)."""
-    order = ranked_order(dets.scores, dets.labels, num_classes)
-    ranked = FlatDetections(*(column[order] for column in dets))
-    best_gt, best_iou = best_gt_match(ranked, gt, num_classes)
+    """Ranked order of the detections and, in that order, their TP and ignored flags (the rest are FP)."""
+    best_gt, best_iou = best_gt_match(dets, gt, num_classes)
     matched = (best_iou > iou_threshold) if strict_gt else (best_iou >= iou_threshold)
     matched &= best_gt >= 0
     ignored = np.zeros_like(matched)
     ignored[matched] = gt.difficult[best_gt[matched]]
-    claims = np.flatnonzero(matched & ~ignored)
-    _, first_claim = np.unique(best_gt[claims], return_index=True)
+    order = ranked_order(dets.scores, dets.labels, num_classes)
+    claims = np.flatnonzero((matched & ~ignored)[order])  # ranks of detections claiming a GT
+    _, first_claim = np.unique(best_gt[order[claims]], return_index=True)
     tp = np.zeros(len(order), dtype=bool)
     tp[claims[first_claim]] = True
-    return order, tp, ignored
+    return order, tp, ignored[order]
 
 
 def detection_ap_flat(

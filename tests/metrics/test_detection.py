@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from gwapbench.data.voc_json import read_voc_coco_json
 from gwapbench.metrics import VOCDetectionAP, mean_ap, voc_detection_ap
+from gwapbench.metrics.detection import ranked_order
 
 IGNORED = "ignored"
 
@@ -315,3 +316,13 @@ def test_voc2007_test_full_scale_against_devkit_loop(shared_data) -> None:
         reference = devkit_vocevaldet(dets, gt, len(classes), metric=metric, strict=strict)
         assert not np.isnan(ours).any() and 0.3 < mean_ap(ours) < 0.95
         np.testing.assert_allclose(ours, reference, atol=1e-12, rtol=0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    scores=st.lists(st.sampled_from([-1.0, -0.0, 0.0, 0.25, 0.5, 2.0]), min_size=0, max_size=80), seed=st.integers(0, 2**16)
+)
+def test_ranked_order_is_class_then_stable_descending_score(scores: list[float], seed: int) -> None:
+    labels = np.random.default_rng(seed).integers(0, 3, len(scores))
+    expected = sorted(range(len(scores)), key=lambda i: (labels[i], -scores[i]))  # Python's sort is stable
+    np.testing.assert_array_equal(ranked_order(np.array(scores), labels, 3), expected)
