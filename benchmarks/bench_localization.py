@@ -1,0 +1,140 @@
+"""Box localization speed on the 50,000 ILSVRC2012 val images: `python benchmarks/bench_localization.py [--quick]`.
+
+1. Top-1 localization error: seeded 14x14 simulated maps upsampled (bilinear) to each image's
+   size, box of the largest 8-connected component above 0.2 * max, vs a per-image loop
+   (cv2.resize, scipy.ndimage.label, np.nonzero box, literal eval_clsloc IoU loop).
+2. MaxBoxAcc, 100 CAM thresholds, 224x224 maps, vs wsolevaluation's per-image, per-threshold
+   OpenCV findContours loop (written out here).
+Where a side is too slow for all 50,000 images it runs on a prefix and its time is extrapolated
+linearly to 50,000 (the row name says so). Values are checked to agree before timing is printed.
+OpenCV (opencv-python-headless, a test/bench extra) is needed for the references.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import best_time, print_header, print_row  # noqa: E402
+from shared_data import shared_data  # noqa: E402
+
+from gwapbench.data.ilsvrc import read_wsol_metadata  # noqa: E402
+from gwapbench.metrics.heatmaps import resize_heatmap  # noqa: E402
+from gwapbench.metrics.localization import heatmaps_to_boxes, localization_error, max_box_acc  # noqa: E402
+
+FULL = 50_000
+THRESHOLDS = np.arange(0.0, 1.0, 0.01)
+
+
+def coarse_maps(count: int, size: int, seed: int) -> np.ndarray:
+    """Seeded (count, size, size) float32 maps: cubed uniform noise, a CAM-like peaky field."""
+    return np.random.default_rng(seed).random((count, size, size), dtype=np.float32) ** 3
+
+
+def ours_top1_error(maps: np.ndarray, samples: list, chunk: int = 256) -> float:
+    boxes = np.zeros((len(samples), 4), dtype=np.int64)
+    for start in range(0, len(samples), chunk):
+        part = samples[start : start + chunk]
+        resized = [resize_heatmap(maps[start + i], s.height, s.width) for i, s in enumerate(part)]
+        boxes[start : start + len(part)] = heatmaps_to_boxes(resized, 0.2)
+    labels = np.array([int(np.flatnonzero(s.labels == 1)[0]) for s in samples])
+    return localization_error(labels[:, None], boxes[:, None], labels, [s.boxes for s in samples])
+
+
+def reference_iou(a, b) -> float:
+    iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return iw * ih / ((a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1) - iw * ih)
+
+
+def reference_top1_error(maps: np.ndarray, samples: list) -> float:
+    """Per image: cv2.resize, label > 0.2 max, largest label's box; correct if IoU >= 0.5 with a GT box."""
+    errors = 0
+    for heatmap, sample in zip(maps, samples):
+        resized = cv2.resize(heatmap, (sample.width, sample.height), interpolation=cv2.INTER_LINEAR)
+        labels, count = ndimage.label(resized > 0.2 * resized.max(), structure=np.ones((3, 3)))
+        sizes = np.bincount(labels.ravel())[1:]
+        rows, cols = np.nonzero(labels == 1 + int(np.argmax(sizes)))
+        box = (cols.min(), rows.min(), cols.max(), rows.max())
+        errors += not any(reference_iou(box, g) >= 0.5 for g in sample.boxes)
+    return errors / len(samples)
+
+
+def opencv_max_box_acc(maps: np.ndarray, gt_boxes: list) -> float:
+    """wsolevaluation BoxEvaluator (largest contour, IoU 0.5), boxes as inclusive corners."""
+    hits = np.zeros(len(THRESHOLDS), dtype=np.int64)
+    for heatmap, gt in zip(maps, gt_boxes):
+        image = (heatmap * np.float32(255)).astype(np.uint8)
+        for j, threshold in enumerate(THRESHOLDS):
+            _, binary = cv2.threshold(image, int(threshold * np.max(image)), 255, cv2.THRESH_BINARY)
+            contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            box = (0, 0, 0, 0)
+            if contours:
+                x, y, w, h = cv2.boundingRect(max(contours, key=cv2.contourArea))
+                box = (x, y, x + w - 1, y + h - 1)
+            hits[j] += max(reference_iou(box, g) for g in gt) >= 0.5
+    return float(hits.max() / len(maps))
+
+
+def smooth_224_maps(count: int, seed: int) -> np.ndarray:
+    field = torch.from_numpy(coarse_maps(count, 14, seed)[:, None])
+    maps = torch.nn.functional.interpolate(field, size=(224, 224), mode="bilinear", align_corners=False)[:, 0]
+    maps = maps.numpy()
+    low, high = maps.min(axis=(1, 2), keepdims=True), maps.max(axis=(1, 2), keepdims=True)
+    return (maps - low) / (high - low)
+
+
+def scaled_gt(samples: list, size: int = 224) -> list[np.ndarray]:
+    """GT boxes mapped into the 224x224 map frame: x' = floor(x * 224 / width), as wsolevaluation."""
+    return [
+        np.floor(s.boxes * np.array([size / s.width, size / s.height] * 2)).clip(0, size - 1) for s in samples
+    ]
+
+
+def run(quick: bool) -> None:
+    samples = read_wsol_metadata(shared_data("ilsvrc2012_val_gt"))
+    count = 2000 if quick else FULL
+    samples_used = samples[:count]
+    maps = coarse_maps(count, 14, seed=0)
+    ours_s, ours = best_time(lambda: ours_top1_error(maps, samples_used), repeat=1 if not quick else 2)
+    subset = 1000 if quick else 2000
+    reference_s, reference = best_time(lambda: reference_top1_error(maps[:subset], samples_used[:subset]), repeat=1)
+    ours_subset = ours_top1_error(maps[:subset], samples_used[:subset])
+    if ours_subset != reference:
+        raise SystemExit(f"top-1 localization error differs: ours {ours_subset} vs reference {reference}")
+    scale = count / subset
+    print_row(f"top-1 loc error {count} ILSVRC val (ref x{scale:g} extrap.)", ours_s, reference_s * scale,
+              "cv2.resize + ndimage.label loop")
+
+    subset = 100 if quick else 500
+    maps_224 = smooth_224_maps(subset, seed=1)
+    gt = scaled_gt(samples[:subset])
+    ours_s, (acc, _) = best_time(lambda: max_box_acc(maps_224, gt, THRESHOLDS), repeat=2)
+    reference_s, reference_acc = best_time(lambda: opencv_max_box_acc(maps_224, gt), repeat=1)
+    if abs(acc[0] - reference_acc) > 0.001:
+        raise SystemExit(f"MaxBoxAcc differs from the OpenCV loop by more than 0.1 point: {acc[0]} vs {reference_acc}")
+    scale = FULL / subset
+    print_row(f"MaxBoxAcc 100 thr, 224px, {subset} maps x{scale:g} extrap.", ours_s * scale, reference_s * scale,
+              "wsolevaluation findContours loop")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="2000 images / 100 maps instead of 50,000 / 500")
+    args = parser.parse_args()
+    print_header()
+    run(quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()
