@@ -52,7 +52,7 @@ def simulated_detections(samples, per_image: int, seed: int = 0) -> list[tuple[n
     boxes = np.where(is_copy[:, None], jittered, random_boxes)
     boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2])
     labels = np.where(is_copy & (rng.random(total) < 0.8), gt_labels[picked], rng.integers(0, NUM_CLASSES, total))
-    scores = np.round(rng.random(total) * np.where(is_copy, 1.0, 0.6), 4)
+    scores = rng.random(total) * np.where(is_copy, 1.0, 0.6)  # continuous, as a detector's scores
     cuts = np.arange(per_image, total, per_image)
     return list(zip(np.split(boxes, cuts), np.split(scores, cuts), np.split(labels, cuts)))
 

@@ -114,23 +114,30 @@ def pairwise_iou_plus_one(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarra
     return intersection / union
 
 
-def ranked_order(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Detections grouped by class (ascending), each class by descending score, ties in input order.
+def stable_descending_order(scores: np.ndarray) -> np.ndarray:
+    """`np.argsort(-scores, kind="stable")`, faster: a quicksort, then ties re-sorted by input index.
 
-    Same order as a stable sort by score then a stable sort by class, computed faster as one
-    unstable sort of the unique int64 key (class, dense rank of -score, input index).
+    Only the items inside runs of equal scores are re-sorted, by the unique key (run, index).
     """
-    count = len(scores)
-    by_score = np.argsort(-scores)
-    new_value = np.empty(count, dtype=np.int64)
-    new_value[:1] = 0
-    np.not_equal(scores[by_score][1:], scores[by_score][:-1], out=new_value[1:])
-    dense_rank = np.empty(count, dtype=np.int64)
-    dense_rank[by_score] = np.cumsum(new_value)
-    num_ranks = int(new_value.sum()) + 1
-    if num_classes * num_ranks * count >= np.iinfo(np.int64).max:
-        raise ValueError(f"too many detections to rank ({count})")
-    return np.argsort((labels * num_ranks + dense_rank) * count + np.arange(count))
+    order = np.argsort(-scores)
+    ranked = scores[order]
+    tied_next = ranked[1:] == ranked[:-1]
+    if not tied_next.any():
+        return order
+    in_tie = np.zeros(len(order), dtype=bool)
+    in_tie[:-1] = tied_next
+    in_tie[1:] |= tied_next
+    run = np.cumsum(np.append(True, ~tied_next))[in_tie]
+    tied = order[in_tie]
+    order[in_tie] = tied[np.argsort(run * len(order) + tied)]
+    return order
+
+
+def ranked_order(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Detections grouped by class (ascending), each class by descending score, ties in input order."""
+    by_score = stable_descending_order(scores)
+    small_labels = labels.astype(np.int16 if num_classes <= np.iinfo(np.int16).max else np.int64)
+    return by_score[np.argsort(small_labels[by_score], kind="stable")]  # radix sort for int16
 
 
 def segment_bounds(sorted_keys: np.ndarray, query_keys: np.ndarray, key_space: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,19 +163,21 @@ def best_gt_match(dets: FlatDetections, gt: FlatGroundTruth, num_classes: int) -
     gt_order = np.argsort(gt_key, kind="stable")
     num_images = int(max(dets.image.max(initial=-1), gt.image.max(initial=-1))) + 1
     start, counts = segment_bounds(gt_key[gt_order], dets.image * num_classes + dets.labels, num_images * num_classes)
-    pair_det = np.repeat(np.arange(len(counts)), counts)
+    with_gt = np.flatnonzero(counts)
+    counts, start = counts[with_gt], start[with_gt]
+    pair_owner = np.repeat(np.arange(len(with_gt)), counts)  # index into with_gt of each pair
     pair_start = np.cumsum(counts) - counts
-    pair_gt = gt_order[np.arange(len(pair_det)) + np.repeat(start - pair_start, counts)]
-    iou = pairwise_iou_plus_one(dets.boxes[pair_det], gt.boxes[pair_gt])
+    pair_gt = gt_order[np.arange(len(pair_owner)) + np.repeat(start - pair_start, counts)]
+    iou = pairwise_iou_plus_one(dets.boxes[with_gt][pair_owner], gt.boxes[pair_gt])
 
-    best_iou = np.zeros(len(counts))
-    best_gt = np.full(len(counts), -1, dtype=np.int64)
+    best_iou = np.zeros(len(dets.image))
+    best_gt = np.full(len(dets.image), -1, dtype=np.int64)
     if iou.size:
-        has_gt = counts > 0
-        best_iou[has_gt] = np.maximum.reduceat(iou, pair_start[has_gt])
-        at_max = np.flatnonzero(iou == best_iou[pair_det])
-        first_at_max = at_max[np.append(True, pair_det[at_max[1:]] != pair_det[at_max[:-1]])]
-        best_gt[pair_det[first_at_max]] = pair_gt[first_at_max]
+        segment_max = np.maximum.reduceat(iou, pair_start)
+        at_max = np.flatnonzero(iou == segment_max[pair_owner])
+        first_at_max = at_max[np.append(True, pair_owner[at_max[1:]] != pair_owner[at_max[:-1]])]
+        best_iou[with_gt] = segment_max
+        best_gt[with_gt] = pair_gt[first_at_max]
     return best_gt, best_iou
 
 
@@ -203,14 +212,15 @@ def detection_ap_flat(
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
     order, tp, ignored = detection_outcomes(dets, gt, num_classes, iou_threshold, strict_gt)
     ranked_labels = dets.labels[order]
-    ranked_scores = dets.scores[order]
+    ranked_scores = dets.scores[order] if metric == "noninterp" else None
     bounds = np.searchsorted(ranked_labels, np.arange(num_classes + 1))
     npos = np.bincount(gt.labels[~gt.difficult], minlength=num_classes)
     ap = np.empty(num_classes)
     for cls in range(num_classes):
         ranks = slice(bounds[cls], bounds[cls + 1])
         counted = ~ignored[ranks]
-        ap[cls] = average_precision(tp[ranks][counted], int(npos[cls]), metric, ranked_scores[ranks][counted])
+        class_scores = None if ranked_scores is None else ranked_scores[ranks][counted]
+        ap[cls] = average_precision(tp[ranks][counted], int(npos[cls]), metric, class_scores)
     return ap
 
 
