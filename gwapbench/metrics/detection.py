@@ -24,7 +24,7 @@ import numpy as np
 
 from gwapbench.metrics._validation import as_array, check_boxes, check_same_length
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.ap import average_precision, check_metric
+from gwapbench.metrics.ap import average_precision, check_metric, descending_order
 
 
 class FlatDetections(NamedTuple):
@@ -114,28 +114,9 @@ def pairwise_iou_plus_one(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarra
     return intersection / union
 
 
-def stable_descending_order(scores: np.ndarray) -> np.ndarray:
-    """`np.argsort(-scores, kind="stable")`, faster: a quicksort, then ties re-sorted by input index.
-
-    Only the items inside runs of equal scores are re-sorted, by the unique key (run, index).
-    """
-    order = np.argsort(-scores)
-    ranked = scores[order]
-    tied_next = ranked[1:] == ranked[:-1]
-    if not tied_next.any():
-        return order
-    in_tie = np.zeros(len(order), dtype=bool)
-    in_tie[:-1] = tied_next
-    in_tie[1:] |= tied_next
-    run = np.cumsum(np.append(True, ~tied_next))[in_tie]
-    tied = order[in_tie]
-    order[in_tie] = tied[np.argsort(run * len(order) + tied)]
-    return order
-
-
 def ranked_order(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Detections grouped by class (ascending), each class by descending score, ties in input order."""
-    by_score = stable_descending_order(scores)
+    by_score = descending_order(scores)
     small_labels = labels.astype(np.int16 if num_classes <= np.iinfo(np.int16).max else np.int64)
     return by_score[np.argsort(small_labels[by_score], kind="stable")]  # radix sort for int16
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
-from gwapbench.metrics.ap import average_precision, mean_ap
+from gwapbench.metrics.ap import average_precision, descending_order, mean_ap
 
 
 def exact_precision_recall(tp: list[bool], npos: int) -> tuple[list[Fraction], list[Fraction]]:
@@ -119,3 +119,9 @@ def test_noninterp_matches_sklearn_with_ties(items: list[tuple[bool, int]]) -> N
     order = np.argsort(-scores, kind="stable")
     ours = average_precision(labels[order], int(labels.sum()), "noninterp", scores[order])
     assert ours == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scores=st.lists(st.sampled_from([-2.0, -0.0, 0.0, 0.1, 0.5, 3.0]) | st.floats(-10, 10), max_size=100))
+def test_descending_order_is_the_stable_sort(scores: list[float]) -> None:
+    np.testing.assert_array_equal(descending_order(np.array(scores)), np.argsort(-np.array(scores), kind="stable"))
