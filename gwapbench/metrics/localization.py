@@ -14,13 +14,13 @@ import numpy as np
 
 from gwapbench.metrics._validation import as_array, check_boxes, check_same_length
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.components import EMPTY_BOX, label_components, largest_component_boxes
+from gwapbench.metrics.components import label_components, largest_component_boxes, level_set_scores
 from gwapbench.metrics.heatmaps import check_heatmap
 
 BOX_METHODS = ("largest_component",)
 DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
 MAX_BOX_ACC_V2_IOUS = (0.3, 0.5, 0.7)
-_CHUNK_PIXELS = 1 << 24  # binarized pixels labeled per scipy call (bounds peak memory to a few hundred MB)
+_CHUNK_PIXELS = 1 << 23  # map pixels per chunk: bounds peak memory to a few hundred MB
 
 
 def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -242,26 +242,6 @@ def _check_thresholds(values: object, name: str, low_open: bool) -> np.ndarray:
     return arr
 
 
-def _best_iou_per_binarization(
-    levels: np.ndarray, cam_levels: np.ndarray, gt: list[np.ndarray], multi_contour: bool
-) -> np.ndarray:
-    """(n, T) best IoU of the box(es) of each map binarized at each of its T levels (level > cam level)."""
-    num_maps, num_thresholds = cam_levels.shape
-    masks = levels[:, None] > cam_levels[:, :, None, None]
-    num_slices = num_maps * num_thresholds
-    components = label_components(masks.reshape(num_slices, *levels.shape[1:]))
-    largest, found = largest_component_boxes(components, num_slices)
-    if not multi_contour:
-        return best_iou_with_image_gt(largest, np.arange(num_slices) // num_thresholds, gt).reshape(masks.shape[:2])
-    empty = np.flatnonzero(~found)
-    slices = np.concatenate([components.slice_index, empty])
-    boxes = np.concatenate([components.boxes, np.tile(np.array(EMPTY_BOX), (len(empty), 1))])
-    iou = best_iou_with_image_gt(boxes, slices // num_thresholds, gt)
-    best = np.zeros(num_slices)
-    np.maximum.at(best, slices, iou)
-    return best.reshape(masks.shape[:2])
-
-
 def box_hit_counts(
     heatmaps: object,
     gt_boxes: Sequence[object],
@@ -284,11 +264,14 @@ def box_hit_counts(
     counts = np.zeros((len(ious), len(thresholds)), dtype=np.int64)
     if maps.size == 0:
         return counts
-    per_chunk = max(1, _CHUNK_PIXELS // (len(thresholds) * maps.shape[1] * maps.shape[2]))
+    per_chunk = max(1, _CHUNK_PIXELS // (maps.shape[1] * maps.shape[2]))
     for start in range(0, len(maps), per_chunk):
         levels = quantize_heatmaps(maps[start : start + per_chunk])
-        cam_levels = np.floor(thresholds[None, :] * levels.max(axis=(1, 2))[:, None])
-        best = _best_iou_per_binarization(levels, cam_levels, gt[start : start + per_chunk], multi_contour)
+        cam_levels = np.floor(thresholds[None, :] * levels.max(axis=(1, 2))[:, None]).astype(np.int64)
+        chunk_gt = gt[start : start + per_chunk]
+        best = level_set_scores(
+            levels, cam_levels, lambda boxes, image: best_iou_with_image_gt(boxes, image, chunk_gt), multi_contour
+        )
         counts += (best[None] >= ious[:, None, None]).sum(axis=1)
     return counts
 
