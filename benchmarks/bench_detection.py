@@ -43,11 +43,12 @@ def simulated_detections(samples, per_image: int, seed: int = 0) -> list[tuple[n
     gt_labels = np.concatenate([s.box_labels for s in samples])
     sizes = np.repeat(np.array([[s.width, s.height] for s in samples], dtype=np.float64), per_image, axis=0)
     total = len(samples) * per_image
-    picked = np.repeat(np.cumsum(num_gt) - num_gt, per_image) + (rng.random(total) * np.repeat(num_gt, per_image)).astype(int)
+    first_gt = np.repeat(np.cumsum(num_gt) - num_gt, per_image)
+    picked = first_gt + (rng.random(total) * np.repeat(num_gt, per_image)).astype(int)
     extent = (gt_boxes[picked, 2:] - gt_boxes[picked, :2] + 1)[:, [0, 1, 0, 1]]
     jittered = np.round(gt_boxes[picked] + rng.normal(0, 0.1, (total, 4)) * extent)
     corners = np.floor(rng.random((total, 4)) * sizes[:, [0, 1, 0, 1]]) + 1
-    random_boxes = np.column_stack([np.minimum(corners[:, :2], corners[:, 2:]), np.maximum(corners[:, :2], corners[:, 2:])])
+    random_boxes = np.sort(corners.reshape(-1, 2, 2), axis=1).reshape(-1, 4)  # x1 <= x2, y1 <= y2
     is_copy = rng.random(total) < 0.2
     boxes = np.where(is_copy[:, None], jittered, random_boxes)
     boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2])
@@ -89,7 +90,8 @@ def loop_voc_eval(detections, ground_truth, num_classes: int) -> np.ndarray:
                 iw = np.maximum(np.minimum(gt_boxes[:, 2], bb[2]) - np.maximum(gt_boxes[:, 0], bb[0]) + 1, 0)
                 ih = np.maximum(np.minimum(gt_boxes[:, 3], bb[3]) - np.maximum(gt_boxes[:, 1], bb[1]) + 1, 0)
                 inters = iw * ih
-                union = (bb[2] - bb[0] + 1) * (bb[3] - bb[1] + 1) + (gt_boxes[:, 2] - gt_boxes[:, 0] + 1) * (gt_boxes[:, 3] - gt_boxes[:, 1] + 1) - inters
+                gt_areas = (gt_boxes[:, 2] - gt_boxes[:, 0] + 1) * (gt_boxes[:, 3] - gt_boxes[:, 1] + 1)
+                union = (bb[2] - bb[0] + 1) * (bb[3] - bb[1] + 1) + gt_areas - inters
                 overlaps = inters / union
                 jmax = int(np.argmax(overlaps))
                 ovmax = overlaps[jmax]
@@ -117,7 +119,16 @@ def pycocotools_eval(detections, ground_truth, sizes) -> float:
     for i, (boxes, labels, difficult) in enumerate(ground_truth):
         for box, label, flag in zip(boxes.tolist(), labels.tolist(), difficult.tolist()):
             w, h = box[2] - box[0] + 1, box[3] - box[1] + 1
-            annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": label + 1, "bbox": [box[0], box[1], w, h], "area": w * h, "iscrowd": int(flag)})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": i,
+                    "category_id": label + 1,
+                    "bbox": [box[0], box[1], w, h],
+                    "area": w * h,
+                    "iscrowd": int(flag),
+                }
+            )
     dataset = {
         "images": [{"id": i, "width": w, "height": h} for i, (w, h) in enumerate(sizes)],
         "categories": [{"id": c + 1, "name": str(c)} for c in range(NUM_CLASSES)],
@@ -125,7 +136,7 @@ def pycocotools_eval(detections, ground_truth, sizes) -> float:
     }
     rows = np.concatenate(
         [
-            np.column_stack([np.full(len(s), i), b[:, 0], b[:, 1], b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1, s, lab + 1])
+            np.column_stack([np.full(len(s), i), b[:, :2], b[:, 2:] - b[:, :2] + 1, s, lab + 1])
             for i, (b, s, lab) in enumerate(detections)
         ]
     )
@@ -164,7 +175,8 @@ def run(quick: bool) -> None:
 
     sizes = [(s.width, s.height) for s in samples]
     coco_s, coco_ap = best_time(lambda: pycocotools_eval(detections, ground_truth, sizes), repeat=1 if quick else 2)
-    print_row(f"{label} (COCO AP50 {coco_ap:.3f}, ours mAP {np.nanmean(ours):.3f})", ours_s, coco_s, "pycocotools COCOeval")
+    name = f"{label} (COCO AP50 {coco_ap:.3f}, ours mAP {np.nanmean(ours):.3f})"
+    print_row(name, ours_s, coco_s, "pycocotools COCOeval")
 
 
 if __name__ == "__main__":

@@ -55,9 +55,8 @@ def stack_per_image(per_image: Sequence[Sequence[object]], argument: str, fields
     for i, boxes in enumerate(columns[0]):
         if boxes.ndim != 2 or boxes.shape[1] != 4:
             raise ValueError(f"{argument}[{i}] {fields[0]} must have shape (M, 4), got {boxes.shape}")
-    lengths = np.array(
-        [[len(boxes) for boxes in columns[0]]] + [[part.size for part in column] for column in columns[1:]], dtype=np.int64
-    )
+    box_counts = [[len(boxes) for boxes in columns[0]]]
+    lengths = np.array(box_counts + [[part.size for part in column] for column in columns[1:]], dtype=np.int64)
     mismatched = np.flatnonzero((lengths != lengths[0]).any(axis=0))
     if mismatched.size:
         i = mismatched[0]

@@ -114,7 +114,8 @@ def test_random_against_devkit_loop_and_sklearn(labels: np.ndarray, seed: int) -
         np.testing.assert_allclose(
             voc_classification_ap(scores, labels, metric), devkit_vocevalcls(scores, labels, metric), atol=1e-12
         )
-    np.testing.assert_allclose(voc_classification_ap(scores, labels, "noninterp"), sklearn_noninterp(scores, labels), atol=1e-12)
+    noninterp = voc_classification_ap(scores, labels, "noninterp")
+    np.testing.assert_allclose(noninterp, sklearn_noninterp(scores, labels), atol=1e-12)
 
 
 def test_accumulator_batches_and_merge_equal_one_pass() -> None:
@@ -144,7 +145,8 @@ def test_voc2007_test_image_labels(shared_data) -> None:
         np.testing.assert_allclose(
             voc_classification_ap(scores, labels, metric), devkit_vocevalcls(scores, labels, metric), atol=1e-12
         )
-    np.testing.assert_allclose(voc_classification_ap(scores, labels, "noninterp"), sklearn_noninterp(scores, labels), atol=1e-12)
+    noninterp = voc_classification_ap(scores, labels, "noninterp")
+    np.testing.assert_allclose(noninterp, sklearn_noninterp(scores, labels), atol=1e-12)
 
 
 def test_topk_hand_worked_ties() -> None:
@@ -159,7 +161,7 @@ def test_topk_hand_worked_ties() -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    scores=arrays(np.float64, st.tuples(st.integers(1, 30), st.integers(1, 8)), elements=st.sampled_from([0.0, 0.25, 0.5, 1.0])),
+    scores=arrays(np.float64, st.tuples(st.integers(1, 30), st.integers(1, 8)), elements=st.sampled_from([0.0, 0.5, 1.0])),
     data=st.data(),
 )
 def test_topk_against_literal_stable_sort(scores: np.ndarray, data: st.DataObject) -> None:
