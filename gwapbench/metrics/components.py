@@ -134,7 +134,7 @@ def level_set_scores(
     order = np.argsort(flat, kind="stable")
     starts = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=256))])
     comp_of_pixel = np.full(flat.size, -1, dtype=np.int64)  # -1 absent, >= 0 component id, <= -2 new now
-    offsets = np.array([dy * padded_w + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+    offsets = [dy * padded_w + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
     store = _ComponentStore()
     images = np.arange(num_images)
     empty_scores = score(np.tile(np.array(EMPTY_BOX, dtype=np.int64), (num_images, 1)), images)
@@ -171,7 +171,7 @@ def level_set_scores(
 def _add_level(
     pixels: np.ndarray,
     comp_of_pixel: np.ndarray,
-    offsets: np.ndarray,
+    offsets: list[int],
     store: _ComponentStore,
     plane: int,
     padded_w: int,
@@ -181,14 +181,24 @@ def _add_level(
     """Join the pixels of one level to each other and to the components they touch (8-neighbours)."""
     count = len(pixels)
     comp_of_pixel[pixels] = -2 - np.arange(count)
-    codes = comp_of_pixel[pixels[:, None] + offsets[None, :]]  # (count, 8)
-    source = np.broadcast_to(np.arange(count)[:, None], codes.shape)
-    new_mask = codes <= -2
-    old_mask = codes >= 0
-    old_roots = store.find(codes[old_mask]) if old_mask.any() else np.zeros(0, dtype=np.int64)
-    unique_roots, root_node = np.unique(old_roots, return_inverse=True)
-    rows = np.concatenate([source[new_mask], source[old_mask]])
-    cols = np.concatenate([-2 - codes[new_mask], count + root_node.reshape(-1)])
+    rows, cols, old_sources, old_codes = [], [], [], []
+    for offset in offsets:
+        codes = comp_of_pixel[pixels + offset]
+        if offset > 0:  # an edge between two new pixels is seen from both ends: keep one direction
+            new = np.flatnonzero(codes <= -2)
+            rows.append(new)
+            cols.append(-2 - codes[new])
+        old = np.flatnonzero(codes >= 0)
+        old_sources.append(old)
+        old_codes.append(codes[old])
+    old_roots = store.find(np.concatenate(old_codes))
+    is_touched = np.zeros(store.size, dtype=bool)
+    is_touched[old_roots] = True
+    unique_roots = np.flatnonzero(is_touched)
+    node_of_root = np.empty(store.size, dtype=np.int64)
+    node_of_root[unique_roots] = count + np.arange(len(unique_roots))
+    rows = np.concatenate(rows + old_sources)
+    cols = np.concatenate(cols + [node_of_root[old_roots]])
     num_nodes = count + len(unique_roots)
     graph = sparse.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(num_nodes, num_nodes))
     num_groups, group = csgraph.connected_components(graph.tocsr(), directed=False)
