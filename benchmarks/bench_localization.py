@@ -27,7 +27,6 @@ from _timing import best_time, print_header, print_row  # noqa: E402
 from shared_data import shared_data  # noqa: E402
 
 from gwapbench.data.ilsvrc import read_wsol_metadata  # noqa: E402
-from gwapbench.metrics.heatmaps import resize_heatmap  # noqa: E402
 from gwapbench.metrics.localization import heatmaps_to_boxes, localization_error, max_box_acc  # noqa: E402
 
 FULL = 50_000
@@ -39,12 +38,8 @@ def coarse_maps(count: int, size: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random((count, size, size), dtype=np.float32) ** 3
 
 
-def ours_top1_error(maps: np.ndarray, samples: list, chunk: int = 256) -> float:
-    boxes = np.zeros((len(samples), 4), dtype=np.int64)
-    for start in range(0, len(samples), chunk):
-        part = samples[start : start + chunk]
-        resized = [resize_heatmap(maps[start + i], s.height, s.width) for i, s in enumerate(part)]
-        boxes[start : start + len(part)] = heatmaps_to_boxes(resized, 0.2)
+def ours_top1_error(maps: np.ndarray, samples: list) -> float:
+    boxes = heatmaps_to_boxes(maps, 0.2, image_sizes=[(s.height, s.width) for s in samples])
     labels = np.array([int(np.flatnonzero(s.labels == 1)[0]) for s in samples])
     return localization_error(labels[:, None], boxes[:, None], labels, [s.boxes for s in samples])
 

@@ -25,20 +25,22 @@ def check_heatmap(heatmap: object, name: str = "heatmap") -> np.ndarray:
     return arr
 
 
+def resize_heatmap_tensor(heatmap: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Bilinear resize of a checked 2-D tensor to (height, width), half-pixel centers."""
+    if tuple(heatmap.shape) == (height, width):
+        return heatmap
+    resized = torch.nn.functional.interpolate(
+        heatmap[None, None], size=(height, width), mode="bilinear", align_corners=False
+    )
+    return resized[0, 0]
+
+
 def resize_heatmap(heatmap: object, height: int, width: int) -> np.ndarray:
     """Bilinear resize of a 2-D map to (height, width), half-pixel centers (align_corners=False)."""
     arr = check_heatmap(heatmap)
     if int(height) < 1 or int(width) < 1:
         raise ValueError(f"height and width must be positive, got {height}x{width}")
-    if arr.shape == (height, width):
-        return arr
-    resized = torch.nn.functional.interpolate(
-        torch.from_numpy(np.ascontiguousarray(arr))[None, None],
-        size=(int(height), int(width)),
-        mode="bilinear",
-        align_corners=False,
-    )
-    return resized[0, 0].numpy()
+    return resize_heatmap_tensor(torch.from_numpy(np.ascontiguousarray(arr)), int(height), int(width)).numpy()
 
 
 def minmax_normalize(heatmap: object) -> np.ndarray:

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from gwapbench.metrics._validation import as_array, check_boxes, check_same_length
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.components import label_components, largest_component_boxes, level_set_scores
-from gwapbench.metrics.heatmaps import check_heatmap
+from gwapbench.metrics.components import largest_component_box, level_set_scores
+from gwapbench.metrics.heatmaps import check_heatmap, resize_heatmap_tensor
 
 BOX_METHODS = ("largest_component",)
 DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
@@ -57,15 +58,15 @@ def best_iou_with_image_gt(boxes: np.ndarray, image_of_box: np.ndarray, gt_boxes
 # ---------------------------------------------------------------- heat map -> box
 
 
-def _foreground(heatmap: np.ndarray, threshold: float) -> np.ndarray:
-    return heatmap > threshold * heatmap.max()
-
-
 def _check_box_args(threshold: float, method: str) -> None:
     if method not in BOX_METHODS:
         raise ValueError(f"method must be one of {BOX_METHODS}, got {method!r}")
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+
+
+def _box_of(heatmap: torch.Tensor, threshold: float) -> tuple[int, int, int, int]:
+    return largest_component_box((heatmap > threshold * heatmap.max()).numpy())
 
 
 def heatmap_to_box(heatmap: object, threshold: float = 0.2, method: str = "largest_component") -> tuple[int, ...]:
@@ -77,30 +78,33 @@ def heatmap_to_box(heatmap: object, threshold: float = 0.2, method: str = "large
     nothing exceeds threshold * max) gives the one-pixel box (0, 0, 0, 0), as wsolevaluation.
     """
     _check_box_args(threshold, method)
-    arr = check_heatmap(heatmap)
-    boxes, _ = largest_component_boxes(label_components(_foreground(arr, threshold)[None]), 1)
-    return tuple(int(v) for v in boxes[0])
+    return _box_of(torch.from_numpy(np.ascontiguousarray(check_heatmap(heatmap))), threshold)
 
 
 def heatmaps_to_boxes(
-    heatmaps: Sequence[object] | np.ndarray, threshold: float = 0.2, method: str = "largest_component"
+    heatmaps: Sequence[object] | np.ndarray,
+    threshold: float = 0.2,
+    method: str = "largest_component",
+    image_sizes: object | None = None,
 ) -> np.ndarray:
     """(N, 4) int64 boxes of `heatmap_to_box` for N maps (a (N, H, W) array or a list of any sizes).
 
-    Maps of equal shape are labeled together, many per scipy call.
+    With `image_sizes` ((N, 2) heights and widths), each map is first resized bilinearly to its
+    image (`resize_heatmap`), so the boxes are inclusive pixel indices of the image (Table IV).
     """
     _check_box_args(threshold, method)
     maps = [check_heatmap(h, f"heatmaps[{i}]") for i, h in enumerate(heatmaps)]
+    if image_sizes is not None:
+        sizes = as_array(image_sizes, "image_sizes", ndim=2, dtype=np.int64).reshape(-1, 2)
+        check_same_length(heatmaps=maps, image_sizes=sizes)
+        if sizes.size and sizes.min() < 1:
+            raise ValueError("image_sizes must hold positive heights and widths")
     boxes = np.zeros((len(maps), 4), dtype=np.int64)
-    by_shape: dict[tuple[int, int], list[int]] = {}
     for i, arr in enumerate(maps):
-        by_shape.setdefault(arr.shape, []).append(i)
-    for shape, indices in by_shape.items():
-        per_chunk = max(1, _CHUNK_PIXELS // (shape[0] * shape[1]))
-        for start in range(0, len(indices), per_chunk):
-            chunk = indices[start : start + per_chunk]
-            masks = np.stack([_foreground(maps[i], threshold) for i in chunk])
-            boxes[chunk] = largest_component_boxes(label_components(masks), len(chunk))[0]
+        heatmap = torch.from_numpy(np.ascontiguousarray(arr))
+        if image_sizes is not None:
+            heatmap = resize_heatmap_tensor(heatmap, int(sizes[i, 0]), int(sizes[i, 1]))
+        boxes[i] = _box_of(heatmap, threshold)
     return boxes
 
 

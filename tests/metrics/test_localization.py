@@ -98,6 +98,16 @@ def test_heatmaps_to_boxes_mixed_sizes_and_stack():
     assert heatmaps_to_boxes([], 0.2).shape == (0, 4)
 
 
+def test_heatmaps_to_boxes_resized_to_image_sizes_matches_opencv_resize_then_reference():
+    cv2 = pytest.importorskip("cv2")
+    maps = list(np.random.default_rng(11).random((40, 14, 14), dtype=np.float32) ** 3)
+    sizes = np.random.default_rng(12).integers(20, 120, size=(40, 2))
+    ours = heatmaps_to_boxes(maps, 0.2, image_sizes=sizes)
+    for heatmap, (height, width), box in zip(maps, sizes, ours):
+        resized = cv2.resize(heatmap, (int(width), int(height)), interpolation=cv2.INTER_LINEAR)
+        assert tuple(box) == reference_box(resized, 0.2)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -106,6 +116,8 @@ def test_heatmaps_to_boxes_mixed_sizes_and_stack():
         (lambda: heatmap_to_box(np.ones((2, 2)), 1.5), "threshold"),
         (lambda: heatmap_to_box(np.ones((2, 2)), method="bogus"), "method"),
         (lambda: heatmaps_to_boxes([np.ones((2, 2)), np.ones(3)]), r"heatmaps\[1\]"),
+        (lambda: heatmaps_to_boxes([np.ones((2, 2))], image_sizes=[[3, 3], [4, 4]]), "length mismatch"),
+        (lambda: heatmaps_to_boxes([np.ones((2, 2))], image_sizes=[[0, 3]]), "positive"),
     ],
 )
 def test_heatmap_to_box_bad_input(call, message):
