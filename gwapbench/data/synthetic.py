@@ -289,3 +289,48 @@ def _validate_image_args(size: int, jpeg_quality: int) -> None:
         raise ValueError(f"size: image side must be in 32..4096 pixels, got {size}")
     if not 1 <= jpeg_quality <= 100:
         raise ValueError(f"jpeg_quality: must be in 1..100, got {jpeg_quality}")
+
+
+LAYOUTS = ("voc", "ilsvrc")
+DEFAULT_IMAGES = {"voc": 600, "ilsvrc": 400}
+
+
+def parse_split_sizes(text: str, layout: str) -> dict[str, int]:
+    """Parse `--splits` text such as "train=150,val=150,test=300" (VOC: images per split) or
+    "train=30,val=10" (ILSVRC: images per class); raise `InputError` naming `--splits` when malformed."""
+    names = VOC_SPLITS if layout == "voc" else ("train", "val")
+    sizes: dict[str, int] = {}
+    for part in text.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep or name not in names or not value.strip().isdigit() or name in sizes:
+            raise InputError(f"--splits {text!r}: expected comma-separated NAME=COUNT with NAME in {', '.join(names)}")
+        sizes[name] = int(value)
+    if sum(sizes.values()) == 0:
+        raise InputError(f"--splits {text!r}: at least one image is needed")
+    return sizes
+
+
+def default_split_sizes(layout: str, images: int) -> dict[str, int]:
+    """Split `images` in total: VOC train/val/test 1:1:2 (as VOC2007); ILSVRC per class, val = a quarter."""
+    if images < (4 if layout == "voc" else 2 * len(CLASS_NAMES)):
+        raise InputError(f"--images {images}: too few for the {layout} layout")
+    if layout == "voc":
+        quarter = images // 4
+        return {"train": quarter, "val": quarter, "test": images - 2 * quarter}
+    per_class = images // len(CLASS_NAMES)
+    val = max(1, per_class // 4)
+    return {"train": per_class - val, "val": val}
+
+
+def make_synthetic(
+    layout: str, out: str | Path, sizes: dict[str, int], size: int = 160, seed: int = 0, overwrite: bool = False,
+    jpeg_quality: int = 90,
+) -> dict[str, list[Sample]]:
+    """Write the `layout` ("voc" or "ilsvrc") with split `sizes` (see `parse_split_sizes`) at `out`."""
+    if layout == "voc":
+        return make_synthetic_voc(out, sizes, size, seed, overwrite, jpeg_quality)
+    if layout == "ilsvrc":
+        return make_synthetic_ilsvrc(
+            out, sizes.get("train", 0), sizes.get("val", 0), size, seed, overwrite, jpeg_quality
+        )
+    raise ValueError(f"layout: expected one of {LAYOUTS}, got {layout!r}")

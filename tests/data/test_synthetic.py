@@ -1,0 +1,229 @@
+"""Synthetic VOC/ILSVRC generator: determinism, layout, annotations read back independently, balance, CLI."""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from gwapbench.cli import cli
+from gwapbench.data import synthetic, synthetic_shapes
+from gwapbench.data.synthetic import make_synthetic_ilsvrc, make_synthetic_voc, synthetic_wnids
+from gwapbench.data.synthetic_shapes import CLASS_NAMES, CLASS_SHAPES, TEXTURES, Placement, paint_shape
+
+TINY_VOC = {"train": 6, "val": 6, "test": 12}
+
+
+@pytest.fixture(scope="module")
+def voc(tmp_path_factory):
+    out = tmp_path_factory.mktemp("voc") / "synth"
+    return out, make_synthetic_voc(out, TINY_VOC, size=96, seed=3)
+
+
+@pytest.fixture(scope="module")
+def ilsvrc(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ilsvrc") / "synth"
+    return out, make_synthetic_ilsvrc(out, train_per_class=2, val_per_class=2, size=96, seed=5)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _parse_voc_xml(path: Path) -> tuple[int, int, list[tuple[str, list[int], int, int]]]:
+    """(width, height, [(name, [xmin, ymin, xmax, ymax], difficult, truncated)]) read with ElementTree."""
+    root = ET.parse(path).getroot()
+    width, height = int(root.findtext("size/width")), int(root.findtext("size/height"))
+    objects = [
+        (
+            obj.findtext("name"),
+            [int(obj.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")],
+            int(obj.findtext("difficult")),
+            int(obj.findtext("truncated")),
+        )
+        for obj in root.iter("object")
+    ]
+    return width, height, objects
+
+
+def test_same_seed_identical_bytes_and_other_seed_differs(tmp_path):
+    first = make_synthetic_voc(tmp_path / "a", {"train": 3, "val": 0, "test": 3}, size=64, seed=11)
+    make_synthetic_voc(tmp_path / "b", {"train": 3, "val": 0, "test": 3}, size=64, seed=11)
+    make_synthetic_voc(tmp_path / "c", {"train": 3, "val": 0, "test": 3}, size=64, seed=12)
+    files_a, files_b, files_c = _files(tmp_path / "a"), _files(tmp_path / "b"), _files(tmp_path / "c")
+    assert files_a == files_b
+    assert any(name.endswith(".jpg") for name in files_a)
+    annotations = [name for name in files_a if name.endswith(".xml")]
+    assert len(annotations) == 6 and len(first["trainval"]) == 3
+    assert any(files_a[name] != files_c[name] for name in annotations)
+    assert not list(tmp_path.glob(".*"))  # no staging leftovers
+
+
+def test_voc_xmls_match_the_reported_samples_and_images(voc):
+    out, samples = voc
+    root = out / "VOCdevkit" / "VOCsynth"
+    for sample in samples["train"] + samples["val"] + samples["test"]:
+        width, height, objects = _parse_voc_xml(root / "Annotations" / f"{sample.image_id}.xml")
+        with Image.open(root / "JPEGImages" / f"{sample.image_id}.jpg") as image:
+            assert image.size == (width, height) == (sample.width, sample.height)
+            assert image.mode == "RGB"
+        assert sample.image_path == root / "JPEGImages" / f"{sample.image_id}.jpg"
+        assert 1 <= len(objects) <= 4
+        assert [CLASS_NAMES.index(o[0]) for o in objects] == sample.box_labels.tolist()
+        assert [o[1] for o in objects] == sample.boxes.astype(int).tolist()
+        assert [bool(o[2]) for o in objects] == sample.difficult.tolist()
+        for _, (xmin, ymin, xmax, ymax), _, _ in objects:  # 1-based inclusive, inside the image
+            assert 1 <= xmin <= xmax <= width and 1 <= ymin <= ymax <= height
+
+
+def test_voc_image_sets_consistent_with_xmls(voc):
+    out, samples = voc
+    main = out / "VOCdevkit" / "VOCsynth" / "ImageSets" / "Main"
+    ids = {split: (main / f"{split}.txt").read_text().split() for split in ("train", "val", "trainval", "test")}
+    assert [len(ids[s]) for s in ("train", "val", "test")] == [6, 6, 12]
+    assert ids["trainval"] == ids["train"] + ids["val"]
+    assert not set(ids["trainval"]) & set(ids["test"])
+    for split, split_ids in ids.items():
+        for class_index, name in enumerate(CLASS_NAMES):
+            rows = [line.split() for line in (main / f"{name}_{split}.txt").read_text().splitlines()]
+            assert [r[0] for r in rows] == split_ids
+            for image_id, label in rows:
+                _, _, objects = _parse_voc_xml(out / "VOCdevkit" / "VOCsynth" / "Annotations" / f"{image_id}.xml")
+                flags = [o[2] for o in objects if o[0] == name]
+                expected = -1 if not flags else (1 if 0 in flags else 0)
+                assert int(label) == expected, (split, name, image_id)
+        labels = np.stack([s.labels for s in samples[split]])
+        assert labels.shape == (len(split_ids), len(CLASS_NAMES))
+
+
+def test_voc_class_balance_and_difficulty_rates(tmp_path):
+    samples = make_synthetic_voc(tmp_path / "v", {"train": 120, "val": 0, "test": 80}, size=96, seed=0)
+    every = samples["train"] + samples["test"]
+    box_labels = np.concatenate([s.box_labels for s in every])
+    difficult = np.concatenate([s.difficult for s in every])
+    per_class = np.bincount(box_labels, minlength=len(CLASS_NAMES))
+    # Classes come from a balanced deck; an object hidden entirely would be dropped, so allow 1 more.
+    assert per_class.max() - per_class.min() <= 2
+    positives = (np.stack([s.labels for s in every]) == 1).sum(axis=0)
+    assert positives.min() >= 0.6 * positives.mean()
+    assert 0.02 <= difficult.mean() <= 0.3
+    objects_per_image = np.array([len(s.boxes) for s in every])
+    assert objects_per_image.min() >= 1 and objects_per_image.max() <= 4 and objects_per_image.mean() > 2
+
+
+def test_ilsvrc_layout_classes_and_boxes(ilsvrc):
+    out, samples = ilsvrc
+    wnids = synthetic_wnids()
+    assert wnids == sorted(wnids) and len(wnids) == len(CLASS_NAMES) >= 10
+    mapping = [line.split(" ", 1) for line in (out / "LOC_synset_mapping.txt").read_text().splitlines()]
+    assert [m[0] for m in mapping] == wnids and [m[1] for m in mapping] == list(CLASS_NAMES)
+    data = out / "ILSVRC" / "Data" / "CLS-LOC"
+    for index, wnid in enumerate(wnids):
+        assert len(list((data / "train" / wnid).glob("*.JPEG"))) == 2
+    train_classes = [int(np.flatnonzero(s.labels == 1)[0]) for s in samples["train"]]
+    assert train_classes == [i for i in range(len(wnids)) for _ in range(2)]
+    with (out / "LOC_val_solution.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["ImageId", "PredictionString"]
+    solution = {row[0]: row[1].split() for row in rows[1:]}
+    assert len(solution) == len(samples["val"]) == 2 * len(wnids)
+    val_classes = []
+    for sample in samples["val"]:
+        tokens = solution[sample.image_id]
+        boxes = [[int(t) for t in tokens[i + 1 : i + 5]] for i in range(0, len(tokens), 5)]
+        class_index = wnids.index(tokens[0])
+        val_classes.append(class_index)
+        assert set(tokens[0::5]) == {tokens[0]}
+        assert sample.labels.tolist() == [1 if c == class_index else -1 for c in range(len(wnids))]
+        assert boxes == sample.boxes.astype(int).tolist() and set(sample.box_labels) == {class_index}
+        root = ET.parse(out / "ILSVRC" / "Annotations" / "CLS-LOC" / "val" / f"{sample.image_id}.xml").getroot()
+        assert root.findtext("filename") == sample.image_id
+        assert [o.findtext("name") for o in root.iter("object")] == [tokens[0]] * len(boxes)
+        width, height = int(root.findtext("size/width")), int(root.findtext("size/height"))
+        with Image.open(data / "val" / f"{sample.image_id}.JPEG") as image:
+            assert image.size == (width, height)
+        for x0, y0, x1, y1 in boxes:  # 0-based inclusive, inside the image
+            assert 0 <= x0 <= x1 <= width - 1 and 0 <= y0 <= y1 <= height - 1
+    assert np.bincount(val_classes).tolist() == [2] * len(wnids)
+
+
+def test_paint_shape_matches_a_literal_disc():
+    canvas = np.zeros((20, 24, 3))
+    owner = np.full((20, 24), -1, dtype=np.int32)
+    place = Placement(cx=20.0, cy=9.5, rx=5.0, ry=5.0, angle=0.3)
+    painted = paint_shape(
+        canvas, owner, 7, place, CLASS_SHAPES["disc"], TEXTURES["solid"], (np.array([9.0, 8, 7]), np.zeros(3))
+    )
+    expected = np.array([[(x - 20) ** 2 + (y - 9.5) ** 2 <= 25 for x in range(24)] for y in range(20)])
+    full = sum((x - 20) ** 2 + (y - 9.5) ** 2 <= 25 for x in range(10, 31) for y in range(0, 20))
+    np.testing.assert_array_equal(owner == 7, expected)
+    np.testing.assert_array_equal(canvas[expected], np.tile([9.0, 8, 7], (expected.sum(), 1)))
+    assert painted.area == expected.sum() and painted.full_area == full and painted.truncated
+
+
+def test_failed_generation_leaves_nothing(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_encode = synthetic_shapes.encode_jpeg
+
+    def failing_encode(canvas, quality=90):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk full")
+        return real_encode(canvas, quality)
+
+    monkeypatch.setattr(synthetic, "encode_jpeg", failing_encode)
+    with pytest.raises(RuntimeError):
+        make_synthetic_voc(tmp_path / "out", {"train": 4}, size=48)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_arguments_raise_value_error(tmp_path):
+    with pytest.raises(ValueError, match="splits"):
+        make_synthetic_voc(tmp_path / "x", {"train": 0})
+    with pytest.raises(ValueError, match="unknown split"):
+        make_synthetic_voc(tmp_path / "x", {"tain": 3})
+    with pytest.raises(ValueError, match="size"):
+        make_synthetic_ilsvrc(tmp_path / "x", 1, 1, size=8)
+
+
+def test_cli_writes_layouts_and_rejects_bad_out(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["make-synthetic", "--layout", "voc", "--out", str(tmp_path / "v"), "--images", "8",
+                                 "--size", "64", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert "trainval" in result.output
+    main = tmp_path / "v" / "VOCdevkit" / "VOCsynth" / "ImageSets" / "Main"
+    assert [len((main / f"{s}.txt").read_text().split()) for s in ("train", "val", "test")] == [2, 2, 4]
+    result = runner.invoke(cli, ["make-synthetic", "--layout", "ilsvrc", "--out", str(tmp_path / "i"),
+                                 "--splits", "train=1,val=2", "--size", "64"])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "i" / "ILSVRC" / "Data" / "CLS-LOC" / "val").glob("*.JPEG"))) == 20
+
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    bad = {
+        "is a file": ["--layout", "voc", "--out", str(a_file)],
+        "not empty": ["--layout", "voc", "--out", str(tmp_path / "v")],
+        "splits": ["--layout", "voc", "--out", str(tmp_path / "w"), "--splits", "train=3,dev=2"],
+        "both": ["--layout", "voc", "--out", str(tmp_path / "w"), "--splits", "train=3", "--images", "4"],
+    }
+    for case, args in bad.items():
+        result = runner.invoke(cli, ["make-synthetic", *args])
+        assert result.exit_code == 2, (case, result.output)
+        assert result.output.count("\n") == 1 and result.output.startswith("error: --"), (case, result.output)
+    assert not (tmp_path / "w").exists()
+
+
+def test_cli_overwrite_replaces(tmp_path):
+    runner = CliRunner()
+    args = ["make-synthetic", "--layout", "voc", "--out", str(tmp_path / "v"), "--images", "4", "--size", "48"]
+    assert runner.invoke(cli, args).exit_code == 0
+    (tmp_path / "v" / "stale.txt").write_text("old")
+    assert runner.invoke(cli, [*args, "--overwrite"]).exit_code == 0
+    assert not (tmp_path / "v" / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v"]
