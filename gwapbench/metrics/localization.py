@@ -252,13 +252,17 @@ def box_hit_counts(
     cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
     iou_thresholds: Sequence[float] = (0.5,),
     multi_contour: bool = False,
+    wsol_box_extent: bool = False,
 ) -> np.ndarray:
     """(I, T) int64: images whose box at CAM threshold t_j has IoU >= delta_i with some GT box.
 
     wsolevaluation semantics: maps in [0, 1] are quantized to q = floor(255 s); at threshold t a
     pixel is foreground when q > floor(t * max q); the box is that of the largest 8-connected
     component (or, multi_contour, the best of all components' boxes); no foreground gives the
-    box (0, 0, 0, 0). gt_boxes are inclusive boxes in the heat-map frame.
+    box (0, 0, 0, 0). gt_boxes are inclusive boxes in the heat-map frame. `wsol_box_extent`
+    reproduces wsolevaluation's box x2 = min(x + w, W - 1), y2 = min(y + h, H - 1) from
+    cv2.boundingRect (one pixel beyond the component unless at the border); default: the
+    component's own inclusive box.
     """
     maps = _check_unit_maps(heatmaps)
     gt = _check_gt_boxes(gt_boxes)
@@ -273,9 +277,14 @@ def box_hit_counts(
         levels = quantize_heatmaps(maps[start : start + per_chunk])
         cam_levels = np.floor(thresholds[None, :] * levels.max(axis=(1, 2))[:, None]).astype(np.int64)
         chunk_gt = gt[start : start + per_chunk]
-        best = level_set_scores(
-            levels, cam_levels, lambda boxes, image: best_iou_with_image_gt(boxes, image, chunk_gt), multi_contour
-        )
+        limit = np.array([maps.shape[2] - 1, maps.shape[1] - 1])
+
+        def score(boxes: np.ndarray, image: np.ndarray) -> np.ndarray:
+            if wsol_box_extent:
+                boxes = np.concatenate([boxes[:, :2], np.minimum(boxes[:, 2:] + 1, limit)], axis=1)
+            return best_iou_with_image_gt(boxes, image, chunk_gt)
+
+        best = level_set_scores(levels, cam_levels, score, multi_contour)
         counts += (best[None] >= ious[:, None, None]).sum(axis=1)
     return counts
 
@@ -286,6 +295,7 @@ def max_box_acc(
     cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
     iou_thresholds: Sequence[float] = (0.5,),
     multi_contour: bool = False,
+    wsol_box_extent: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MaxBoxAcc (Choe et al. 2020): per IoU threshold delta, max over one dataset-wide CAM threshold t
     of the GT-known box accuracy. Returns ((I,) maxima, (I, T) accuracy curves), fractions in [0, 1].
@@ -293,7 +303,7 @@ def max_box_acc(
     MaxBoxAccV2 = mean of the maxima with iou_thresholds (0.3, 0.5, 0.7) and multi_contour=True.
     Raises ValueError for no images.
     """
-    counts = box_hit_counts(heatmaps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour)
+    counts = box_hit_counts(heatmaps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour, wsol_box_extent)
     if len(gt_boxes) == 0:
         raise ValueError("no images: heatmaps and gt_boxes are empty")
     curves = counts / len(gt_boxes)
@@ -316,14 +326,18 @@ class MaxBoxAcc(Accumulator):
         cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
         iou_thresholds: Sequence[float] = (0.5,),
         multi_contour: bool = False,
+        wsol_box_extent: bool = False,
     ) -> None:
         super().__init__()
+        self.wsol_box_extent = wsol_box_extent
         self.cam_thresholds = _check_thresholds(cam_thresholds, "cam_thresholds", low_open=False)
         self.iou_thresholds = _check_thresholds(iou_thresholds, "iou_thresholds", low_open=True)
         self.multi_contour = multi_contour
 
     def update(self, heatmaps: object, gt_boxes: Sequence[object]) -> None:
-        counts = box_hit_counts(heatmaps, gt_boxes, self.cam_thresholds, self.iou_thresholds, self.multi_contour)
+        counts = box_hit_counts(
+            heatmaps, gt_boxes, self.cam_thresholds, self.iou_thresholds, self.multi_contour, self.wsol_box_extent
+        )
         self._append(counts=counts, images=len(gt_boxes))
 
     def compute(self) -> tuple[np.ndarray, np.ndarray]:

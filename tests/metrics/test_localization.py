@@ -258,7 +258,7 @@ def test_localization_error_empty_input_raises():
 # ------------------------------------------------------------------ MaxBoxAcc vs OpenCV contours
 
 
-def opencv_hits(maps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour):
+def opencv_hits(maps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour, wsol_extent=False):
     """wsolevaluation's BoxEvaluator loop: uint8 map, cv2.threshold(> int(t * max)), findContours,
     largest by contourArea (or all contours), boundingRect -> inclusive box. wsolevaluation uses
     RETR_TREE, which also returns holes' inner contours; with multi_contour we compare with outer
@@ -279,7 +279,11 @@ def opencv_hits(maps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour):
                 boxes = []
                 for contour in contours:
                     x, y, w, h = cv2.boundingRect(contour)
-                    boxes.append((x, y, x + w - 1, y + h - 1))
+                    if wsol_extent:  # wsolevaluation: x + w, clipped to the last column
+                        side = heatmap.shape[1] - 1, heatmap.shape[0] - 1
+                        boxes.append((x, y, min(x + w, side[0]), min(y + h, side[1])))
+                    else:
+                        boxes.append((x, y, x + w - 1, y + h - 1))
             best = max(literal_iou(b, g) for b in boxes for g in gt)
             hits[:, j] += [best >= delta for delta in iou_thresholds]
     return hits
@@ -295,13 +299,16 @@ def simulated_gt(count: int, size: int, seed: int) -> list[np.ndarray]:
     return boxes
 
 
-@pytest.mark.parametrize("multi_contour, ious", [(False, (0.5,)), (True, (0.3, 0.5, 0.7))])
-def test_max_box_acc_agrees_with_opencv_contours(multi_contour, ious):
-    maps, size = smooth_maps(1500, 48, seed=6), 48
+@pytest.mark.parametrize(
+    "multi_contour, ious, wsol_extent",
+    [(False, (0.5,), False), (True, (0.3, 0.5, 0.7), False), (False, (0.3, 0.5, 0.7), True)],
+)
+def test_max_box_acc_agrees_with_opencv_contours(multi_contour, ious, wsol_extent):
+    maps, size = smooth_maps(3000, 40, seed=6), 40
     gt = simulated_gt(len(maps), size, seed=7)
     thresholds = np.arange(0, 1, 0.02)
-    reference = opencv_hits(maps, gt, thresholds, ious, multi_contour) / len(maps)
-    ours, curves = max_box_acc(maps, gt, thresholds, ious, multi_contour)
+    reference = opencv_hits(maps, gt, thresholds, ious, multi_contour, wsol_extent) / len(maps)
+    ours, curves = max_box_acc(maps, gt, thresholds, ious, multi_contour, wsol_box_extent=wsol_extent)
     # MaxBoxAcc within 0.1 point; single thresholds within 0.2 point (largest by pixel count here,
     # by polygon area (contourArea) in OpenCV: a few near-tied maps pick different components)
     np.testing.assert_allclose(ours, reference.max(axis=1), atol=0.001)
