@@ -193,19 +193,21 @@ def jitter_colour(rng: np.random.Generator, index: int, amount: float = 25.0) ->
 
 def background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """A cluttered background (H, W, 3 float): a bilinear low-frequency colour field from palette colours,
-    crossed by stripes of another palette colour in a random band, plus Gaussian pixel noise (sd 12)."""
+    crossed by two bands of stripes (one horizontal, one vertical band; stripes at random angles and
+    periods, half-blended with random palette colours), plus Gaussian pixel noise (sd 12)."""
     cells = int(rng.integers(3, 7))
     coarse = PALETTE[rng.integers(0, len(PALETTE), (cells, cells))] * rng.uniform(0.5, 1.0, (cells, cells, 1))
     field = Image.fromarray(coarse.astype(np.uint8)).resize((width, height), Image.BILINEAR)
     canvas = np.asarray(field, dtype=np.float64).copy()
     rows = np.arange(height, dtype=np.float64)[:, None]
     cols = np.arange(width, dtype=np.float64)[None, :]
-    angle = rng.uniform(0, np.pi)
-    phase = rows * np.sin(angle) + cols * np.cos(angle)
-    period = rng.uniform(6, 16)
-    band_centre = rng.uniform(0, height)
-    band = (np.abs(rows - band_centre) < rng.uniform(0.1, 0.3) * height) & (phase % period < period / 2)
-    canvas[band] = 0.5 * canvas[band] + 0.5 * jitter_colour(rng, int(rng.integers(0, len(PALETTE))))
+    for across, extent in ((rows, height), (cols, width)):
+        angle = rng.uniform(0, np.pi)
+        phase = rows * np.sin(angle) + cols * np.cos(angle)
+        period = rng.uniform(5, 16)
+        centre = rng.uniform(0, extent)
+        band = (np.abs(across - centre) < rng.uniform(0.1, 0.3) * extent) & (phase % period < period / 2)
+        canvas[band] = 0.5 * canvas[band] + 0.5 * jitter_colour(rng, int(rng.integers(0, len(PALETTE))))
     canvas += rng.normal(0.0, 12.0, canvas.shape)
     return canvas
 

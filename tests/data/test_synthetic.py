@@ -227,3 +227,22 @@ def test_cli_overwrite_replaces(tmp_path):
     assert runner.invoke(cli, [*args, "--overwrite"]).exit_code == 0
     assert not (tmp_path / "v" / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v"]
+
+
+def test_objects_have_no_trivial_colour_or_contrast_cue(tmp_path):
+    """Inside object boxes vs outside: mean saturation and brightness within 25%, edge density under 2x."""
+    samples = make_synthetic_voc(tmp_path / "v", {"train": 40}, size=96, seed=4)["train"]
+    inside, outside = [], []
+    for sample in samples:
+        with Image.open(sample.image_path) as image:
+            hsv = np.asarray(image.convert("HSV"), dtype=np.float64)
+        gradient = np.hypot(*np.gradient(hsv[..., 2]))
+        in_box = np.zeros(hsv.shape[:2], dtype=bool)
+        for xmin, ymin, xmax, ymax in sample.boxes.astype(int):
+            in_box[ymin - 1 : ymax, xmin - 1 : xmax] = True
+        features = np.stack([hsv[..., 1], hsv[..., 2], gradient], axis=-1)
+        inside.append(features[in_box].mean(axis=0))
+        outside.append(features[~in_box].mean(axis=0))
+    saturation, brightness, edges = np.mean(inside, axis=0) / np.mean(outside, axis=0)
+    assert 0.8 <= saturation <= 1.25 and 0.8 <= brightness <= 1.25
+    assert edges < 2.0
