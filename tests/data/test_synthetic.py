@@ -97,8 +97,8 @@ def test_voc_image_sets_consistent_with_xmls(voc):
                 flags = [o[2] for o in objects if o[0] == name]
                 expected = -1 if not flags else (1 if 0 in flags else 0)
                 assert int(label) == expected, (split, name, image_id)
-        labels = np.stack([s.labels for s in samples[split]])
-        assert labels.shape == (len(split_ids), len(CLASS_NAMES))
+            reported = [int(s.labels[class_index]) for s in samples[split]]
+            assert reported == [int(r[1]) for r in rows], (split, name)
 
 
 def test_voc_class_balance_and_difficulty_rates(tmp_path):
@@ -123,8 +123,11 @@ def test_ilsvrc_layout_classes_and_boxes(ilsvrc):
     mapping = [line.split(" ", 1) for line in (out / "LOC_synset_mapping.txt").read_text().splitlines()]
     assert [m[0] for m in mapping] == wnids and [m[1] for m in mapping] == list(CLASS_NAMES)
     data = out / "ILSVRC" / "Data" / "CLS-LOC"
-    for index, wnid in enumerate(wnids):
-        assert len(list((data / "train" / wnid).glob("*.JPEG"))) == 2
+    for wnid in wnids:
+        images = sorted(p.stem for p in (data / "train" / wnid).glob("*.JPEG"))
+        assert images == [f"{wnid}_1", f"{wnid}_2"]
+        notes = out / "ILSVRC" / "Annotations" / "CLS-LOC" / "train" / wnid
+        assert sorted(p.stem for p in notes.glob("*.xml")) == images
     train_classes = [int(np.flatnonzero(s.labels == 1)[0]) for s in samples["train"]]
     assert train_classes == [i for i in range(len(wnids)) for _ in range(2)]
     with (out / "LOC_val_solution.csv").open(newline="") as handle:
