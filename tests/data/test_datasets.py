@@ -127,3 +127,30 @@ def test_bad_image_files_raise_input_error_naming_the_file(tmp_path):
     wrong_size = Sample("img", sample.image_path, 7, 4, sample.labels)
     with pytest.raises(InputError, match=r"img.png: image is 6x4 but its annotation says 7x4"):
         MultiLabelDataset([wrong_size])[0]
+
+
+def test_detection_dataset_on_real_voc_images(shared_data):
+    import xml.etree.ElementTree as ET
+
+    root = shared_data("voc2007_mini") / "VOCdevkit" / "VOC2007"
+    classes = (shared_data("voc2007_mini") / "classes.txt").read_text().split()
+    samples, xml_boxes = [], []
+    for note in sorted((root / "Annotations").glob("*.xml")):
+        tree = ET.parse(note).getroot()
+        objects = list(tree.iter("object"))
+        boxes = [[float(o.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")] for o in objects]
+        xml_boxes.append(boxes)
+        samples.append(Sample(
+            note.stem, root / "JPEGImages" / tree.findtext("filename"), int(tree.findtext("size/width")),
+            int(tree.findtext("size/height")), np.zeros(len(classes), np.int8),
+            np.array(boxes).reshape(-1, 4), np.array([classes.index(o.findtext("name")) for o in objects]),
+            np.array([o.findtext("difficult") == "1" for o in objects]),
+        ))
+    assert len(samples) == 13
+    dataset = DetectionDataset(samples, RandomHorizontalFlip(1.0))
+    for index, (sample, boxes) in enumerate(zip(samples, xml_boxes)):
+        image, target = dataset[index]
+        assert image.shape == (3, sample.height, sample.width)
+        expected = [[sample.width - x2, y1 - 1, sample.width - (x1 - 1), y2] for x1, y1, x2, y2 in boxes]
+        assert target["boxes"].tolist() == expected
+        assert target["difficult"].tolist() == sample.difficult.tolist()
