@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -148,11 +149,7 @@ def _sample(
 def _with_root(samples: dict[str, list[Sample]], staging: Path, out: Path) -> dict[str, list[Sample]]:
     """Re-point image paths from the staging folder to the final folder."""
     return {
-        split: [
-            Sample(s.image_id, out / s.image_path.relative_to(staging), s.width, s.height, s.labels, s.boxes,
-                   s.box_labels, s.difficult)
-            for s in split_samples
-        ]
+        split: [replace(s, image_path=out / s.image_path.relative_to(staging)) for s in split_samples]
         for split, split_samples in samples.items()
     }
 
@@ -256,7 +253,8 @@ def make_synthetic_ilsvrc(
             path = image_dir / f"{image_id}.JPEG"
             write_bytes_atomic(path, encode_jpeg(canvas, jpeg_quality))
             objects_xml = "".join(_xml_object(wnid, o.box, o) for o in objects)
-            write_text_atomic(note_dir / f"{image_id}.xml", _xml(split, image_id, "ILSVRC_2012", height, width, objects_xml))
+            xml = _xml(split, image_id, "ILSVRC_2012", height, width, objects_xml)
+            write_text_atomic(note_dir / f"{image_id}.xml", xml)
             samples[split].append(_sample(image_id, path, height, width, objects, 0, len(wnids)))
         mapping = "".join(f"{wnid} {name}\n" for wnid, name in zip(wnids, CLASS_NAMES))
         write_text_atomic(staging / "LOC_synset_mapping.txt", mapping)

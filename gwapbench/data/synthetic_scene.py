@@ -16,8 +16,11 @@ from gwapbench.data.synthetic_shapes import (
     CLASS_SHAPES,
     CLASS_STYLES,
     DISTRACTOR_SHAPES,
+    PALETTE,
     TEXTURES,
     Placement,
+    ShapeFn,
+    TextureFn,
     background,
     jitter_colour,
     paint_shape,
@@ -69,7 +72,9 @@ def _placement(rng: np.random.Generator, height: int, width: int, scale: tuple[f
     )
 
 
-def _painter_for(rng: np.random.Generator, class_index: int | None):
+def _painter_for(
+    rng: np.random.Generator, class_index: int | None
+) -> tuple[ShapeFn, TextureFn, tuple[int, int]]:
     """(shape, texture, colours) of a class object, or of a distractor when `class_index` is None.
 
     Distractors take the colours of a random class (or two random palette colours) and any texture.
@@ -82,7 +87,8 @@ def _painter_for(rng: np.random.Generator, class_index: int | None):
     if rng.random() < 0.7:
         colours = CLASS_STYLES[rng.integers(len(CLASS_STYLES))].colours
     else:
-        colours = tuple(int(i) for i in rng.integers(0, 10, 2))
+        first, second = (int(i) for i in rng.integers(0, len(PALETTE), 2))
+        colours = (first, second)
     return shape, texture, colours
 
 

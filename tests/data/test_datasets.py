@@ -103,9 +103,10 @@ def test_single_label_from_synthetic_and_real_ilsvrc(tmp_path, shared_data):
     assert dataset[0][0].shape == (3, 24, 24)
 
     mini = shared_data("ilsvrc2012_val_mini")
-    real = read_wsol_metadata(mini / "wsolevaluation_metadata" / "ILSVRC" / "test", images_root=mini / "ILSVRC" / "Data" / "CLS-LOC")
-    labels = dict(line.split(",") for line in
-                  (mini / "wsolevaluation_metadata" / "ILSVRC" / "test" / "class_labels.txt").read_text().split())
+    metadata = mini / "wsolevaluation_metadata" / "ILSVRC" / "test"
+    real = read_wsol_metadata(metadata, images_root=mini / "ILSVRC" / "Data" / "CLS-LOC")
+    label_file = metadata / "class_labels.txt"
+    labels = dict(line.split(",") for line in label_file.read_text().split())
     real_dataset = SingleLabelDataset(real)
     for index, sample in enumerate(real):
         image, class_index = real_dataset[index]
