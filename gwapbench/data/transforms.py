@@ -73,7 +73,9 @@ class Resize:
 
 class RandomHorizontalFlip:
     """Flip with probability `p`, drawing from `generator` (a seeded `torch.Generator`) or, when None,
-    from torch's global RNG (which DataLoader seeds differently in each worker)."""
+    from torch's global RNG (which DataLoader seeds differently in each worker). A generator is
+    copied into every DataLoader worker, so with workers > 0 each worker repeats the same draws:
+    use it for reproducible single-process runs."""
 
     def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
         if not 0.0 <= p <= 1.0:
