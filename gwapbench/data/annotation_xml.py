@@ -1,0 +1,90 @@
+"""PASCAL VOC-style annotation XML (VOC devkit, ILSVRC CLS-LOC bbox XMLs, labelImg output).
+
+Each `<object>` gives `<name>`, optional `<difficult>` (0/1, absent = 0) and
+`<bndbox>` with `xmin, ymin, xmax, ymax` (inclusive pixel corners, VOC 1-based, ILSVRC 0-based).
+`<size>` gives `width` and `height`; 0 or absent means unknown (the reader then reads the image header).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gwapbench.data.bad_files import BadFileError
+
+_CORNERS = ("xmin", "ymin", "xmax", "ymax")
+
+
+@dataclass(frozen=True)
+class XmlAnnotation:
+    """The parsed content of one annotation file; width/height 0 when the XML does not state them."""
+
+    width: int
+    height: int
+    boxes: np.ndarray  # (G, 4) float64
+    box_labels: np.ndarray  # (G,) int64
+    difficult: np.ndarray  # (G,) bool
+
+
+def _int_text(node: ET.Element | None, default: int) -> int:
+    if node is None or node.text is None or not node.text.strip():
+        return default
+    return int(float(node.text))
+
+
+def parse_annotation_xml(path: Path, class_index: Mapping[str, int]) -> XmlAnnotation:
+    """Parse one annotation XML; BadFileError if missing, malformed, or naming a class not in `class_index`."""
+    try:
+        root = ET.parse(path).getroot()
+    except FileNotFoundError as err:
+        raise BadFileError(path, "annotation file not found") from err
+    except ET.ParseError as err:
+        raise BadFileError(path, f"malformed XML ({err})") from err
+    try:
+        width = _int_text(root.find("size/width"), 0)
+        height = _int_text(root.find("size/height"), 0)
+        boxes, labels, difficult = [], [], []
+        for number, obj in enumerate(root.iter("object"), start=1):
+            name = (obj.findtext("name") or "").strip()
+            if name not in class_index:
+                raise BadFileError(path, f"object {number} has unknown class name {name!r}")
+            box = obj.find("bndbox")
+            if box is None:
+                raise BadFileError(path, f"object {number} ({name}) has no <bndbox>")
+            corners = [box.findtext(key) for key in _CORNERS]
+            if any(value is None for value in corners):
+                raise BadFileError(path, f"object {number} ({name}) lacks one of {', '.join(_CORNERS)}")
+            boxes.append([float(value) for value in corners])
+            labels.append(class_index[name])
+            difficult.append(_int_text(obj.find("difficult"), 0) != 0)
+    except ValueError as err:
+        if isinstance(err, BadFileError):
+            raise
+        raise BadFileError(path, f"malformed number ({err})") from err
+    return XmlAnnotation(
+        width=width,
+        height=height,
+        boxes=np.array(boxes, dtype=np.float64).reshape(-1, 4),
+        box_labels=np.array(labels, dtype=np.int64),
+        difficult=np.array(difficult, dtype=bool),
+    )
+
+
+def box_problems(boxes: np.ndarray, width: int, height: int) -> list[tuple[int, str]]:
+    """(row, reason) for each box with zero area (xmax <= xmin or ymax <= ymin) or outside the image.
+
+    Outside = a corner below 0 or beyond the width/height: this accepts both the 1-based
+    (VOC, xmax <= width) and the 0-based (ILSVRC, xmax <= width - 1) inclusive conventions.
+    """
+    problems = []
+    for row, (x1, y1, x2, y2) in enumerate(boxes):
+        box_text = f"box {row + 1} ({x1:g}, {y1:g}, {x2:g}, {y2:g})"
+        if x2 <= x1 or y2 <= y1:
+            problems.append((row, f"{box_text} has zero area"))
+        elif x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+            problems.append((row, f"{box_text} lies outside the {width}x{height} image"))
+    return problems

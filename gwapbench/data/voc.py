@@ -1,0 +1,189 @@
+"""PASCAL VOC devkit reader (any year, any ImageSets/Main list, any class list).
+
+Layout: `<root>/ImageSets/Main/<split>.txt` (one id a line), optional per-class lists
+`<root>/ImageSets/Main/<cls>_<split>.txt` (`id label`, label 1 / -1 / 0), `<root>/Annotations/<id>.xml`,
+`<root>/JPEGImages/<id>.jpg` (the devkit's `VOCopts.imgpath`).
+
+Image-level labels: from the per-class lists when they exist for every class (the official
+classification ground truth, which `VOCevalcls` reads); otherwise derived from the XML objects
+(1 = a non-difficult object, 0 = only difficult objects, -1 = none), which is how the devkit built
+those lists. Boxes are the XML corners (1-based inclusive), per-box class and difficult flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from gwapbench.data.annotation_xml import parse_annotation_xml
+from gwapbench.data.bad_files import BadFileError, BadFileReport, ReadResult
+from gwapbench.data.image_files import check_annotated_image
+from gwapbench.data.sample import Sample
+from gwapbench.data.voc_json import image_labels_from_boxes
+from gwapbench.errors import InputError
+
+VOC_CLASSES = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)  # fmt: skip
+LABELS_FROM_CHOICES = ("auto", "imagesets", "xml")
+
+
+def _read_lines(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        raise InputError(f"{path}: ImageSets file not found")
+    return [line.split() for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_image_set(root: Path, split: str) -> list[str]:
+    """Image ids of `ImageSets/Main/<split>.txt`, in file order; InputError if missing or with duplicates."""
+    path = root / "ImageSets" / "Main" / f"{split}.txt"
+    ids = [fields[0] for fields in _read_lines(path)]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"{path}: an image id appears more than once")
+    return ids
+
+
+def read_class_labels(root: Path, split: str, classes: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+    """(N, C) int8 labels from `<cls>_<split>.txt` for every class, rows in `ids` order."""
+    row_of = {image_id: row for row, image_id in enumerate(ids)}
+    labels = np.zeros((len(ids), len(classes)), dtype=np.int8)
+    for column, name in enumerate(classes):
+        path = root / "ImageSets" / "Main" / f"{name}_{split}.txt"
+        seen = 0
+        for lineno, fields in enumerate(_read_lines(path), start=1):
+            if len(fields) != 2 or fields[1] not in ("1", "-1", "0"):
+                raise InputError(f"{path}:{lineno}: expected 'image_id label' with label 1, -1 or 0")
+            if fields[0] not in row_of:
+                raise InputError(f"{path}:{lineno}: image {fields[0]} is not in ImageSets/Main/{split}.txt")
+            labels[row_of[fields[0]], column] = int(fields[1])
+            seen += 1
+        if seen != len(ids):
+            raise InputError(f"{path}: has {seen} rows but ImageSets/Main/{split}.txt lists {len(ids)} images")
+    return labels
+
+
+def _has_class_lists(root: Path, split: str, classes: Sequence[str]) -> bool:
+    return all((root / "ImageSets" / "Main" / f"{name}_{split}.txt").is_file() for name in classes)
+
+
+def _check_classes(classes: Sequence[str]) -> None:
+    if len(classes) == 0:
+        raise ValueError("classes must not be empty")
+    if len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be unique, got {list(classes)}")
+
+
+def read_voc(
+    root: str | Path,
+    split: str | Sequence[str] = "test",
+    classes: Sequence[str] = VOC_CLASSES,
+    on_bad_file: str = "fail",
+    verify_images: bool = False,
+    labels_from: str = "auto",
+    id_prefix: str = "",
+) -> ReadResult:
+    """Read one devkit folder (e.g. `VOCdevkit/VOC2007`) for one split or several splits concatenated.
+
+    Args:
+        root: the folder holding ImageSets, Annotations and JPEGImages.
+        split: name(s) of `ImageSets/Main/<split>.txt`; several are read in order (ids must not repeat).
+        classes: class names; index = position (default: the 20 VOC classes in the official order).
+        on_bad_file: "fail" raises on the first bad file; "skip" leaves it out and reports it.
+        verify_images: decode every image in full (catches corrupt or truncated JPEGs up front);
+            otherwise images are only opened for their header when the XML lacks a size.
+        labels_from: "imagesets" (per-class lists, required), "xml" (derived from the objects),
+            or "auto" (per-class lists when all exist for the split, else the XML).
+        id_prefix: prepended to each image id (e.g. "2007_" to keep ids unique across years).
+
+    Missing root, split list or per-class list raises `InputError` in any policy: they define the data.
+    """
+    root = Path(root)
+    _check_classes(classes)
+    if labels_from not in LABELS_FROM_CHOICES:
+        raise ValueError(f"labels_from must be one of {LABELS_FROM_CHOICES}, got {labels_from!r}")
+    report = BadFileReport(on_bad_file)
+    if not root.is_dir():
+        raise InputError(f"{root}: VOC root folder not found")
+    splits = [split] if isinstance(split, str) else list(split)
+    class_index = {name: index for index, name in enumerate(classes)}
+    samples: list[Sample] = []
+    for split_name in splits:
+        ids = read_image_set(root, split_name)
+        use_lists = labels_from == "imagesets" or (
+            labels_from == "auto" and _has_class_lists(root, split_name, classes)
+        )
+        list_labels = read_class_labels(root, split_name, classes, ids) if use_lists else None
+        for row, image_id in enumerate(ids):
+            try:
+                sample = _read_one(root, image_id, class_index, report, verify_images, id_prefix)
+            except BadFileError as err:
+                report.handle(err)
+                continue
+            if list_labels is not None:
+                sample = replace(sample, labels=list_labels[row].copy())
+            samples.append(sample)
+    if len({sample.image_id for sample in samples}) != len(samples):
+        raise InputError(f"{root}: splits {splits} list the same image more than once")
+    return ReadResult(samples, report)
+
+
+def _read_one(
+    root: Path,
+    image_id: str,
+    class_index: dict[str, int],
+    report: BadFileReport,
+    verify_images: bool,
+    id_prefix: str,
+) -> Sample:
+    annotation_path = root / "Annotations" / f"{image_id}.xml"
+    image_path = root / "JPEGImages" / f"{image_id}.jpg"
+    annotation = parse_annotation_xml(annotation_path, class_index)
+    width, height, keep = check_annotated_image(
+        annotation_path, image_path, annotation.width, annotation.height, annotation.boxes, report, verify_images
+    )
+    box_labels, difficult = annotation.box_labels[keep], annotation.difficult[keep]
+    return Sample(
+        image_id=id_prefix + image_id,
+        image_path=image_path,
+        width=width,
+        height=height,
+        labels=image_labels_from_boxes(box_labels, difficult, len(class_index)),
+        boxes=annotation.boxes[keep],
+        box_labels=box_labels,
+        difficult=difficult,
+    )
+
+
+def voc_year(root: str | Path) -> str:
+    """The year of a devkit folder (`VOC2007` -> "2007"); the folder name itself when it has no VOC prefix."""
+    name = Path(root).name
+    return name[3:] if name.startswith("VOC") and len(name) > 3 else name
+
+
+def read_voc_union(
+    parts: Sequence[tuple[str | Path, str]],
+    classes: Sequence[str] = VOC_CLASSES,
+    on_bad_file: str = "fail",
+    verify_images: bool = False,
+    labels_from: str = "auto",
+) -> ReadResult:
+    """Concatenate several (root, split) parts, e.g. VOC07 trainval + VOC12 trainval for Table V.
+
+    Image ids become `<year>_<id>` (year from the root's folder name, see `voc_year`) so they stay
+    unique across years; the reports are merged.
+    """
+    if len(parts) == 0:
+        raise ValueError("parts must list at least one (root, split) pair")
+    samples: list[Sample] = []
+    report = BadFileReport(on_bad_file)
+    for root, split in parts:
+        part = read_voc(root, split, classes, on_bad_file, verify_images, labels_from, id_prefix=f"{voc_year(root)}_")
+        samples.extend(part.samples)
+        report.extend(part.report)
+    if len({sample.image_id for sample in samples}) != len(samples):
+        raise InputError(f"parts {[(str(root), split) for root, split in parts]} list the same image more than once")
+    return ReadResult(samples, report)
