@@ -249,3 +249,24 @@ def test_objects_have_no_trivial_colour_or_contrast_cue(tmp_path):
     saturation, brightness, edges = np.mean(inside, axis=0) / np.mean(outside, axis=0)
     assert 0.8 <= saturation <= 1.25 and 0.8 <= brightness <= 1.25
     assert edges < 2.0
+
+
+def test_voc_reader_reads_what_the_generator_wrote(voc):
+    from gwapbench.data.voc import read_voc
+
+    out, samples = voc
+    root = out / "VOCdevkit" / "VOCsynth"
+    for split in ("train", "val", "trainval", "test"):
+        from_lists = read_voc(root, split, classes=CLASS_NAMES, labels_from="imagesets", verify_images=True)
+        from_xml = read_voc(root, split, classes=CLASS_NAMES, labels_from="xml")
+        assert from_lists.report.count == from_xml.report.count == 0
+        assert len(from_lists.samples) == len(from_xml.samples) == len(samples[split])
+        for read, xml_read, written in zip(from_lists.samples, from_xml.samples, samples[split]):
+            assert (read.image_id, read.image_path, read.width, read.height) == (
+                written.image_id, written.image_path, written.width, written.height
+            )
+            np.testing.assert_array_equal(read.labels, written.labels)
+            np.testing.assert_array_equal(xml_read.labels, written.labels)
+            np.testing.assert_array_equal(read.boxes, written.boxes)
+            np.testing.assert_array_equal(read.box_labels, written.box_labels)
+            np.testing.assert_array_equal(read.difficult, written.difficult)
