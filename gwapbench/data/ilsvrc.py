@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gwapbench.data.annotation_xml import parse_annotation_xml
+from gwapbench.data.bad_files import BadFileError, BadFileReport, ReadResult
+from gwapbench.data.image_files import check_annotated_image
 from gwapbench.data.sample import Sample
 from gwapbench.errors import InputError
 
@@ -77,3 +80,146 @@ def read_wsol_metadata(
             )
         )
     return samples
+
+
+def read_synset_mapping(path: str | Path) -> list[str]:
+    """Wnids of `LOC_synset_mapping.txt` (`wnid name...` a line), in file order = class index order.
+
+    The file must be in sorted-wnid order (the class index convention); a file in another order
+    (e.g. the devkit's ILSVRC2012_ID order) raises InputError rather than silently permuting classes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: synset mapping file not found")
+    wnids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    if wnids != sorted(wnids) or len(set(wnids)) != len(wnids):
+        raise InputError(f"{path}: wnids are not unique and in sorted order (class index = sorted-wnid position)")
+    return wnids
+
+
+def _one_class_sample(
+    image_id: str, image_path: Path, width: int, height: int, boxes: np.ndarray, box_labels: np.ndarray, num_classes: int
+) -> Sample:
+    labels = np.full(num_classes, -1, dtype=np.int8)
+    labels[box_labels] = 1
+    return Sample(
+        image_id=image_id,
+        image_path=image_path,
+        width=width,
+        height=height,
+        labels=labels,
+        boxes=boxes,
+        box_labels=box_labels,
+        difficult=np.zeros(len(boxes), dtype=bool),
+    )
+
+
+def read_ilsvrc_val_xml(
+    annotations_dir: str | Path,
+    synset_mapping: str | Path,
+    images_dir: str | Path,
+    on_bad_file: str = "fail",
+    verify_images: bool = False,
+) -> ReadResult:
+    """Read per-image bbox XMLs (`ILSVRC/Annotations/CLS-LOC/val/*.xml`, object names = wnids), sorted by id.
+
+    Images are `<images_dir>/<id>.JPEG`. Labels: 1 for each wnid with a box, -1 elsewhere.
+    """
+    annotations_dir, images_dir = Path(annotations_dir), Path(images_dir)
+    if not annotations_dir.is_dir():
+        raise InputError(f"{annotations_dir}: annotation folder not found")
+    wnids = read_synset_mapping(synset_mapping)
+    class_index = {wnid: index for index, wnid in enumerate(wnids)}
+    report = BadFileReport(on_bad_file)
+    samples = []
+    for annotation_path in sorted(annotations_dir.glob("*.xml")):
+        image_path = images_dir / f"{annotation_path.stem}.JPEG"
+        try:
+            annotation = parse_annotation_xml(annotation_path, class_index)
+            width, height, keep = check_annotated_image(
+                annotation_path, image_path, annotation.width, annotation.height, annotation.boxes, report, verify_images
+            )
+        except BadFileError as err:
+            report.handle(err)
+            continue
+        samples.append(
+            _one_class_sample(
+                annotation_path.stem, image_path, width, height, annotation.boxes[keep], annotation.box_labels[keep], len(wnids)
+            )
+        )
+    return ReadResult(samples, report)
+
+
+def _parse_prediction_string(text: str, class_index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Kaggle `PredictionString`: repeated `wnid x0 y0 x1 y1`; ValueError saying what is wrong."""
+    fields = text.split()
+    if not fields or len(fields) % 5:
+        raise ValueError(f"PredictionString has {len(fields)} fields, expected a multiple of 5 ('wnid x0 y0 x1 y1')")
+    unknown = [wnid for wnid in fields[0::5] if wnid not in class_index]
+    if unknown:
+        raise ValueError(f"unknown wnid {unknown[0]!r}")
+    labels = np.array([class_index[wnid] for wnid in fields[0::5]], dtype=np.int64)
+    corners = np.array([fields[i + 1 : i + 5] for i in range(0, len(fields), 5)], dtype=np.float64)
+    return corners.reshape(-1, 4), labels
+
+
+def read_loc_val_solution(
+    csv_path: str | Path,
+    synset_mapping: str | Path,
+    images_dir: str | Path,
+    on_bad_file: str = "fail",
+    verify_images: bool = False,
+) -> ReadResult:
+    """Read Kaggle's `LOC_val_solution.csv` (`ImageId,PredictionString`), samples sorted by id.
+
+    The CSV has no image sizes: they come from each image's header (`<images_dir>/<id>.JPEG`).
+    A bad row (malformed string, unknown wnid) is reported as `<csv>: row N (<id>): ...`.
+    """
+    csv_path, images_dir = Path(csv_path), Path(images_dir)
+    rows = _read_rows(csv_path, 2)
+    if rows[0][:2] != ["ImageId", "PredictionString"]:
+        raise InputError(f"{csv_path}: expected the header 'ImageId,PredictionString'")
+    wnids = read_synset_mapping(synset_mapping)
+    class_index = {wnid: index for index, wnid in enumerate(wnids)}
+    report = BadFileReport(on_bad_file)
+    samples = []
+    for lineno, (image_id, prediction, *_) in sorted(enumerate(rows[1:], start=2), key=lambda item: item[1][0]):
+        image_path = images_dir / f"{image_id}.JPEG"
+        try:
+            try:
+                boxes, box_labels = _parse_prediction_string(prediction, class_index)
+            except ValueError as err:
+                raise BadFileError(csv_path, f"row {lineno} ({image_id}): {err}") from err
+            width, height, keep = check_annotated_image(csv_path, image_path, 0, 0, boxes, report, verify_images)
+        except BadFileError as err:
+            report.handle(err)
+            continue
+        samples.append(_one_class_sample(image_id, image_path, width, height, boxes[keep], box_labels[keep], len(wnids)))
+    if len({sample.image_id for sample in samples}) != len(samples):
+        raise InputError(f"{csv_path}: an ImageId appears more than once")
+    return ReadResult(samples, report)
+
+
+def ilsvrc_val_index(image_id: str) -> int:
+    """1-based val image index of an id such as `ILSVRC2012_val_00006947` (-> 6947)."""
+    digits = image_id.rsplit("_", 1)[-1]
+    if not digits.isdigit():
+        raise ValueError(f"image id {image_id!r} does not end in _<number>")
+    return int(digits)
+
+
+def read_blacklist(path: str | Path) -> frozenset[int]:
+    """1-based val image indices of the devkit's `ILSVRC2015_clsloc_validation_blacklist.txt` (one a line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: blacklist file not found")
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    bad = [line for line in lines if not line.isdigit() or int(line) < 1]
+    if bad:
+        raise InputError(f"{path}: expected one positive image index a line, got {bad[0]!r}")
+    return frozenset(int(line) for line in lines)
+
+
+def blacklisted(samples: list[Sample], blacklist: frozenset[int]) -> np.ndarray:
+    """(N,) bool: which samples the blacklist names (by the val index in their id)."""
+    return np.array([ilsvrc_val_index(sample.image_id) in blacklist for sample in samples], dtype=bool)
