@@ -135,7 +135,8 @@ def compose_scene(
 def _annotate(
     owner: np.ndarray, classes: list[int], full_area: np.ndarray, truncated: np.ndarray, spec: SceneSpec
 ) -> list[SceneObject]:
-    """Visible boxes, difficult and truncated flags; objects left with no visible pixel are not annotated."""
+    """Visible boxes, difficult and truncated flags. Objects left with no visible pixel, or only a
+    one-pixel-wide or -high sliver, are not annotated."""
     short_side = min(owner.shape)
     objects = []
     for index, class_index in enumerate(classes):
@@ -143,6 +144,8 @@ def _annotate(
         if rows.size == 0:
             continue
         box = (int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max()))
+        if box[2] == box[0] or box[3] == box[1]:
+            continue  # a one-pixel sliver: readers reject xmax == xmin as a zero-area box
         longer = max(box[2] - box[0] + 1, box[3] - box[1] + 1)
         hidden = rows.size < spec.difficult_visible * full_area[index]
         small = longer < spec.difficult_side * short_side

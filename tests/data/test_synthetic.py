@@ -78,7 +78,7 @@ def test_voc_xmls_match_the_reported_samples_and_images(voc):
         assert [o[1] for o in objects] == sample.boxes.astype(int).tolist()
         assert [bool(o[2]) for o in objects] == sample.difficult.tolist()
         for _, (xmin, ymin, xmax, ymax), _, _ in objects:  # 1-based inclusive, inside the image
-            assert 1 <= xmin <= xmax <= width and 1 <= ymin <= ymax <= height
+            assert 1 <= xmin < xmax <= width and 1 <= ymin < ymax <= height
 
 
 def test_voc_image_sets_consistent_with_xmls(voc):
@@ -106,8 +106,10 @@ def test_voc_class_balance_and_difficulty_rates(tmp_path):
     every = samples["train"] + samples["test"]
     box_labels = np.concatenate([s.box_labels for s in every])
     difficult = np.concatenate([s.difficult for s in every])
+    boxes = np.concatenate([s.boxes for s in every])
+    assert bool(np.all(boxes[:, 2] > boxes[:, 0]) and np.all(boxes[:, 3] > boxes[:, 1]))
     per_class = np.bincount(box_labels, minlength=len(CLASS_NAMES))
-    # Classes come from a balanced deck; an object hidden entirely would be dropped, so allow 1 more.
+    # Classes come from a balanced deck; an object hidden entirely (or to a sliver) is dropped: allow 1 more.
     assert per_class.max() - per_class.min() <= 2
     positives = (np.stack([s.labels for s in every]) == 1).sum(axis=0)
     assert positives.min() >= 0.6 * positives.mean()
@@ -151,7 +153,7 @@ def test_ilsvrc_layout_classes_and_boxes(ilsvrc):
         with Image.open(data / "val" / f"{sample.image_id}.JPEG") as image:
             assert image.size == (width, height)
         for x0, y0, x1, y1 in boxes:  # 0-based inclusive, inside the image
-            assert 0 <= x0 <= x1 <= width - 1 and 0 <= y0 <= y1 <= height - 1
+            assert 0 <= x0 < x1 <= width - 1 and 0 <= y0 < y1 <= height - 1
     assert np.bincount(val_classes).tolist() == [2] * len(wnids)
 
 
@@ -270,3 +272,24 @@ def test_voc_reader_reads_what_the_generator_wrote(voc):
             np.testing.assert_array_equal(read.boxes, written.boxes)
             np.testing.assert_array_equal(read.box_labels, written.box_labels)
             np.testing.assert_array_equal(read.difficult, written.difficult)
+
+
+def test_ilsvrc_readers_read_what_the_generator_wrote(ilsvrc):
+    from gwapbench.data.ilsvrc import read_ilsvrc_val_xml, read_loc_val_solution
+
+    out, samples = ilsvrc
+    mapping = out / "LOC_synset_mapping.txt"
+    images = out / "ILSVRC" / "Data" / "CLS-LOC" / "val"
+    from_xml = read_ilsvrc_val_xml(out / "ILSVRC" / "Annotations" / "CLS-LOC" / "val", mapping, images,
+                                   verify_images=True)
+    from_csv = read_loc_val_solution(out / "LOC_val_solution.csv", mapping, images)
+    written = sorted(samples["val"], key=lambda s: s.image_id)
+    for result in (from_xml, from_csv):
+        assert result.report.count == 0 and len(result.samples) == len(written)
+        for read, expected in zip(result.samples, written):
+            assert (read.image_id, read.image_path, read.width, read.height) == (
+                expected.image_id, expected.image_path, expected.width, expected.height
+            )
+            np.testing.assert_array_equal(read.labels, expected.labels)
+            np.testing.assert_array_equal(read.boxes, expected.boxes)
+            np.testing.assert_array_equal(read.box_labels, expected.box_labels)
