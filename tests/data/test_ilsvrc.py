@@ -1,0 +1,144 @@
+"""ILSVRC val readers: per-image XMLs, Kaggle CSV and wsolevaluation metadata agree on real images."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gwapbench.data.ilsvrc import (
+    blacklisted,
+    ilsvrc_val_index,
+    read_blacklist,
+    read_ilsvrc_val_xml,
+    read_loc_val_solution,
+    read_synset_mapping,
+    read_wsol_metadata,
+)
+from gwapbench.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def mini(shared_data) -> Path:
+    return shared_data("ilsvrc2012_val_mini")
+
+
+def _paths(mini: Path) -> dict[str, Path]:
+    return {
+        "xml": mini / "ILSVRC/Annotations/CLS-LOC/val",
+        "mapping": mini / "ILSVRC/LOC_synset_mapping.txt",
+        "images": mini / "ILSVRC/Data/CLS-LOC/val",
+        "csv": mini / "LOC_val_solution_subset.csv",
+        "wsol": mini / "wsolevaluation_metadata/ILSVRC/test",
+    }
+
+
+def _read_all(mini: Path):
+    p = _paths(mini)
+    from_xml = read_ilsvrc_val_xml(p["xml"], p["mapping"], p["images"], verify_images=True)
+    from_csv = read_loc_val_solution(p["csv"], p["mapping"], p["images"], verify_images=True)
+    from_wsol = read_wsol_metadata(p["wsol"], images_root=p["images"].parent)
+    return from_xml, from_csv, from_wsol
+
+
+def test_class_index_is_line_of_synset_mapping(mini):
+    p = _paths(mini)
+    mapping_lines = [line.split()[0] for line in p["mapping"].read_text().splitlines()]
+    samples, report = read_ilsvrc_val_xml(p["xml"], p["mapping"], p["images"])
+    assert report.count == 0 and len(samples) == 5
+    for sample in samples:
+        wnid = ET.parse(p["xml"] / f"{sample.image_id}.xml").getroot().find("object/name").text
+        assert sample.box_labels.tolist() == [mapping_lines.index(wnid)]
+        assert np.flatnonzero(sample.labels == 1).tolist() == [mapping_lines.index(wnid)]
+        assert (sample.labels == -1).sum() == 999
+
+
+def test_xml_csv_and_wsol_readers_agree(mini):
+    from_xml, from_csv, from_wsol = _read_all(mini)
+    assert from_xml.report.count == from_csv.report.count == 0
+    for a, b, c in zip(from_xml.samples, from_csv.samples, from_wsol, strict=True):
+        assert a.image_id == b.image_id == c.image_id
+        assert a.image_path == b.image_path == c.image_path
+        assert (a.width, a.height) == (b.width, b.height) == (c.width, c.height)
+        assert a.labels.tolist() == b.labels.tolist() == c.labels.tolist()
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.boxes, c.boxes)
+        assert a.box_labels.tolist() == b.box_labels.tolist() == c.box_labels.tolist()
+
+
+def test_csv_rows_parsed_independently(mini):
+    p = _paths(mini)
+    mapping = read_synset_mapping(p["mapping"])
+    samples = {s.image_id: s for s in read_loc_val_solution(p["csv"], p["mapping"], p["images"]).samples}
+    with p["csv"].open() as handle:
+        for row in csv.DictReader(handle):
+            fields = row["PredictionString"].split()
+            sample = samples[row["ImageId"]]
+            for k in range(len(fields) // 5):
+                assert mapping[sample.box_labels[k]] == fields[5 * k]
+                assert sample.boxes[k].tolist() == [float(v) for v in fields[5 * k + 1 : 5 * k + 5]]
+
+
+def test_full_wsol_metadata_loads(shared_data):
+    samples = read_wsol_metadata(shared_data("ilsvrc2012_val_gt"))
+    assert len(samples) == 50000
+    assert sum(len(s.boxes) for s in samples) == 80477
+    assert {ilsvrc_val_index(s.image_id) for s in samples} == set(range(1, 50001))
+
+
+def test_blacklist_flags(mini, tmp_path):
+    samples = read_wsol_metadata(_paths(mini)["wsol"])
+    blacklist_file = tmp_path / "blacklist.txt"
+    blacklist_file.write_text("6947\n15365\n36\n")
+    blacklist = read_blacklist(blacklist_file)
+    assert blacklist == {6947, 15365, 36}
+    flags = blacklisted(samples, blacklist)
+    assert [s.image_id for s, flag in zip(samples, flags) if flag] == [
+        "ILSVRC2012_val_00006947",
+        "ILSVRC2012_val_00015365",
+    ]
+    blacklist_file.write_text("12\nabc\n")
+    with pytest.raises(InputError, match=r"blacklist\.txt: expected one positive image index a line, got 'abc'"):
+        read_blacklist(blacklist_file)
+
+
+def test_unsorted_synset_mapping_is_refused(mini, tmp_path):
+    lines = _paths(mini)["mapping"].read_text().splitlines()
+    swapped = tmp_path / "mapping.txt"
+    swapped.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
+    with pytest.raises(InputError, match=r"mapping\.txt: wnids are not unique and in sorted order"):
+        read_synset_mapping(swapped)
+
+
+def test_bad_csv_row_and_unknown_wnid(mini, tmp_path):
+    p = _paths(mini)
+    rows = p["csv"].read_text().splitlines()
+    bad = tmp_path / "solution.csv"
+    bad.write_text("\n".join([rows[0], rows[1], rows[2].replace("n04259630", "n99999999"), rows[3] + " 7"]) + "\n")
+    with pytest.raises(InputError, match=r"solution\.csv: row 3 \(ILSVRC2012_val_00010453\): unknown wnid 'n99999999'"):
+        read_loc_val_solution(bad, p["mapping"], p["images"])
+    samples, report = read_loc_val_solution(bad, p["mapping"], p["images"], on_bad_file="skip")
+    assert [s.image_id for s in samples] == ["ILSVRC2012_val_00006947"]
+    assert [item.reason.split(":")[0] for item in report.skipped] == [
+        "row 3 (ILSVRC2012_val_00010453)",
+        "row 4 (ILSVRC2012_val_00015365)",
+    ]
+    assert "multiple of 5" in report.skipped[1].reason
+
+
+def test_xml_reader_skips_truncated_image(mini, tmp_path):
+    p = _paths(mini)
+    images = tmp_path / "val"
+    shutil.copytree(p["images"], images)
+    target = images / "ILSVRC2012_val_00027555.JPEG"
+    target.write_bytes(target.read_bytes()[:3000])
+    with pytest.raises(InputError, match=r"ILSVRC2012_val_00027555\.JPEG: corrupt or truncated image"):
+        read_ilsvrc_val_xml(p["xml"], p["mapping"], images, verify_images=True)
+    samples, report = read_ilsvrc_val_xml(p["xml"], p["mapping"], images, on_bad_file="skip", verify_images=True)
+    assert len(samples) == 4 and report.count == 1
+    with pytest.raises(InputError, match="annotation folder not found"):
+        read_ilsvrc_val_xml(tmp_path / "missing", p["mapping"], images)
