@@ -77,8 +77,9 @@ def heatmap_to_box(heatmap: object, threshold: float = 0.2, method: str = "large
     8-connected component of pixels strictly above `threshold * max(heatmap)` (CAM, Zhou et al. 2016).
 
     Equal-size components: the one whose first pixel in row-major order comes first wins.
-    No pixel above the threshold (an all-zero or constant map, or a map with max <= 0 where
-    nothing exceeds threshold * max) gives the one-pixel box (0, 0, 0, 0), as wsolevaluation.
+    No pixel above the threshold (an all-zero map, or a map with max <= 0 where nothing exceeds
+    threshold * max) gives the one-pixel box (0, 0, 0, 0), as wsolevaluation; a constant positive
+    map gives the whole map.
     """
     _check_box_args(threshold, method)
     return _box_of(torch.from_numpy(np.ascontiguousarray(check_heatmap(heatmap))), threshold)
@@ -98,7 +99,10 @@ def heatmaps_to_boxes(
     _check_box_args(threshold, method)
     maps = [check_heatmap(h, f"heatmaps[{i}]") for i, h in enumerate(heatmaps)]
     if image_sizes is not None:
-        sizes = as_array(image_sizes, "image_sizes", ndim=2, dtype=np.int64).reshape(-1, 2)
+        sizes = as_array(image_sizes, "image_sizes", dtype=np.int64)
+        sizes = sizes.reshape(0, 2) if sizes.size == 0 else sizes
+        if sizes.ndim != 2 or sizes.shape[1] != 2:
+            raise ValueError(f"image_sizes must have shape (N, 2) (height, width), got {sizes.shape}")
         check_same_length(heatmaps=maps, image_sizes=sizes)
         if sizes.size and sizes.min() < 1:
             raise ValueError("image_sizes must hold positive heights and widths")

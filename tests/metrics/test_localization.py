@@ -118,6 +118,7 @@ def test_heatmaps_to_boxes_resized_to_image_sizes_matches_opencv_resize_then_ref
         (lambda: heatmaps_to_boxes([np.ones((2, 2)), np.ones(3)]), r"heatmaps\[1\]"),
         (lambda: heatmaps_to_boxes([np.ones((2, 2))], image_sizes=[[3, 3], [4, 4]]), "length mismatch"),
         (lambda: heatmaps_to_boxes([np.ones((2, 2))], image_sizes=[[0, 3]]), "positive"),
+        (lambda: heatmaps_to_boxes([np.ones((2, 2))], image_sizes=[[3, 3, 3]]), r"shape \(N, 2\)"),
     ],
 )
 def test_heatmap_to_box_bad_input(call, message):
