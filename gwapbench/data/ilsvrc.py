@@ -7,7 +7,9 @@ and of torchvision's `ImageFolder`), never the devkit's ILSVRC2012_ID order.
 from __future__ import annotations
 
 import csv
+import os
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +45,7 @@ def read_wsol_metadata(
     Boxes are `x0, y0, x1, y1` as in the official XMLs (inclusive corners); labels are
     sorted-wnid class indices, stored as a one-hot 1/-1 `labels` vector.
     """
-    folder = Path(folder)
+    folder, images_root = Path(folder), Path(images_root)
     ids = [row[0] for row in _read_rows(folder / "image_ids.txt", 1)]
     try:
         label_of = {row[0]: int(row[1]) for row in _read_rows(folder / "class_labels.txt", 2)}
@@ -63,22 +65,11 @@ def read_wsol_metadata(
         label = label_of[image]
         if not 0 <= label < num_classes:
             raise InputError(f"{folder / 'class_labels.txt'}: label {label} of {image} outside 0..{num_classes - 1}")
-        labels = np.full(num_classes, -1, dtype=np.int8)
-        labels[label] = 1
         boxes = np.array(boxes_of.get(image, []), dtype=np.float64).reshape(-1, 4)
         width, height = size_of[image]
-        samples.append(
-            Sample(
-                image_id=Path(image).stem,
-                image_path=Path(images_root) / image,
-                width=width,
-                height=height,
-                labels=labels,
-                boxes=boxes,
-                box_labels=np.full(len(boxes), label, dtype=np.int64),
-                difficult=np.zeros(len(boxes), dtype=bool),
-            )
-        )
+        image_id = os.path.splitext(os.path.basename(image))[0]
+        box_labels = np.full(len(boxes), label, dtype=np.int64)
+        samples.append(_ilsvrc_sample(image_id, images_root / image, width, height, [label], boxes, box_labels, num_classes))
     return samples
 
 
@@ -97,11 +88,19 @@ def read_synset_mapping(path: str | Path) -> list[str]:
     return wnids
 
 
-def _one_class_sample(
-    image_id: str, image_path: Path, width: int, height: int, boxes: np.ndarray, box_labels: np.ndarray, num_classes: int
+def _ilsvrc_sample(
+    image_id: str,
+    image_path: Path,
+    width: int,
+    height: int,
+    positives: Sequence[int] | np.ndarray,
+    boxes: np.ndarray,
+    box_labels: np.ndarray,
+    num_classes: int,
 ) -> Sample:
+    """A sample labelled 1 for the `positives` class indices, -1 elsewhere; no difficult boxes."""
     labels = np.full(num_classes, -1, dtype=np.int8)
-    labels[box_labels] = 1
+    labels[np.asarray(positives, dtype=np.int64)] = 1
     return Sample(
         image_id=image_id,
         image_path=image_path,
@@ -142,9 +141,10 @@ def read_ilsvrc_val_xml(
         except BadFileError as err:
             report.handle(err)
             continue
+        box_labels = annotation.box_labels[keep]
         samples.append(
-            _one_class_sample(
-                annotation_path.stem, image_path, width, height, annotation.boxes[keep], annotation.box_labels[keep], len(wnids)
+            _ilsvrc_sample(
+                annotation_path.stem, image_path, width, height, box_labels, annotation.boxes[keep], box_labels, len(wnids)
             )
         )
     return ReadResult(samples, report)
@@ -194,7 +194,8 @@ def read_loc_val_solution(
         except BadFileError as err:
             report.handle(err)
             continue
-        samples.append(_one_class_sample(image_id, image_path, width, height, boxes[keep], box_labels[keep], len(wnids)))
+        kept_labels = box_labels[keep]
+        samples.append(_ilsvrc_sample(image_id, image_path, width, height, kept_labels, boxes[keep], kept_labels, len(wnids)))
     if len({sample.image_id for sample in samples}) != len(samples):
         raise InputError(f"{csv_path}: an ImageId appears more than once")
     return ReadResult(samples, report)
