@@ -95,7 +95,6 @@ def level_set_scores(
     order = np.argsort(flat, kind="stable")
     starts = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=256))])
     comp_of_pixel = np.full(flat.size, -1, dtype=np.int64)  # -1 absent, >= 0 component id, <= -2 new now
-    offsets = [dy * padded_w + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
     store = _ComponentStore()
     images = np.arange(num_images)
     empty_scores = score(np.tile(np.array(EMPTY_BOX, dtype=np.int64), (num_images, 1)), images)
@@ -106,7 +105,7 @@ def level_set_scores(
     for value in range(255, 0, -1):
         pixels = order[starts[value] : starts[value + 1]]
         if len(pixels):
-            _add_level(pixels, comp_of_pixel, offsets, store, plane, padded_w, score, largest)
+            _add_level(pixels, comp_of_pixel, store, plane, padded_w, score, largest)
         lo, hi = np.searchsorted(pair_levels, [value - 1, value])
         if lo == hi:
             continue
@@ -132,7 +131,6 @@ def level_set_scores(
 def _add_level(
     pixels: np.ndarray,
     comp_of_pixel: np.ndarray,
-    offsets: list[int],
     store: _ComponentStore,
     plane: int,
     padded_w: int,
@@ -143,15 +141,32 @@ def _add_level(
     count = len(pixels)
     comp_of_pixel[pixels] = -2 - np.arange(count)
     rows, cols, old_sources, old_codes = [], [], [], []
-    for offset in offsets:
-        codes = comp_of_pixel[pixels + offset]
-        if offset > 0:  # an edge between two new pixels is seen from both ends: keep one direction
+
+    def link(sources: np.ndarray, codes: np.ndarray, new_edges: bool) -> None:
+        """Record edges from `sources` to new pixels (if `new_edges`) and to old components."""
+        if new_edges:
             new = np.flatnonzero(codes <= -2)
-            rows.append(new)
+            rows.append(sources[new])
             cols.append(-2 - codes[new])
         old = np.flatnonzero(codes >= 0)
-        old_sources.append(old)
+        old_sources.append(sources[old])
         old_codes.append(codes[old])
+
+    everyone = np.arange(count)
+    up, left, right, down = (comp_of_pixel[pixels + offset] for offset in (-padded_w, -1, 1, padded_w))
+    # Orthogonal neighbours; new-new edges once, from the pixel with the smaller index.
+    link(everyone, up, False)
+    link(everyone, left, False)
+    link(everyone, right, True)
+    link(everyone, down, True)
+    # A diagonal neighbour matters only when both pixels between them are absent: otherwise the
+    # two are already joined through that pixel (new, or old and 8-adjacent to both).
+    for vertical, horizontal, offset, new_edges in (
+        (up, left, -padded_w - 1, False), (up, right, -padded_w + 1, False),
+        (down, left, padded_w - 1, True), (down, right, padded_w + 1, True),
+    ):
+        lonely = np.flatnonzero((vertical == -1) & (horizontal == -1))
+        link(lonely, comp_of_pixel[pixels[lonely] + offset], new_edges)
     old_roots = store.find(np.concatenate(old_codes))
     is_touched = np.zeros(store.size, dtype=bool)
     is_touched[old_roots] = True
