@@ -13,6 +13,7 @@ from gwapbench.data.ilsvrc import read_wsol_metadata
 from gwapbench.metrics.localization import (
     LocalizationError,
     MaxBoxAcc,
+    box_hit_counts,
     gt_known_accuracy,
     heatmap_to_box,
     heatmaps_to_boxes,
@@ -314,6 +315,48 @@ def test_max_box_acc_agrees_with_opencv_contours(multi_contour, ious, wsol_exten
     # by polygon area (contourArea) in OpenCV: a few near-tied maps pick different components)
     np.testing.assert_allclose(ours, reference.max(axis=1), atol=0.001)
     assert np.max(np.abs(curves - reference)) <= 0.003
+
+
+def literal_hits(maps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour):
+    """Per map, per threshold: scipy 8-labeling of q > floor(t * max q), q = floor(255 s); the first
+    largest component's box, or every component's box; hit if the best IoU with a GT box >= delta."""
+    hits = np.zeros((len(iou_thresholds), len(cam_thresholds)), dtype=np.int64)
+    for heatmap, gt in zip(maps, gt_boxes):
+        levels = (heatmap * heatmap.dtype.type(255)).astype(np.uint8)
+        for j, t in enumerate(cam_thresholds):
+            labels, count = ndimage.label(levels > int(t * levels.max()), structure=EIGHT)
+            boxes = []
+            for lab in range(1, count + 1):
+                rows, cols = np.nonzero(labels == lab)
+                boxes.append((np.sum(labels == lab), (cols.min(), rows.min(), cols.max(), rows.max())))
+            if not boxes:
+                candidates = [(0, 0, 0, 0)]
+            elif multi_contour:
+                candidates = [box for _, box in boxes]
+            else:
+                largest = max(size for size, _ in boxes)
+                candidates = [next(box for size, box in boxes if size == largest)]
+            best = max(literal_iou(b, g) for b in candidates for g in gt)
+            hits[:, j] += [best >= delta for delta in iou_thresholds]
+    return hits
+
+
+@pytest.mark.parametrize("multi_contour", [False, True])
+def test_box_hit_counts_exact_against_literal_scipy_loop_on_noisy_maps(multi_contour):
+    """Noise, sparse noise, few-level and binary maps: many components, holes, ties, merges."""
+    rng = np.random.default_rng(13)
+    maps = np.concatenate([
+        rng.random((15, 12, 16)),
+        (rng.random((15, 12, 16)) > 0.5) * rng.random((15, 12, 16)),
+        np.round(rng.random((15, 12, 16)) * 3) / 3,
+        (rng.random((15, 12, 16)) > 0.4) * 1.0,
+        smooth_maps(15, 16, seed=14)[:, :12],
+    ])
+    gt = simulated_gt(len(maps), 12, seed=15)
+    thresholds = np.arange(0, 1, 0.05)
+    ious = (0.1, 0.3, 0.5, 0.7)
+    expected = literal_hits(maps, gt, thresholds, ious, multi_contour)
+    np.testing.assert_array_equal(box_hit_counts(maps, gt, thresholds, ious, multi_contour), expected)
 
 
 def test_max_box_acc_accumulator_merges_and_v2():
