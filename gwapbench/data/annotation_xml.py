@@ -80,11 +80,12 @@ def box_problems(boxes: np.ndarray, width: int, height: int) -> list[tuple[int, 
     Outside = a corner below 0 or beyond the width/height: this accepts both the 1-based
     (VOC, xmax <= width) and the 0-based (ILSVRC, xmax <= width - 1) inclusive conventions.
     """
+    x1, y1, x2, y2 = boxes.T
+    zero_area = (x2 <= x1) | (y2 <= y1)
+    outside = ~zero_area & ((x1 < 0) | (y1 < 0) | (x2 > width) | (y2 > height))
     problems = []
-    for row, (x1, y1, x2, y2) in enumerate(boxes):
-        box_text = f"box {row + 1} ({x1:g}, {y1:g}, {x2:g}, {y2:g})"
-        if x2 <= x1 or y2 <= y1:
-            problems.append((row, f"{box_text} has zero area"))
-        elif x1 < 0 or y1 < 0 or x2 > width or y2 > height:
-            problems.append((row, f"{box_text} lies outside the {width}x{height} image"))
+    for row in np.flatnonzero(zero_area | outside):
+        box_text = "box {} ({:g}, {:g}, {:g}, {:g})".format(row + 1, *boxes[row])
+        reason = "has zero area" if zero_area[row] else f"lies outside the {width}x{height} image"
+        problems.append((int(row), f"{box_text} {reason}"))
     return problems

@@ -110,6 +110,7 @@ def read_voc(
         raise InputError(f"{root}: VOC root folder not found")
     splits = [split] if isinstance(split, str) else list(split)
     class_index = {name: index for index, name in enumerate(classes)}
+    annotations_dir, images_dir = root / "Annotations", root / "JPEGImages"
     samples: list[Sample] = []
     for split_name in splits:
         ids = read_image_set(root, split_name)
@@ -119,7 +120,7 @@ def read_voc(
         list_labels = read_class_labels(root, split_name, classes, ids) if use_lists else None
         for row, image_id in enumerate(ids):
             try:
-                sample = _read_one(root, image_id, class_index, report, verify_images, id_prefix)
+                sample = _read_one(annotations_dir, images_dir, image_id, class_index, report, verify_images, id_prefix)
             except BadFileError as err:
                 report.handle(err)
                 continue
@@ -132,15 +133,16 @@ def read_voc(
 
 
 def _read_one(
-    root: Path,
+    annotations_dir: Path,
+    images_dir: Path,
     image_id: str,
     class_index: dict[str, int],
     report: BadFileReport,
     verify_images: bool,
     id_prefix: str,
 ) -> Sample:
-    annotation_path = root / "Annotations" / f"{image_id}.xml"
-    image_path = root / "JPEGImages" / f"{image_id}.jpg"
+    annotation_path = annotations_dir / f"{image_id}.xml"
+    image_path = images_dir / f"{image_id}.jpg"
     annotation = parse_annotation_xml(annotation_path, class_index)
     width, height, keep = check_annotated_image(
         annotation_path, image_path, annotation.width, annotation.height, annotation.boxes, report, verify_images
