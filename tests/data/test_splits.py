@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,7 @@ def _sample(index: int, box_classes: list[int], num_classes: int = 4) -> Sample:
     labels[box_classes] = 1
     return Sample(
         image_id=f"{index:04d}",
-        image_path=f"{index:04d}.jpg",
+        image_path=Path(f"{index:04d}.jpg"),
         width=10,
         height=10,
         labels=labels,

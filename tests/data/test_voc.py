@@ -81,6 +81,13 @@ def test_voc2007_mini_xml_labels_agree_with_class_files(voc_mini):
 def test_unknown_class_names_the_file(voc_mini):
     with pytest.raises(InputError, match=r"Annotations.*\.xml: object \d+ has unknown class name"):
         read_voc(voc_mini, "test", classes=("dog", "person"), labels_from="xml")
+    samples, report = read_voc(voc_mini, "test", classes=("dog", "person"), labels_from="xml", on_bad_file="skip")
+    kept = {s.image_id for s in samples}
+    for image_id in (voc_mini / "ImageSets/Main/test.txt").read_text().split():
+        names = {name for name, _, _ in _xml_objects(voc_mini / "Annotations" / f"{image_id}.xml")}
+        assert (image_id in kept) == (names <= {"dog", "person"})
+    assert report.count == 13 - len(samples) > 0
+    assert all("unknown class name" in item.reason for item in report.skipped)
 
 
 def test_bccd_zero_area_boxes_fail_or_skip(shared_data):
