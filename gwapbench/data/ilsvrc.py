@@ -141,10 +141,16 @@ def read_ilsvrc_val_xml(
         except BadFileError as err:
             report.handle(err)
             continue
-        box_labels = annotation.box_labels[keep]
         samples.append(
             _ilsvrc_sample(
-                annotation_path.stem, image_path, width, height, box_labels, annotation.boxes[keep], box_labels, len(wnids)
+                annotation_path.stem,
+                image_path,
+                width,
+                height,
+                annotation.box_labels,  # the class stays even if one of its boxes was dropped
+                annotation.boxes[keep],
+                annotation.box_labels[keep],
+                len(wnids),
             )
         )
     return ReadResult(samples, report)
@@ -190,12 +196,15 @@ def read_loc_val_solution(
                 boxes, box_labels = _parse_prediction_string(prediction, class_index)
             except ValueError as err:
                 raise BadFileError(csv_path, f"row {lineno} ({image_id}): {err}") from err
-            width, height, keep = check_annotated_image(csv_path, image_path, 0, 0, boxes, report, verify_images)
+            width, height, keep = check_annotated_image(
+                csv_path, image_path, 0, 0, boxes, report, verify_images, record=f"row {lineno} ({image_id})"
+            )
         except BadFileError as err:
             report.handle(err)
             continue
-        kept_labels = box_labels[keep]
-        samples.append(_ilsvrc_sample(image_id, image_path, width, height, kept_labels, boxes[keep], kept_labels, len(wnids)))
+        samples.append(
+            _ilsvrc_sample(image_id, image_path, width, height, box_labels, boxes[keep], box_labels[keep], len(wnids))
+        )
     if len({sample.image_id for sample in samples}) != len(samples):
         raise InputError(f"{csv_path}: an ImageId appears more than once")
     return ReadResult(samples, report)

@@ -44,6 +44,7 @@ def check_annotated_image(
     boxes: np.ndarray,
     report: BadFileReport,
     verify_images: bool,
+    record: str = "",
 ) -> tuple[int, int, np.ndarray]:
     """Resolve the image size and check the boxes of one annotated image.
 
@@ -51,6 +52,7 @@ def check_annotated_image(
     image is decoded. A zero-area or out-of-image box is a bad record: under "fail" it raises naming
     the annotation file; under "skip" it is reported and dropped, and the image is kept.
     File-level problems (missing, unreadable or mis-sized image) raise `BadFileError` for the caller.
+    `record` names the image inside a multi-image annotation file (a CSV row) in box messages.
     Returns (width, height, keep) with `keep` the (G,) bool mask of good boxes.
     """
     if width <= 0 or height <= 0:
@@ -59,6 +61,6 @@ def check_annotated_image(
         verify_image(image_path, width, height)
     keep = np.ones(len(boxes), dtype=bool)
     for row, reason in box_problems(boxes, width, height):
-        report.handle(BadFileError(annotation_path, reason))
+        report.handle(BadFileError(annotation_path, f"{record}: {reason}" if record else reason))
         keep[row] = False
     return width, height, keep

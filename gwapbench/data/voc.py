@@ -147,16 +147,16 @@ def _read_one(
     width, height, keep = check_annotated_image(
         annotation_path, image_path, annotation.width, annotation.height, annotation.boxes, report, verify_images
     )
-    box_labels, difficult = annotation.box_labels[keep], annotation.difficult[keep]
     return Sample(
         image_id=id_prefix + image_id,
         image_path=image_path,
         width=width,
         height=height,
-        labels=image_labels_from_boxes(box_labels, difficult, len(class_index)),
+        # every object counts for the image-level labels, also one whose bad box was dropped
+        labels=image_labels_from_boxes(annotation.box_labels, annotation.difficult, len(class_index)),
         boxes=annotation.boxes[keep],
-        box_labels=box_labels,
-        difficult=difficult,
+        box_labels=annotation.box_labels[keep],
+        difficult=annotation.difficult[keep],
     )
 
 

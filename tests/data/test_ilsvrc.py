@@ -142,3 +142,25 @@ def test_xml_reader_skips_truncated_image(mini, tmp_path):
     assert len(samples) == 4 and report.count == 1
     with pytest.raises(InputError, match="annotation folder not found"):
         read_ilsvrc_val_xml(tmp_path / "missing", p["mapping"], images)
+
+
+def test_zero_area_box_dropped_but_class_kept(mini, tmp_path):
+    p = _paths(mini)
+    rows = p["csv"].read_text().splitlines()
+    extra = rows[1] + " n02102177 30 40 30 90"  # a second box of the same class, zero width
+    solution = tmp_path / "solution.csv"
+    solution.write_text("\n".join([rows[0], extra, rows[2]]) + "\n")
+    with pytest.raises(InputError, match=r"solution\.csv: row 2 \(ILSVRC2012_val_00006947\): box 2 \(30, 40, 30, 90\) has zero"):
+        read_loc_val_solution(solution, p["mapping"], p["images"])
+    samples, report = read_loc_val_solution(solution, p["mapping"], p["images"], on_bad_file="skip")
+    assert [len(s.boxes) for s in samples] == [1, 1] and report.count == 1
+
+    annotations = tmp_path / "xml"
+    shutil.copytree(p["xml"], annotations)
+    xml = annotations / "ILSVRC2012_val_00006947.xml"
+    xml.write_text(xml.read_text().replace("<xmax>476</xmax>", "<xmax>45</xmax>"))
+    samples, report = read_ilsvrc_val_xml(annotations, p["mapping"], p["images"], on_bad_file="skip")
+    first = samples[0]
+    assert first.image_id == "ILSVRC2012_val_00006947" and first.boxes.shape == (0, 4)
+    assert np.flatnonzero(first.labels == 1).tolist() == [read_synset_mapping(p["mapping"]).index("n02102177")]
+    assert report.skipped[0].path.endswith("ILSVRC2012_val_00006947.xml")
