@@ -174,6 +174,7 @@ def test_out_of_image_box_and_missing_annotation(devkit):
     samples, report = read_voc(devkit, "test", on_bad_file="skip")
     assert [s.image_id for s in samples] == ["000001", "000067"]
     assert len(samples[0].boxes) == 1  # the out-of-image box dropped, the image kept
+    assert samples[0].labels[VOC_CLASSES.index("person")] == 1  # its person still labels the image
     assert [item.reason.split(" (")[0] for item in report.skipped] == ["box 2", "annotation file not found"]
 
 
