@@ -69,7 +69,8 @@ def read_wsol_metadata(
         width, height = size_of[image]
         image_id = os.path.splitext(os.path.basename(image))[0]
         box_labels = np.full(len(boxes), label, dtype=np.int64)
-        samples.append(_ilsvrc_sample(image_id, images_root / image, width, height, [label], boxes, box_labels, num_classes))
+        image_path = images_root / image
+        samples.append(_ilsvrc_sample(image_id, image_path, width, height, [label], boxes, box_labels, num_classes))
     return samples
 
 
@@ -136,7 +137,13 @@ def read_ilsvrc_val_xml(
         try:
             annotation = parse_annotation_xml(annotation_path, class_index)
             width, height, keep = check_annotated_image(
-                annotation_path, image_path, annotation.width, annotation.height, annotation.boxes, report, verify_images
+                annotation_path,
+                image_path,
+                annotation.width,
+                annotation.height,
+                annotation.boxes,
+                report,
+                verify_images,
             )
         except BadFileError as err:
             report.handle(err)

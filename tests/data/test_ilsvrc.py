@@ -150,7 +150,8 @@ def test_zero_area_box_dropped_but_class_kept(mini, tmp_path):
     extra = rows[1] + " n02102177 30 40 30 90"  # a second box of the same class, zero width
     solution = tmp_path / "solution.csv"
     solution.write_text("\n".join([rows[0], extra, rows[2]]) + "\n")
-    with pytest.raises(InputError, match=r"solution\.csv: row 2 \(ILSVRC2012_val_00006947\): box 2 \(30, 40, 30, 90\) has zero"):
+    message = r"solution\.csv: row 2 \(ILSVRC2012_val_00006947\): box 2 \(30, 40, 30, 90\) has zero area"
+    with pytest.raises(InputError, match=message):
         read_loc_val_solution(solution, p["mapping"], p["images"])
     samples, report = read_loc_val_solution(solution, p["mapping"], p["images"], on_bad_file="skip")
     assert [len(s.boxes) for s in samples] == [1, 1] and report.count == 1

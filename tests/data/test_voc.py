@@ -109,7 +109,8 @@ def test_bccd_zero_area_boxes_fail_or_skip(shared_data):
 def test_full_voc2007_test_ground_truth(shared_data):
     folder = shared_data("voc2007_gt")
     samples, classes = read_voc_coco_json(
-        folder / "annotations_json/pascal_test2007.json", folder / "annotations_json/pascal_test2007_difficult_flags.json"
+        folder / "annotations_json/pascal_test2007.json",
+        folder / "annotations_json/pascal_test2007_difficult_flags.json",
     )
     assert tuple(classes) == VOC_CLASSES
     assert len(samples) == 4952
