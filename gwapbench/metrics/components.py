@@ -86,6 +86,8 @@ def level_set_scores(
     images), merging areas, boxes and first pixels. Cost: O(pixels) array work plus 255 levels of
     per-level overhead, instead of one labeling per threshold.
     """
+    if record_levels.size and (record_levels.min() < 0 or record_levels.max() > 254):
+        raise ValueError("record_levels must lie in 0..254 (the set levels > 255 is always empty)")
     num_images, height, width = levels.shape
     padded_h, padded_w = height + 2, width + 2
     plane = padded_h * padded_w
