@@ -22,10 +22,27 @@ from gwapbench.metrics.pxap import PxAP, pxap
 from gwapbench.metrics.saliency import OtsuFMeasure, boxes_to_mask, otsu_fmeasure
 
 __all__ = [
-    "OtsuFMeasure", "boxes_to_mask", "otsu_fmeasure", "PxAP", "pxap",
-    "minmax_normalize", "multiscale_average", "resize_heatmap",
-    "LocalizationError", "MaxBoxAcc", "gt_known_accuracy", "heatmap_to_box", "heatmaps_to_boxes",
-    "localization_error", "max_box_acc", "max_box_acc_v2",
+    "boxes_to_mask",
+    "gt_known_accuracy",
+    "heatmap_to_box",
+    "heatmaps_to_boxes",
+    "localization_error",
+    "LocalizationError",
+    "max_box_acc",
+    "max_box_acc_v2",
+    "MaxBoxAcc",
+    "mean_ap",
+    "minmax_normalize",
+    "multiscale_average",
+    "otsu_fmeasure",
+    "OtsuFMeasure",
+    "pxap",
+    "PxAP",
+    "resize_heatmap",
+    "topk_error",
+    "TopKError",
+    "voc_classification_ap",
+    "voc_detection_ap",
+    "VOCClassificationAP",
+    "VOCDetectionAP",
 ]
-__all__ += ["mean_ap", "voc_classification_ap", "VOCClassificationAP", "topk_error", "TopKError"]
-__all__ += ["voc_detection_ap", "VOCDetectionAP"]
