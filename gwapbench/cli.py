@@ -12,7 +12,12 @@ from pathlib import Path
 import click
 
 from gwapbench import __version__
+from gwapbench.atomic import write_text_atomic
+from gwapbench.data.bad_files import ON_BAD_FILE_CHOICES, ReadResult, save_bad_file_report
+from gwapbench.data.ilsvrc import read_ilsvrc_val_xml, read_synset_mapping
+from gwapbench.data.summary import class_counts
 from gwapbench.data.synthetic import DEFAULT_IMAGES, default_split_sizes, make_synthetic, parse_split_sizes
+from gwapbench.data.voc import VOC_CLASSES, read_voc
 from gwapbench.errors import InputError
 from reference_models.backbones import WeightsNotFoundError
 
@@ -78,6 +83,79 @@ def make_synthetic_command(
         objects = sum(len(s.boxes) for s in split_samples)
         difficult = sum(int(s.difficult.sum()) for s in split_samples)
         click.echo(f"{split:<10} {len(split_samples):>7} {objects:>8} {difficult:>10}")
+
+
+def _read_dataset(
+    voc_root: Path | None, imagenet_root: Path | None, split: str, classes: str | None, on_bad_file: str,
+    verify_images: bool,
+) -> tuple[ReadResult, list[str]]:
+    """Read a VOC devkit folder or an ILSVRC CLS-LOC val folder with the library's readers."""
+    if (voc_root is None) == (imagenet_root is None):
+        raise InputError("give exactly one of --voc-root and --imagenet-root")
+    if voc_root is not None:
+        names = [c.strip() for c in classes.split(",")] if classes else list(VOC_CLASSES)
+        splits = split.split(",") if "," in split else split
+        return read_voc(voc_root, splits, names, on_bad_file=on_bad_file, verify_images=verify_images), names
+    mapping = next(
+        (p for p in (imagenet_root / "LOC_synset_mapping.txt", imagenet_root / "ILSVRC" / "LOC_synset_mapping.txt")
+         if p.is_file()),
+        None,
+    )
+    if mapping is None:
+        raise InputError(f"--imagenet-root {imagenet_root}: LOC_synset_mapping.txt not found there or in ILSVRC/")
+    wnids = read_synset_mapping(mapping)
+    result = read_ilsvrc_val_xml(
+        imagenet_root / "ILSVRC" / "Annotations" / "CLS-LOC" / "val",
+        mapping,
+        imagenet_root / "ILSVRC" / "Data" / "CLS-LOC" / "val",
+        on_bad_file=on_bad_file,
+        verify_images=verify_images,
+    )
+    return result, wnids
+
+
+@cli.command("check-data")
+@click.option("--voc-root", type=click.Path(path_type=Path), help="A devkit folder, e.g. VOCdevkit/VOC2007.")
+@click.option("--imagenet-root", type=click.Path(path_type=Path),
+              help="A folder holding ILSVRC/Data/CLS-LOC/val, ILSVRC/Annotations/CLS-LOC/val and LOC_synset_mapping.txt.")
+@click.option("--split", default="test", show_default=True,
+              help="VOC ImageSets/Main/<split>.txt; several comma-separated splits are read in order.")
+@click.option("--classes", default=None, help="Comma-separated VOC class names (default: the 20 VOC classes).")
+@click.option("--on-bad-file", type=click.Choice(ON_BAD_FILE_CHOICES), default="fail", show_default=True,
+              help="fail: stop at the first bad file; skip: leave bad files out and report them.")
+@click.option("--verify-images", is_flag=True, help="Decode every image in full (finds corrupt or truncated JPEGs).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for bad_files.json and class_counts.csv.")
+def check_data_command(
+    voc_root: Path | None, imagenet_root: Path | None, split: str, classes: str | None, on_bad_file: str,
+    verify_images: bool, out: Path | None,
+) -> None:
+    """Read a dataset with gwapbench's readers and print what it holds and what was skipped.
+
+    \b
+    Example:
+      gwapbench check-data --voc-root VOCdevkit/VOC2007 --split test --verify-images
+      gwapbench check-data --voc-root BCCD --split trainval --classes RBC,WBC,Platelets --on-bad-file skip --out runs/bccd
+    """
+    (samples, report), names = _read_dataset(voc_root, imagenet_root, split, classes, on_bad_file, verify_images)
+    counts = class_counts(samples, names)
+    click.echo(f"{len(samples)} images, {sum(c.objects for c in counts)} objects "
+               f"({sum(c.difficult_objects for c in counts)} difficult), {len(names)} classes")
+    if len(names) <= 50:
+        click.echo(f"{'class':<16} {'images':>7} {'difficult-only':>15} {'objects':>8} {'difficult':>10}")
+        for c in counts:
+            click.echo(f"{c.name:<16} {c.positive_images:>7} {c.difficult_only_images:>15} {c.objects:>8} "
+                       f"{c.difficult_objects:>10}")
+    click.echo(report.summary())
+    for item in report.skipped:
+        click.echo(f"  skipped {item.path}: {item.reason}")
+    if out is not None:
+        save_bad_file_report(report, out / "bad_files.json")
+        rows = ["class,positive_images,difficult_only_images,objects,difficult_objects"] + [
+            f"{c.name},{c.positive_images},{c.difficult_only_images},{c.objects},{c.difficult_objects}" for c in counts
+        ]
+        write_text_atomic(out / "class_counts.csv", "\n".join(rows) + "\n")
+        click.echo(f"wrote {out / 'bad_files.json'} and {out / 'class_counts.csv'}")
 
 
 def main() -> None:
