@@ -11,6 +11,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import numpy as np
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that also works for numpy arrays (thresholds) and tuples of them."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    return bool(a == b)
+
 
 class Accumulator(ABC):
     """Base class: subclasses call `_append(name=item, ...)` in `update` and read `_items(name)`."""
@@ -32,16 +41,27 @@ class Accumulator(ABC):
     def reset(self) -> None:
         self._state = {}
 
-    def state(self) -> dict[str, list[Any]]:
-        """The picklable state, e.g. for `torch.distributed.gather_object`."""
-        return {name: list(values) for name, values in self._state.items()}
+    def settings(self) -> dict[str, Any]:
+        """The accumulator's configuration: its public attributes (k, metric, thresholds, ...)."""
+        return {name: value for name, value in vars(self).items() if not name.startswith("_")}
 
-    def merge(self, other: "Accumulator | dict[str, list[Any]]") -> "Accumulator":
-        """Add another accumulator's (or a gathered state's) items after this one's."""
-        state = other.state() if isinstance(other, Accumulator) else other
+    def state(self) -> dict[str, dict[str, Any]]:
+        """The picklable state, e.g. for `torch.distributed.gather_object`: settings and collected items."""
+        return {"settings": self.settings(), "items": {name: list(values) for name, values in self._state.items()}}
+
+    def merge(self, other: "Accumulator | dict[str, dict[str, Any]]") -> "Accumulator":
+        """Add another accumulator's (or a gathered `state()`'s) items after this one's.
+
+        Raises ValueError when the other side was configured differently (e.g. top-1 vs top-5):
+        merging those would silently mix two different metrics.
+        """
         if isinstance(other, Accumulator) and type(other) is not type(self):
             raise ValueError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
-        self._extend(**state)
+        state = other.state() if isinstance(other, Accumulator) else other
+        ours, theirs = self.settings(), state["settings"]
+        if ours.keys() != theirs.keys() or not all(_same(ours[name], theirs[name]) for name in ours):
+            raise ValueError(f"cannot merge {type(self).__name__} with settings {theirs} into one with {ours}")
+        self._extend(**state["items"])
         return self
 
     @abstractmethod

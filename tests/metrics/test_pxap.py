@@ -97,7 +97,7 @@ def test_accumulator_merge_equals_single_pass_and_keeps_only_histograms():
     first.update(heatmaps[:10], masks[:10])
     second.update(heatmaps[10:], masks[10:])
     assert first.merge(second).compute() == single.compute() == pytest.approx(literal_pxap(heatmaps, masks), abs=1e-12)
-    assert all(h.shape == (2, 102) for h in first.state()["histograms"])
+    assert all(h.shape == (2, 102) for h in first.state()["items"]["histograms"])
     with pytest.raises(ValueError, match="before any update"):
         PxAP().compute()
 
