@@ -137,6 +137,8 @@ def check_data_command(
       gwapbench check-data --voc-root VOCdevkit/VOC2007 --split test --verify-images
       gwapbench check-data --voc-root BCCD --split trainval --classes RBC,WBC,Platelets --on-bad-file skip --out runs/bccd
     """
+    if out is not None and out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
     (samples, report), names = _read_dataset(voc_root, imagenet_root, split, classes, on_bad_file, verify_images)
     counts = class_counts(samples, names)
     click.echo(f"{len(samples)} images, {sum(c.objects for c in counts)} objects "

@@ -190,7 +190,7 @@ def read_loc_val_solution(
     """
     csv_path, images_dir = Path(csv_path), Path(images_dir)
     rows = _read_rows(csv_path, 2)
-    if rows[0][:2] != ["ImageId", "PredictionString"]:
+    if not rows or rows[0][:2] != ["ImageId", "PredictionString"]:
         raise InputError(f"{csv_path}: expected the header 'ImageId,PredictionString'")
     wnids = read_synset_mapping(synset_mapping)
     class_index = {wnid: index for index, wnid in enumerate(wnids)}

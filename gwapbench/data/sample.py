@@ -45,3 +45,11 @@ class Sample:
     def positive_classes(self) -> np.ndarray:
         """Indices of the classes labelled 1."""
         return np.flatnonzero(self.labels == 1)
+
+
+def image_labels_from_boxes(box_labels: np.ndarray, difficult: np.ndarray, num_classes: int) -> np.ndarray:
+    """VOC image-level labels from the boxes: 1 if a non-difficult box of the class, 0 if only difficult ones, else -1."""
+    labels = np.full(num_classes, -1, dtype=np.int8)
+    labels[box_labels[difficult]] = 0
+    labels[box_labels[~difficult]] = 1
+    return labels

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gwapbench.atomic import write_bytes_atomic, write_text_atomic
-from gwapbench.data.sample import Sample
+from gwapbench.atomic import default_mode, write_bytes_atomic, write_text_atomic
+from gwapbench.data.sample import Sample, image_labels_from_boxes
 from gwapbench.data.synthetic_scene import SceneObject, SceneSpec, compose_scene
 from gwapbench.data.synthetic_shapes import CLASS_NAMES, encode_jpeg
 from gwapbench.errors import InputError
@@ -64,6 +64,7 @@ def _staging_folder(out: Path, overwrite: bool) -> Iterator[Path]:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        os.chmod(staging, default_mode(directory=True))
     except OSError as err:
         raise InputError(f"--out {out}: cannot create a folder there ({err.strerror})") from err
     try:
@@ -131,9 +132,7 @@ def _sample(
     """The Sample a reader should produce; boxes shifted to the file's `origin` (1 for VOC, 0 for ILSVRC)."""
     box_labels = np.array([obj.class_index for obj in objects], dtype=np.int64)
     difficult = np.array([obj.difficult for obj in objects], dtype=bool)
-    labels = np.full(num_classes, -1, dtype=np.int8)
-    labels[box_labels[difficult]] = 0
-    labels[box_labels[~difficult]] = 1
+    labels = image_labels_from_boxes(box_labels, difficult, num_classes)
     return Sample(
         image_id=image_id,
         image_path=path,

@@ -21,8 +21,7 @@ import numpy as np
 from gwapbench.data.annotation_xml import parse_annotation_xml
 from gwapbench.data.bad_files import BadFileError, BadFileReport, ReadResult
 from gwapbench.data.image_files import check_annotated_image
-from gwapbench.data.sample import Sample
-from gwapbench.data.voc_json import image_labels_from_boxes
+from gwapbench.data.sample import Sample, image_labels_from_boxes
 from gwapbench.errors import InputError
 
 VOC_CLASSES = (
@@ -53,16 +52,21 @@ def read_class_labels(root: Path, split: str, classes: Sequence[str], ids: Seque
     labels = np.zeros((len(ids), len(classes)), dtype=np.int8)
     for column, name in enumerate(classes):
         path = root / "ImageSets" / "Main" / f"{name}_{split}.txt"
-        seen = 0
+        seen: set[str] = set()
         for lineno, fields in enumerate(_read_lines(path), start=1):
             if len(fields) != 2 or fields[1] not in ("1", "-1", "0"):
                 raise InputError(f"{path}:{lineno}: expected 'image_id label' with label 1, -1 or 0")
             if fields[0] not in row_of:
                 raise InputError(f"{path}:{lineno}: image {fields[0]} is not in ImageSets/Main/{split}.txt")
+            if fields[0] in seen:
+                raise InputError(f"{path}:{lineno}: image {fields[0]} appears more than once")
             labels[row_of[fields[0]], column] = int(fields[1])
-            seen += 1
-        if seen != len(ids):
-            raise InputError(f"{path}: has {seen} rows but ImageSets/Main/{split}.txt lists {len(ids)} images")
+            seen.add(fields[0])
+        if len(seen) != len(ids):
+            missing = next(image_id for image_id in ids if image_id not in seen)
+            raise InputError(
+                f"{path}: has {len(seen)} images but ImageSets/Main/{split}.txt lists {len(ids)} (e.g. {missing} is missing)"
+            )
     return labels
 
 
@@ -72,9 +76,11 @@ def _has_class_lists(root: Path, split: str, classes: Sequence[str]) -> bool:
 
 def _check_classes(classes: Sequence[str]) -> None:
     if len(classes) == 0:
-        raise ValueError("classes must not be empty")
+        raise InputError("classes must not be empty")
+    if any(not name for name in classes):
+        raise InputError(f"class names must not be empty, got {list(classes)}")
     if len(set(classes)) != len(classes):
-        raise ValueError(f"classes must be unique, got {list(classes)}")
+        raise InputError(f"classes must be unique, got {list(classes)}")
 
 
 def read_voc(

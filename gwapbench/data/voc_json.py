@@ -13,16 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gwapbench.data.sample import Sample
+from gwapbench.data.sample import Sample, image_labels_from_boxes
 from gwapbench.errors import InputError
-
-
-def image_labels_from_boxes(box_labels: np.ndarray, difficult: np.ndarray, num_classes: int) -> np.ndarray:
-    """VOC image-level labels from the boxes: 1 if a non-difficult box of the class, 0 if only difficult ones, else -1."""
-    labels = np.full(num_classes, -1, dtype=np.int8)
-    labels[box_labels[difficult]] = 0
-    labels[box_labels[~difficult]] = 1
-    return labels
 
 
 def read_voc_coco_json(
@@ -50,36 +42,41 @@ def read_voc_coco_json(
         except (OSError, ValueError) as err:
             raise InputError(f"{difficult_flags_path}: unreadable difficult-flag file ({err})") from err
 
-    by_image: dict[int, list[dict]] = {img["id"]: [] for img in images}
-    for ann in annotations:
-        by_image.setdefault(ann["image_id"], []).append(ann)
+    try:
+        by_image: dict[int, list[dict]] = {img["id"]: [] for img in images}
+        for ann in annotations:
+            by_image.setdefault(ann["image_id"], []).append(ann)
 
-    samples = []
-    for img in images:
-        anns = by_image[img["id"]]
-        image_id = Path(img["file_name"]).stem
-        bbox = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
-        boxes = np.column_stack([bbox[:, 0] + 1, bbox[:, 1] + 1, bbox[:, 0] + bbox[:, 2], bbox[:, 1] + bbox[:, 3]])
-        box_labels = np.array([class_of_category[a["category_id"]] for a in anns], dtype=np.int64)
-        difficult = np.zeros(len(anns), dtype=bool)
-        if difficult_flags_path is not None:
-            image_flags = flags.get(image_id)
-            if image_flags is None or len(image_flags) != len(anns):
-                raise InputError(
-                    f"{difficult_flags_path}: image {image_id} has {len(anns)} annotations but "
-                    f"{'no' if image_flags is None else len(image_flags)} difficult flags"
+        samples = []
+        for img in images:
+            anns = by_image[img["id"]]
+            image_id = Path(img["file_name"]).stem
+            bbox = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
+            boxes = np.column_stack([bbox[:, 0] + 1, bbox[:, 1] + 1, bbox[:, 0] + bbox[:, 2], bbox[:, 1] + bbox[:, 3]])
+            box_labels = np.array([class_of_category[a["category_id"]] for a in anns], dtype=np.int64)
+            difficult = np.zeros(len(anns), dtype=bool)
+            if difficult_flags_path is not None:
+                image_flags = flags.get(image_id)
+                if image_flags is None or len(image_flags) != len(anns):
+                    raise InputError(
+                        f"{difficult_flags_path}: image {image_id} has {len(anns)} annotations but "
+                        f"{'no' if image_flags is None else len(image_flags)} difficult flags"
+                    )
+                difficult = np.asarray(image_flags, dtype=bool)
+            samples.append(
+                Sample(
+                    image_id=image_id,
+                    image_path=Path(images_dir) / img["file_name"],
+                    width=int(img["width"]),
+                    height=int(img["height"]),
+                    labels=image_labels_from_boxes(box_labels, difficult, len(categories)),
+                    boxes=boxes,
+                    box_labels=box_labels,
+                    difficult=difficult,
                 )
-            difficult = np.asarray(image_flags, dtype=bool)
-        samples.append(
-            Sample(
-                image_id=image_id,
-                image_path=Path(images_dir) / img["file_name"],
-                width=int(img["width"]),
-                height=int(img["height"]),
-                labels=image_labels_from_boxes(box_labels, difficult, len(categories)),
-                boxes=boxes,
-                box_labels=box_labels,
-                difficult=difficult,
             )
-        )
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise InputError(f"{json_path}: malformed image or annotation entry ({type(err).__name__}: {err})") from err
     return samples, [c["name"] for c in categories]

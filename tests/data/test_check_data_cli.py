@@ -62,12 +62,17 @@ def test_bccd_zero_area_boxes_fail_or_are_reported(shared_data, tmp_path):
 
 
 def test_ilsvrc_mini_and_bad_arguments(shared_data, tmp_path):
+    voc = shared_data("voc2007_mini") / "VOCdevkit" / "VOC2007"
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
     result = CliRunner().invoke(cli, ["check-data", "--imagenet-root", str(shared_data("ilsvrc2012_val_mini"))])
     assert result.exit_code == 0 and result.output.startswith("5 images, 5 objects (0 difficult), 1000 classes")
     for args, text in (
         (["--voc-root", str(tmp_path / "missing")], "missing"),
         ([], "exactly one of --voc-root and --imagenet-root"),
         (["--imagenet-root", str(tmp_path)], "LOC_synset_mapping.txt not found"),
+        (["--voc-root", str(voc), "--classes", "cat,cat"], "classes must be unique"),
+        (["--voc-root", str(voc), "--out", str(a_file)], "exists and is not a folder"),
     ):
         result = CliRunner().invoke(cli, ["check-data", *args])
         assert result.exit_code == 2 and text in result.output

@@ -128,6 +128,10 @@ def test_bad_csv_row_and_unknown_wnid(mini, tmp_path):
         "row 4 (ILSVRC2012_val_00015365)",
     ]
     assert "multiple of 5" in report.skipped[1].reason
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match="empty.csv: expected the header"):
+        read_loc_val_solution(empty, p["mapping"], p["images"])
 
 
 def test_xml_reader_skips_truncated_image(mini, tmp_path):

@@ -220,3 +220,32 @@ def test_report_json_round_trip(devkit, tmp_path):
     assert saved["count"] == 1 and saved["on_bad_file"] == "skip"
     assert saved["skipped"][0]["path"].endswith("000004.xml")
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["skipped.json"]
+
+
+def test_class_list_with_a_repeated_and_a_missing_image_fails(devkit):
+    ids = (devkit / "ImageSets" / "Main" / "test.txt").read_text().split()
+    for name in VOC_CLASSES:
+        (devkit / "ImageSets" / "Main" / f"{name}_test.txt").write_text("".join(f"{i} -1\n" for i in ids))
+    path = devkit / "ImageSets" / "Main" / "cat_test.txt"
+    rows = path.read_text().splitlines()
+    assert len(read_voc(devkit, "test", labels_from="imagesets").samples) == 3
+    path.write_text("\n".join([rows[0], rows[0], *rows[2:]]) + "\n")  # first id twice, second id missing
+    with pytest.raises(InputError, match="appears more than once"):
+        read_voc(devkit, "test", labels_from="imagesets")
+    path.write_text("\n".join(rows[1:]) + "\n")  # first id missing
+    with pytest.raises(InputError, match="is missing"):
+        read_voc(devkit, "test", labels_from="imagesets")
+
+
+def test_bad_class_lists_and_json_entries_are_input_errors(devkit, tmp_path):
+    for classes in (["cat", "cat"], ["cat", ""], []):
+        with pytest.raises(InputError):
+            read_voc(devkit, "test", classes=classes)
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps({
+        "images": [{"file_name": "1.jpg", "id": 1, "width": 5, "height": 5}],
+        "annotations": [{"id": 1, "image_id": 1, "bbox": [0, 0, 2, 2], "category_id": 7}],
+        "categories": [{"id": 1, "name": "a"}],
+    }))
+    with pytest.raises(InputError, match="gt.json: malformed"):
+        read_voc_coco_json(path)
