@@ -293,3 +293,30 @@ def test_ilsvrc_readers_read_what_the_generator_wrote(ilsvrc):
             np.testing.assert_array_equal(read.labels, expected.labels)
             np.testing.assert_array_equal(read.boxes, expected.boxes)
             np.testing.assert_array_equal(read.box_labels, expected.box_labels)
+
+
+def _xml_boxes(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """All written boxes and their images' (width, height), parsed from the XMLs alone."""
+    boxes, sizes = [], []
+    for xml in sorted(folder.rglob("*.xml")):
+        root = ET.parse(xml).getroot()
+        size = (int(root.findtext("size/width")), int(root.findtext("size/height")))
+        for obj in root.iter("object"):
+            box = obj.find("bndbox")
+            boxes.append([float(box.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
+            sizes.append(size)
+    return np.array(boxes), np.array(sizes)
+
+
+def test_box_origin_reaches_both_image_borders_exactly(tmp_path):
+    """Objects cut by the border pin the corner convention: VOC boxes span 1..width, ILSVRC 0..width-1."""
+    make_synthetic_voc(tmp_path / "voc", {"train": 0, "val": 0, "test": 60}, size=64, seed=21)
+    boxes, sizes = _xml_boxes(tmp_path / "voc")
+    assert boxes[:, 0].min() == 1 and boxes[:, 1].min() == 1
+    assert (boxes[:, 2] == sizes[:, 0]).any() and (boxes[:, 3] == sizes[:, 1]).any()
+    assert (boxes[:, 2] <= sizes[:, 0]).all() and (boxes[:, 3] <= sizes[:, 1]).all()
+    make_synthetic_ilsvrc(tmp_path / "ilsvrc", train_per_class=0, val_per_class=6, size=64, seed=22)
+    boxes, sizes = _xml_boxes(tmp_path / "ilsvrc" / "ILSVRC" / "Annotations" / "CLS-LOC" / "val")
+    assert boxes[:, 0].min() == 0 and boxes[:, 1].min() == 0
+    assert (boxes[:, 2] == sizes[:, 0] - 1).any() and (boxes[:, 3] == sizes[:, 1] - 1).any()
+    assert (boxes[:, 2] <= sizes[:, 0] - 1).all() and (boxes[:, 3] <= sizes[:, 1] - 1).all()
