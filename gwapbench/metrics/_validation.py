@@ -47,3 +47,24 @@ def check_boxes(boxes: np.ndarray, name: str) -> np.ndarray:
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name} has a box of negative size at row {i}: {boxes[i].tolist()}")
     return boxes
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """An integer >= 1 (bool refused); ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_unit_interval(value: float, name: str) -> float:
+    """A number in (0, 1] (IoU thresholds); ValueError naming `name`."""
+    if not 0 < value <= 1:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return value
+
+
+def check_positive(value: float, name: str) -> float:
+    """A finite number > 0; ValueError naming `name`."""
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return value

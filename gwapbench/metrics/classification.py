@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gwapbench.metrics._validation import as_array, check_same_length
+from gwapbench.metrics._validation import as_array, check_positive_int, check_same_length
 from gwapbench.metrics.accumulator import Accumulator
 from gwapbench.metrics.ap import average_precision, check_metric, descending_order
 
@@ -113,9 +113,7 @@ class TopKError(Accumulator):
 
     def __init__(self, k: int) -> None:
         super().__init__()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        self.k = int(k)
+        self.k = check_positive_int(k, "k")
 
     def update(self, scores: object, labels: object) -> None:
         self._append(hits=topk_hits(scores, labels, self.k))

@@ -22,7 +22,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gwapbench.metrics._validation import as_array, check_boxes, check_same_length
+from gwapbench.metrics._validation import (
+    as_array,
+    check_boxes,
+    check_positive_int,
+    check_same_length,
+    check_unit_interval,
+)
 from gwapbench.metrics.accumulator import Accumulator
 from gwapbench.metrics.ap import average_precision, check_metric, descending_order
 
@@ -188,8 +194,7 @@ def detection_ap_flat(
 ) -> np.ndarray:
     """(C,) per-class AP from flattened, validated detections and GT (see `voc_detection_ap`)."""
     check_metric(metric)
-    if not 0 < iou_threshold <= 1:
-        raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
+    check_unit_interval(iou_threshold, "iou_threshold")
     order, tp, ignored = detection_outcomes(dets, gt, num_classes, iou_threshold, strict_gt)
     ranked_labels = dets.labels[order]
     ranked_scores = dets.scores[order] if metric == "noninterp" else None
@@ -218,8 +223,7 @@ def voc_detection_ap(
     (boxes (G, 4), labels (G,), difficult (G,) bool); boxes x1, y1, x2, y2 inclusive pixel corners.
     metric: "voc07" (11-point), "area" (VOC2010+) or "noninterp"; strict_gt: IoU > threshold.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    check_positive_int(num_classes, "num_classes")
     check_same_length(detections=detections, ground_truth=ground_truth)
     dets = flatten_detections(detections, num_classes)
     gt = flatten_ground_truth(ground_truth, num_classes)
@@ -233,12 +237,8 @@ class VOCDetectionAP(Accumulator):
         self, num_classes: int, iou_threshold: float = 0.5, metric: str = "voc07", strict_gt: bool = False
     ) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-        if not 0 < iou_threshold <= 1:
-            raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
-        self.num_classes = int(num_classes)
-        self.iou_threshold = iou_threshold
+        self.num_classes = check_positive_int(num_classes, "num_classes")
+        self.iou_threshold = check_unit_interval(iou_threshold, "iou_threshold")
         self.metric = check_metric(metric)
         self.strict_gt = strict_gt
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from gwapbench.metrics._validation import as_array, check_boxes
+from gwapbench.metrics._validation import as_array, check_boxes, check_positive
 from gwapbench.metrics.accumulator import Accumulator
 
 OTSU_BINS = 256
@@ -183,8 +183,7 @@ def otsu_fmeasure(maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray], be
     arrays of the same shapes. F = 0 for a constant map or where P + R = 0. Empty input raises
     ValueError (a mean over no images is undefined).
     """
-    if not np.isfinite(beta2) or beta2 <= 0:
-        raise ValueError(f"beta2 must be a positive number, got {beta2!r}")
+    check_positive(beta2, "beta2")
     counts = otsu_counts(maps, gt_masks)
     return fbeta_from_counts(counts[:, 0], counts[:, 1], counts[:, 2], beta2)
 
@@ -197,9 +196,7 @@ class OtsuFMeasure(Accumulator):
 
     def __init__(self, beta2: float = 0.3) -> None:
         super().__init__()
-        if not np.isfinite(beta2) or beta2 <= 0:
-            raise ValueError(f"beta2 must be a positive number, got {beta2!r}")
-        self.beta2 = beta2
+        self.beta2 = check_positive(beta2, "beta2")
 
     def update(self, maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> None:
         self._append(counts=otsu_counts(maps, gt_masks))
