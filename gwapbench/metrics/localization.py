@@ -19,6 +19,11 @@ from gwapbench.metrics._validation import as_array, check_boxes, check_same_leng
 from gwapbench.metrics.accumulator import Accumulator
 from gwapbench.metrics.components import largest_component_box, level_set_scores
 from gwapbench.metrics.heatmaps import check_heatmap, resize_heatmap_tensor
+from gwapbench.metrics.upsampled_components import (
+    GENERIC_KERNEL_MIN_SUM,
+    emulation_matches_torch,
+    upsampled_largest_boxes,
+)
 
 BOX_METHODS = ("largest_component",)
 DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
@@ -107,12 +112,39 @@ def heatmaps_to_boxes(
         if sizes.size and sizes.min() < 1:
             raise ValueError("image_sizes must hold positive heights and widths")
     boxes = np.zeros((len(maps), 4), dtype=np.int64)
-    for i, arr in enumerate(maps):
-        heatmap = torch.from_numpy(np.ascontiguousarray(arr))
+    pixel_path = np.ones(len(maps), dtype=bool)
+    if image_sizes is not None and len(maps):
+        pixel_path = ~_upsampled_boxes(maps, sizes, threshold, boxes)
+    for i in np.flatnonzero(pixel_path):
+        heatmap = torch.from_numpy(np.ascontiguousarray(maps[i]))
         if image_sizes is not None:
             heatmap = resize_heatmap_tensor(heatmap, int(sizes[i, 0]), int(sizes[i, 1]))
         boxes[i] = _box_of(heatmap, threshold)
     return boxes
+
+
+def _upsampled_boxes(maps: list[np.ndarray], sizes: np.ndarray, threshold: float, boxes: np.ndarray) -> np.ndarray:
+    """Fill `boxes` for the maps the run path (`upsampled_components`) handles: float32 maps whose
+    upsampling torch does with its generic kernel; returns the mask of those maps. Maps are grouped
+    by (map size, image size); groups run in threads (numpy releases the GIL)."""
+    shapes = np.array([m.shape for m in maps], dtype=np.int64)
+    eligible = np.array([m.dtype == np.float32 for m in maps]) & (sizes.sum(axis=1) > GENERIC_KERNEL_MIN_SUM)
+    if not eligible.any() or not emulation_matches_torch():
+        return np.zeros(len(maps), dtype=bool)
+    chosen = np.flatnonzero(eligible)
+    _, group = np.unique(np.concatenate([shapes[chosen], sizes[chosen]], axis=1), axis=0, return_inverse=True)
+    order = np.argsort(group.reshape(-1), kind="stable")
+    bounds = np.flatnonzero(np.r_[True, np.diff(group.reshape(-1)[order]) != 0, True])
+    members = [chosen[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def run(indices: np.ndarray) -> None:
+        height, width = sizes[indices[0]]
+        boxes[indices] = upsampled_largest_boxes(np.stack([maps[i] for i in indices]), int(height), int(width),
+                                                 threshold)
+
+    with ThreadPoolExecutor(max_workers=min(len(members), _MAX_WORKERS)) as pool:
+        list(pool.map(run, members))
+    return eligible
 
 
 # ---------------------------------------------------------------- ILSVRC localization error
