@@ -100,6 +100,8 @@ def heatmaps_to_boxes(
 
     With `image_sizes` ((N, 2) heights and widths), each map is first resized bilinearly to its
     image (`resize_heatmap`), so the boxes are inclusive pixel indices of the image (Table IV).
+    Float32 maps take the run path (`upsampled_components`), which never builds the resized map
+    and gives the same boxes.
     """
     _check_box_args(threshold, method)
     maps = [check_heatmap(h, f"heatmaps[{i}]") for i, h in enumerate(heatmaps)]

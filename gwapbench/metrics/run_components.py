@@ -48,19 +48,27 @@ def largest_run_component_boxes(image: np.ndarray, row: np.ndarray, first: np.nd
         return boxes
     sources, targets = run_adjacency(image, row, first, last)
     graph = sparse.coo_matrix((np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(count, count))
-    _, label = csgraph.connected_components(graph.tocsr(), directed=False)
-    # relabel so each component is numbered by its first run (runs are in row-major order)
-    order = np.argsort(label, kind="stable")
-    sorted_label = label[order]
-    group_start = np.flatnonzero(np.r_[True, sorted_label[1:] != sorted_label[:-1]])
-    leader = order[group_start]  # first run of each component, the component's first pixel
-    size = np.add.reduceat((last - first + 1)[order], group_start)
-    x1 = np.minimum.reduceat(first[order], group_start)
-    x2 = np.maximum.reduceat(last[order], group_start)
-    y1 = row[leader]
-    y2 = np.maximum.reduceat(row[order], group_start)
+    num_components, label = csgraph.connected_components(graph.tocsr(), directed=False)
+    # scipy numbers components in order of their lowest node (checked): the first run of each
+    # component, its first pixel in row-major order, is where the running maximum label rises
+    rises = np.empty(count, dtype=bool)
+    rises[0] = True
+    rises[1:] = label[1:] > np.maximum.accumulate(label)[:-1]
+    leader = np.flatnonzero(rises)
+    if len(leader) != num_components or not np.array_equal(label[leader], np.arange(num_components)):
+        raise RuntimeError("scipy connected_components no longer numbers components in node order")
+    size = np.bincount(label, weights=last - first + 1, minlength=num_components)
     comp_image = image[leader]
     best = np.lexsort((leader, -size, comp_image))
     winners = best[np.r_[True, comp_image[best][1:] != comp_image[best][:-1]]]
-    boxes[comp_image[winners]] = np.stack([x1, y1, x2, y2], axis=1)[winners]
+    # box of each winner: its runs are a subsequence of its image's runs (runs are in image order)
+    is_winner = np.zeros(num_components, dtype=bool)
+    is_winner[winners] = True
+    runs = np.flatnonzero(is_winner[label])
+    starts = np.flatnonzero(np.r_[True, image[runs][1:] != image[runs][:-1]])
+    owner = image[runs][starts]
+    boxes[owner, 0] = np.minimum.reduceat(first[runs], starts)
+    boxes[owner, 1] = row[runs][starts]
+    boxes[owner, 2] = np.maximum.reduceat(last[runs], starts)
+    boxes[owner, 3] = np.maximum.reduceat(row[runs], starts)
     return boxes

@@ -198,38 +198,36 @@ def _crossings(maps, block, rows, entries, image, row, piece, level, delta, risi
 
     With b0 ~ 1 - b1 the value low + (high - low) b1 crosses T at b1* = (T - low) / (high - low);
     b1 is nondecreasing and nearly affine on a piece, so the boundary b (b - 1 near side, b far
-    side) is a guess corrected over three columns, then checked in float64. A pixel of b - 1, b within DELTA of T is
+    side) is an estimate corrected by one column, then checked in float64. A pixel of b - 1, b within DELTA of T is
     recomputed in float32 and may move b by one; two such pixels, one at b - 2 or b + 1, or a
     float64 check that fails make the crossing ambiguous.
     """
     lo, hi = rows.first[piece], rows.last[piece]
     low, high = rows.low_value[entries], rows.high_value[entries]
+    # b1 is (up to float32 rounding, ~1e-6) affine on the piece after its flat start: estimate the
+    # first column with b1 > b1* from the last column, then correct it by one column either way
     with np.errstate(divide="ignore", invalid="ignore"):  # high == low: flat up to rounding, left ambiguous
         wanted = (level - low) / (high - low)
         estimate = hi - (rows.b1[hi] - wanted) / rows.slope[piece]
-    # b1 is (up to float32 rounding, ~1e-6) affine on the piece after its flat start: guess the
-    # boundary from the last column, then count the columns around it whose b1 is on the near side
-    # (rising: b1 <= b1*; falling: b1 < b1*); a boundary outside them fails the float64 check below
     lowest = rows.flat_end[piece] + 1
-    guess = np.clip(np.floor(np.nan_to_num(estimate, nan=0.0, posinf=1e9, neginf=-1e9)).astype(np.int64) + 1,
-                    lowest, hi)
-    right = guess - 2
-    for offset in range(-2, 2):
-        column = guess + offset
-        b1 = rows.b1[np.clip(column, lo, hi)]
-        right += (column < lowest) | ((column <= hi) & np.where(rising, b1 <= wanted, b1 < wanted))
-    right = np.clip(right, lowest, hi)
+    guess = np.minimum(np.maximum(np.floor(np.where(np.isfinite(estimate), estimate, 0.0)).astype(np.int64) + 1,
+                                  lowest), hi)
+    right = guess - 1 + ((guess - 1 < lowest) | (rows.b1[guess - 1] < wanted)) + (rows.b1[guess] < wanted)
+    right = np.minimum(np.maximum(right, lowest), hi)
 
-    def gap(x: np.ndarray) -> np.ndarray:
-        clipped = np.clip(x, lo, hi)
-        return low * rows.b0[clipped] + high * rows.b1[clipped] - level
+    def gap(x: np.ndarray, subset: slice | np.ndarray = slice(None)) -> np.ndarray:
+        return low[subset] * rows.b0[x] + high[subset] * rows.b1[x] - level[subset]
 
     gap_before, gap_at = gap(right - 1), gap(right)
     close_before, close_at = np.abs(gap_before) <= delta, np.abs(gap_at) <= delta
-    wrong = ((gap_before > 0) == rising) | ((gap_at > 0) != rising)
-    bad = wrong | (close_before & close_at)
-    bad |= (right - 2 >= lo) & (np.abs(gap(right - 2)) <= delta)
-    bad |= (right + 1 <= hi) & (np.abs(gap(right + 1)) <= delta)
+    bad = ((gap_before > 0) == rising) | ((gap_at > 0) != rising) | (close_before & close_at)
+    # one pixel further from T is outside DELTA unless U is flat there (checked where it matters)
+    for is_close, offset, inside in ((close_before, -2, lo), (close_at, 1, hi)):
+        check = np.flatnonzero(is_close)
+        column = right[check] + offset
+        valid = (column >= inside[check]) if offset < 0 else (column <= inside[check])
+        column = np.minimum(np.maximum(column, lo[check]), hi[check])
+        bad[check] |= valid & (np.abs(gap(column, check)) <= delta[check])
     for offset, is_close, step in ((-1, close_before, -1), (0, close_at, 1)):
         check = np.flatnonzero(is_close & ~bad)
         if len(check):
