@@ -80,6 +80,14 @@ def emulation_matches_torch() -> bool:
     return bool(np.array_equal(ours.reshape(height, width), expected))
 
 
+def float32_grid(maps: np.ndarray, y_axis: tuple, x_axis: tuple, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """(n, len(ys), len(xs)) U on the grid ys x xs, same float32 operations as `float32_pixels`."""
+    y_low, y_high, a0, a1 = (values[ys] for values in y_axis)
+    x_low, x_high, b0, b1 = (values[xs] for values in x_axis)
+    across = _fma32(maps[:, :, x_low], b0, maps[:, :, x_high] * b1)
+    return _fma32(across[:, y_low], a0[:, None], across[:, y_high] * a1[:, None])
+
+
 class _Rows:
     """Float64 rows c = a0 M[i] + a1 M[i1] of the output rows of a block, and the per-entry lookups."""
 
@@ -91,7 +99,9 @@ class _Rows:
         self.slope = self.b1[self.last] - self.b1[np.maximum(self.last - 1, self.first)]
         flat = b1 == np.repeat(b1[self.first], self.last - self.first + 1)  # a prefix of each piece
         self.flat_end = np.maximum.reduceat(np.where(flat, np.arange(len(b1)), -1), self.first)
-        self.low_value = mixed[:, :, x_low[self.first]].reshape(-1)  # per (image, row, piece) entry
+        lows = x_low[self.first]  # every sample when upsampling: then no gather is needed
+        same = np.array_equal(lows, np.arange(mixed.shape[2]))
+        self.low_value = (mixed if same else mixed[:, :, lows]).reshape(-1)  # per (image, row, piece) entry
         self.high_value = mixed[:, :, x_high[self.first]].reshape(-1)
 
     def value(self, x: np.ndarray, entries: np.ndarray) -> np.ndarray:
@@ -126,8 +136,8 @@ def _level(maps: np.ndarray, y_axis: tuple, x_axis: tuple, threshold: float, del
            ) -> tuple[np.ndarray, np.ndarray]:
     """(n,) float64 level T of each image and the mask of images whose float32 maximum may be off a corner.
 
-    Corners: first and last index of each piece in both axes, and every index past the last sample. Next candidates: their neighbours
-    inside the piece (in exact arithmetic the maximum of the non-corner pixels is among them),
+    Corners: first and last index of each piece in both axes, and every index past the last
+    sample. Next candidates: their neighbours inside the piece (in exact arithmetic the maximum of the non-corner pixels is among them),
     skipping indices whose samples and weights equal their neighbour's (same value, bit for bit).
     """
     num = len(maps)
@@ -151,10 +161,7 @@ def _level(maps: np.ndarray, y_axis: tuple, x_axis: tuple, threshold: float, del
     is_corner = np.isin(grid_y, corners[0]) & np.isin(grid_x, corners[1])
     peak64 = u64[:, is_corner].max(axis=1)
     second = u64[:, ~is_corner].max(axis=1, initial=-np.inf)
-    corner_y, corner_x = grid_y[is_corner], grid_x[is_corner]
-    image = np.repeat(np.arange(num), len(corner_y))
-    peak32 = float32_pixels(maps, y_axis, x_axis, image, np.tile(corner_y, num), np.tile(corner_x, num))
-    peak32 = peak32.reshape(num, -1).max(axis=1)
+    peak32 = float32_grid(maps, y_axis, x_axis, corners[0], corners[1]).reshape(num, -1).max(axis=1)
     level = (peak32 * np.float32(threshold)).astype(np.float64)
     return level, second >= peak64 - 2 * delta
 
