@@ -29,6 +29,7 @@ BOX_METHODS = ("largest_component",)
 DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
 MAX_BOX_ACC_V2_IOUS = (0.3, 0.5, 0.7)
 _CHUNK_PIXELS = 1 << 23  # map pixels per chunk: ~300 MB of sweep state per chunk in flight
+_RUN_PATH_MAPS = 512  # maps per run-path task: ~1,300 runs per map, ~130 MB of run arrays in flight
 _MAX_WORKERS = min(os.cpu_count() or 1, 4)  # chunks swept concurrently (peak memory ~ workers x chunk)
 
 
@@ -128,7 +129,8 @@ def heatmaps_to_boxes(
 def _upsampled_boxes(maps: list[np.ndarray], sizes: np.ndarray, threshold: float, boxes: np.ndarray) -> np.ndarray:
     """Fill `boxes` for the maps the run path (`upsampled_components`) handles: float32 maps whose
     upsampling torch does with its generic kernel; returns the mask of those maps. Maps are grouped
-    by (map size, image size); groups run in threads (numpy releases the GIL)."""
+    by (map size, image size) into tasks of at most `_RUN_PATH_MAPS` maps, run in threads (numpy
+    releases the GIL)."""
     shapes = np.array([m.shape for m in maps], dtype=np.int64)
     eligible = np.array([m.dtype == np.float32 for m in maps]) & (sizes.sum(axis=1) > GENERIC_KERNEL_MIN_SUM)
     if not eligible.any() or not emulation_matches_torch():
@@ -137,7 +139,8 @@ def _upsampled_boxes(maps: list[np.ndarray], sizes: np.ndarray, threshold: float
     _, group = np.unique(np.concatenate([shapes[chosen], sizes[chosen]], axis=1), axis=0, return_inverse=True)
     order = np.argsort(group.reshape(-1), kind="stable")
     bounds = np.flatnonzero(np.r_[True, np.diff(group.reshape(-1)[order]) != 0, True])
-    members = [chosen[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
+    members = [chosen[order[start : min(start + _RUN_PATH_MAPS, b)]]
+               for a, b in zip(bounds[:-1], bounds[1:]) for start in range(a, b, _RUN_PATH_MAPS)]
 
     def run(indices: np.ndarray) -> None:
         height, width = sizes[indices[0]]
