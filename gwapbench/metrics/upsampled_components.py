@@ -9,8 +9,8 @@ per axis (shown for x; y alike), with s = float32(w / W):
 
 On a "piece" of columns sharing j (and of rows sharing i), the weights are monotone, so in exact
 arithmetic U is monotone along the piece and {x : U > T} is a prefix or suffix of it; the grid
-maximum of U is at a piece end in both axes. A row then costs O(w) work plus a bisection per
-crossing instead of O(W), and the foreground comes out as runs (row, first, last column).
+maximum of U is at a piece end in both axes. A row then costs O(w) work plus a solve per
+crossing (estimate, corrected by one column) instead of O(W), and the foreground comes out as runs (row, first, last column).
 
 Exactness. Decisions use U64, U in float64 with torch's float32 weights, which differs from the
 float32 value by < 3 units u = 2^-24 max|M| (rounding of the four products and two sums; measured
