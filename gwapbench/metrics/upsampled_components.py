@@ -10,7 +10,8 @@ per axis (shown for x; y alike), with s = float32(w / W):
 On a "piece" of columns sharing j (and of rows sharing i), the weights are monotone, so in exact
 arithmetic U is monotone along the piece and {x : U > T} is a prefix or suffix of it; the grid
 maximum of U is at a piece end in both axes. A row then costs O(w) work plus a solve per
-crossing (estimate, corrected by one column) instead of O(W), and the foreground comes out as runs (row, first, last column).
+crossing (estimate, corrected by one column) instead of O(W), and the foreground comes out as
+runs (row, first, last column).
 
 Exactness. Decisions use U64, U in float64 with torch's float32 weights, which differs from the
 float32 value by < 3 units u = 2^-24 max|M| (rounding of the four products and two sums; measured
@@ -148,7 +149,8 @@ def _level(maps: np.ndarray, y_axis: tuple, x_axis: tuple, threshold: float, del
         distinct = np.flatnonzero(np.r_[True, (low[1:] != low[:-1]) | (w_high[1:] != w_high[:-1])])
         first, last = _pieces(low[distinct])
         # past the last sample (low == high) the value is M (b0 + b1), flat up to rounding: all are corners
-        corners.append(np.unique(np.r_[distinct[first], distinct[last], distinct[low[distinct] == high[distinct]]]))
+        past_last = distinct[low[distinct] == high[distinct]]
+        corners.append(np.unique(np.r_[distinct[first], distinct[last], past_last]))
         inner = np.r_[np.minimum(first + 1, last), np.maximum(last - 1, first)]
         near.append(np.unique(np.r_[corners[-1], distinct[inner]]))
     rows, cols = near
