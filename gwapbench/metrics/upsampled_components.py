@@ -138,8 +138,8 @@ def _level(maps: np.ndarray, y_axis: tuple, x_axis: tuple, threshold: float, del
     """(n,) float64 level T of each image and the mask of images whose float32 maximum may be off a corner.
 
     Corners: first and last index of each piece in both axes, and every index past the last
-    sample. Next candidates: their neighbours inside the piece (in exact arithmetic the maximum of the non-corner pixels is among them),
-    skipping indices whose samples and weights equal their neighbour's (same value, bit for bit).
+    sample. Next candidates: their neighbours inside the piece (in exact arithmetic the maximum
+    of the non-corner pixels is among them), skipping indices whose samples and weights equal their neighbour's (same value, bit for bit).
     """
     num = len(maps)
     corners, near = [], []
