@@ -139,7 +139,8 @@ def _level(maps: np.ndarray, y_axis: tuple, x_axis: tuple, threshold: float, del
 
     Corners: first and last index of each piece in both axes, and every index past the last
     sample. Next candidates: their neighbours inside the piece (in exact arithmetic the maximum
-    of the non-corner pixels is among them), skipping indices whose samples and weights equal their neighbour's (same value, bit for bit).
+    of the non-corner pixels is among them), skipping indices whose samples and weights equal
+    their neighbour's (same value, bit for bit).
     """
     num = len(maps)
     corners, near = [], []
