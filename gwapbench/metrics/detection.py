@@ -30,6 +30,7 @@ from gwapbench.metrics._validation import (
     check_unit_interval,
 )
 from gwapbench.metrics.accumulator import Accumulator
+from gwapbench.metrics.boxes import pairwise_iou_plus_one
 from gwapbench.metrics.ap import average_precision, check_metric, descending_order
 
 
@@ -104,19 +105,6 @@ def flatten_ground_truth(ground_truth: Sequence[Sequence[object]], num_classes: 
         check_class_labels(labels, "ground_truth labels", num_classes),
         difficult.astype(bool),
     )
-
-
-def pairwise_iou_plus_one(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of (P, 4) boxes a[i] and b[i] with the +1 convention; 0 where they do not overlap."""
-    iw = np.maximum(np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0]) + 1, 0)
-    ih = np.maximum(np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1]) + 1, 0)
-    intersection = iw * ih
-    union = (
-        (boxes_a[:, 2] - boxes_a[:, 0] + 1) * (boxes_a[:, 3] - boxes_a[:, 1] + 1)
-        + (boxes_b[:, 2] - boxes_b[:, 0] + 1) * (boxes_b[:, 3] - boxes_b[:, 1] + 1)
-        - intersection
-    )
-    return intersection / union
 
 
 def ranked_order(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -17,6 +17,7 @@ import torch
 
 from gwapbench.metrics._validation import as_array, check_boxes, check_same_length
 from gwapbench.metrics.accumulator import Accumulator
+from gwapbench.metrics.boxes import pairwise_iou_plus_one
 from gwapbench.metrics.components import largest_component_box, level_set_scores
 from gwapbench.metrics.heatmaps import check_heatmap, resize_heatmap_tensor
 from gwapbench.metrics.upsampled_components import (
@@ -31,16 +32,6 @@ MAX_BOX_ACC_V2_IOUS = (0.3, 0.5, 0.7)
 _CHUNK_PIXELS = 1 << 23  # map pixels per chunk: ~300 MB of sweep state per chunk in flight
 _RUN_PATH_MAPS = 512  # maps per run-path task: ~1,300 runs per map, ~130 MB of run arrays in flight
 _MAX_WORKERS = min(os.cpu_count() or 1, 4)  # chunks swept concurrently (peak memory ~ workers x chunk)
-
-
-def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of two (M, 4) inclusive-corner box arrays with the +1 pixel convention."""
-    width = np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0]) + 1
-    height = np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1]) + 1
-    inter = np.clip(width, 0, None) * np.clip(height, 0, None)
-    area_a = (boxes_a[:, 2] - boxes_a[:, 0] + 1) * (boxes_a[:, 3] - boxes_a[:, 1] + 1)
-    area_b = (boxes_b[:, 2] - boxes_b[:, 0] + 1) * (boxes_b[:, 3] - boxes_b[:, 1] + 1)
-    return inter / (area_a + area_b - inter)
 
 
 def _check_gt_boxes(gt_boxes: Sequence[object], name: str = "gt_boxes") -> list[np.ndarray]:
@@ -60,7 +51,7 @@ def best_iou_with_image_gt(boxes: np.ndarray, image_of_box: np.ndarray, gt_boxes
     pair_offset = np.arange(len(pair_box)) - np.repeat(np.cumsum(pairs_per_box) - pairs_per_box, pairs_per_box)
     pair_gt = gt_start[image_of_box][pair_box] + pair_offset
     best = np.zeros(len(boxes))
-    np.maximum.at(best, pair_box, box_iou(boxes[pair_box].astype(np.float64), gt_all[pair_gt]))
+    np.maximum.at(best, pair_box, pairwise_iou_plus_one(boxes[pair_box].astype(np.float64), gt_all[pair_gt]))
     return best
 
 
