@@ -24,3 +24,14 @@ def print_header() -> None:
 def print_row(name: str, ours_s: float, reference_s: float, reference_name: str) -> None:
     """One line: our time, the reference time measured in the same run, and reference / ours."""
     print(f"{name:<52} {ours_s:>10.3f} {reference_s:>14.3f} {reference_s / ours_s:>7.1f}x  {reference_name}")
+
+
+def run_script(run: Callable[..., None], description: str | None, quick_help: str) -> None:
+    """Command-line entry of a benchmark module: parse `--quick`, print the header, run."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    quick = parser.parse_args().quick
+    print_header()
+    run(quick=quick)

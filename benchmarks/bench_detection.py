@@ -15,7 +15,6 @@ Ours: best of 5 runs; the references: best of 2 (1 with --quick for pycocotools 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import sys
@@ -25,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import best_time, print_header, print_row  # noqa: E402
+from _timing import best_time, print_row, run_script  # noqa: E402
 from shared_data import shared_data  # noqa: E402
 
 from gwapbench.data.voc_json import read_voc_coco_json  # noqa: E402
@@ -180,8 +179,4 @@ def run(quick: bool) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the first 500 images only")
-    quick = parser.parse_args().quick
-    print_header()
-    run(quick)
+    run_script(run, __doc__, "the first 500 images only")

@@ -13,7 +13,6 @@ OpenCV (opencv-python-headless, a test/bench extra) is needed for the references
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import best_time, print_header, print_row  # noqa: E402
+from _timing import best_time, print_row, run_script  # noqa: E402
 from shared_data import shared_data  # noqa: E402
 
 from gwapbench.data.ilsvrc import read_wsol_metadata  # noqa: E402
@@ -124,13 +123,5 @@ def run(quick: bool) -> None:
               "wsolevaluation findContours loop")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="2000 images / 100 maps instead of 50,000 / 500")
-    args = parser.parse_args()
-    print_header()
-    run(quick=args.quick)
-
-
 if __name__ == "__main__":
-    main()
+    run_script(run, __doc__, "2000 images / 100 maps instead of 50,000 / 500")

@@ -8,7 +8,6 @@ field plus noise. Values must agree exactly (checked before timing is reported).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from skimage.filters import threshold_otsu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import best_time, print_header, print_row  # noqa: E402
+from _timing import best_time, print_row, run_script  # noqa: E402
 from shared_data import shared_data  # noqa: E402
 
 from gwapbench.data.voc_json import read_voc_coco_json  # noqa: E402
@@ -97,13 +96,5 @@ def run(quick: bool) -> None:
     print_row(f"pxap {len(pxap_maps)} VOC07 maps", ours_s, reference_s, "wsolevaluation np.histogram loop")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="300 images instead of 4952")
-    args = parser.parse_args()
-    print_header()
-    run(quick=args.quick)
-
-
 if __name__ == "__main__":
-    main()
+    run_script(run, __doc__, "300 images instead of 4952")

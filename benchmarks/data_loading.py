@@ -13,7 +13,6 @@ and on a busy 2-core machine OpenMP spin-waiting made 0-worker loading ~40x slow
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +26,7 @@ from torchvision.transforms import v2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import best_time, print_header, print_row  # noqa: E402
+from _timing import best_time, print_row, run_script  # noqa: E402
 
 from gwapbench.data.datasets import SingleLabelDataset  # noqa: E402
 from gwapbench.data.synthetic import make_synthetic_ilsvrc, make_synthetic_voc  # noqa: E402
@@ -94,13 +93,5 @@ def run(quick: bool = False) -> None:
         print(f"  {workers} workers: ours {ours_rate:,.0f} images/s, torchvision {ref_rate:,.0f} images/s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller sets, for a smoke run")
-    args = parser.parse_args()
-    print_header()
-    run(quick=args.quick)
-
-
 if __name__ == "__main__":
-    main()
+    run_script(run, __doc__, "smaller sets, for a smoke run")
