@@ -102,6 +102,16 @@ def test_bad_metric() -> None:
         voc_classification_ap(np.zeros((1, 1)), np.ones((1, 1)), metric="11point")
 
 
+def assert_matches_references(scores: np.ndarray, labels: np.ndarray) -> None:
+    """voc07 and area AP equal the literal devkit loop; noninterp equals sklearn (all within 1e-12)."""
+    for metric in ("voc07", "area"):
+        np.testing.assert_allclose(
+            voc_classification_ap(scores, labels, metric), devkit_vocevalcls(scores, labels, metric), atol=1e-12
+        )
+    noninterp = voc_classification_ap(scores, labels, "noninterp")
+    np.testing.assert_allclose(noninterp, sklearn_noninterp(scores, labels), atol=1e-12)
+
+
 label_matrices = arrays(np.int8, st.tuples(st.integers(1, 40), st.integers(1, 4)), elements=st.sampled_from([1, -1, 0]))
 
 
@@ -110,12 +120,7 @@ label_matrices = arrays(np.int8, st.tuples(st.integers(1, 40), st.integers(1, 4)
 def test_random_against_devkit_loop_and_sklearn(labels: np.ndarray, seed: int) -> None:
     # scores on a coarse grid, so that ties are frequent
     scores = np.random.default_rng(seed).integers(0, 5, labels.shape).astype(np.float64)
-    for metric in ("voc07", "area"):
-        np.testing.assert_allclose(
-            voc_classification_ap(scores, labels, metric), devkit_vocevalcls(scores, labels, metric), atol=1e-12
-        )
-    noninterp = voc_classification_ap(scores, labels, "noninterp")
-    np.testing.assert_allclose(noninterp, sklearn_noninterp(scores, labels), atol=1e-12)
+    assert_matches_references(scores, labels)
 
 
 def test_accumulator_batches_and_merge_equal_one_pass() -> None:
@@ -141,12 +146,7 @@ def test_voc2007_test_image_labels(shared_data) -> None:
     rng = np.random.default_rng(2007)
     # a noisy classifier whose scores are rounded to 0.01: many ties across images
     scores = np.round(0.6 * (labels == 1) + rng.normal(0.0, 0.35, labels.shape), 2)
-    for metric in ("voc07", "area"):
-        np.testing.assert_allclose(
-            voc_classification_ap(scores, labels, metric), devkit_vocevalcls(scores, labels, metric), atol=1e-12
-        )
-    noninterp = voc_classification_ap(scores, labels, "noninterp")
-    np.testing.assert_allclose(noninterp, sklearn_noninterp(scores, labels), atol=1e-12)
+    assert_matches_references(scores, labels)
 
 
 def test_topk_hand_worked_ties() -> None:
