@@ -1,17 +1,11 @@
-"""The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
-
-User errors (`gwapbench.errors.InputError`, and a missing weights file) print as one line on
-stderr and exit with code 2, without a traceback.
-"""
+"""Data commands: `make-synthetic` and `check-data`."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from gwapbench import __version__
 from gwapbench.atomic import write_text_atomic
 from gwapbench.data.bad_files import ON_BAD_FILE_CHOICES, ReadResult, save_bad_file_report
 from gwapbench.data.ilsvrc import read_ilsvrc_val_xml, read_synset_mapping
@@ -19,34 +13,9 @@ from gwapbench.data.summary import class_counts
 from gwapbench.data.synthetic import DEFAULT_IMAGES, default_split_sizes, make_synthetic, parse_split_sizes
 from gwapbench.data.voc import VOC_CLASSES, read_voc
 from gwapbench.errors import InputError
-from reference_models.backbones import WeightsNotFoundError
-
-USER_ERRORS = (InputError, WeightsNotFoundError)
 
 
-class UserErrorGroup(click.Group):
-    """A click group that turns user errors into a one-line message and exit code 2."""
-
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except USER_ERRORS as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
-
-
-@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="gwapbench")
-def cli() -> None:
-    """Evaluate and benchmark weakly supervised localization with global pooling.
-
-    \b
-    Example:
-      gwapbench make-synthetic --layout voc --out data/synthetic-voc
-    """
-
-
-@cli.command("make-synthetic")
+@click.command("make-synthetic")
 @click.option("--layout", type=click.Choice(["voc", "ilsvrc"]), required=True, help="Which real layout to write.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (created; must be empty).")
 @click.option("--images", type=click.IntRange(min=1), default=None,
@@ -114,7 +83,7 @@ def _read_dataset(
     return result, wnids
 
 
-@cli.command("check-data")
+@click.command("check-data")
 @click.option("--voc-root", type=click.Path(path_type=Path), help="A devkit folder, e.g. VOCdevkit/VOC2007.")
 @click.option("--imagenet-root", type=click.Path(path_type=Path),
               help="A folder holding ILSVRC/Data/CLS-LOC/val, ILSVRC/Annotations/CLS-LOC/val and LOC_synset_mapping.txt.")
@@ -158,8 +127,3 @@ def check_data_command(
         ]
         write_text_atomic(out / "class_counts.csv", "\n".join(rows) + "\n")
         click.echo(f"wrote {out / 'bad_files.json'} and {out / 'class_counts.csv'}")
-
-
-def main() -> None:
-    """Console-script entry point."""
-    cli()

@@ -1,0 +1,51 @@
+"""The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
+
+Commands live in one module per topic (`data`, ...) and are registered here. User errors
+(`gwapbench.errors.InputError`, and a missing weights file) print as one line on stderr and
+exit with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gwapbench import __version__
+from gwapbench.errors import InputError
+from reference_models.backbones import WeightsNotFoundError
+
+USER_ERRORS = (InputError, WeightsNotFoundError)
+
+
+class UserErrorGroup(click.Group):
+    """A click group that turns user errors into a one-line message and exit code 2."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gwapbench")
+def cli() -> None:
+    """Evaluate and benchmark weakly supervised localization with global pooling.
+
+    \b
+    Example:
+      gwapbench make-synthetic --layout voc --out data/synthetic-voc
+    """
+
+
+from gwapbench.cli import data  # noqa: E402  (commands register after the group exists)
+
+for _command in (data.make_synthetic_command, data.check_data_command):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
