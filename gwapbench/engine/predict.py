@@ -1,0 +1,51 @@
+"""Prediction: a trained model over the test images -> stored arrays (never metrics).
+
+Stored per test image (`predictions.npz`): `image_ids`, `logits` (C,) float32 and `maps`
+(K, h, w) float16 at feature-map resolution, K = len(`map_names`) (see gwapbench.engine.models).
+For VOC07 test with GoogLeNet at 600x600 (38x38 maps, K = 3 for CAM heads) that is about 44 MB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gwapbench.engine.batches import Batch
+from gwapbench.engine.distributed import Dist, gather_rows
+from gwapbench.engine.loop import autocast
+from gwapbench.engine.models import MultiLabelTask
+
+
+@torch.no_grad()
+def predict(
+    task: MultiLabelTask,
+    batches: Iterable[Batch],
+    prepare: Callable[[Batch], Tensor],
+    image_ids: list[str],
+    info: Dist = Dist(),
+) -> dict[str, np.ndarray] | None:
+    """Logits and maps of this process's images, gathered and ordered on rank 0 (None on other ranks)."""
+    task.eval()
+    device = next(task.parameters()).device
+    logits, maps, order = [], [], []
+    for batch in batches:
+        images = prepare(batch)
+        with autocast(device):
+            batch_logits, batch_maps = task.predict(batch, images)
+        logits.append(batch_logits.float().cpu().numpy())
+        maps.append(batch_maps.float().cpu().numpy().astype(np.float16))
+        order.append(batch.indices.numpy())
+    num_classes = task.classifier.num_classes
+    local = {
+        "logits": np.concatenate(logits) if logits else np.zeros((0, num_classes), np.float32),
+        "maps": np.concatenate(maps) if maps else np.zeros((0, len(task.map_names), *task.feature_size), np.float16),
+    }
+    gathered = gather_rows(info, local, np.concatenate(order) if order else np.zeros(0, np.int64))
+    if gathered is None:
+        return None
+    if len(gathered["logits"]) != len(image_ids):
+        raise RuntimeError(f"predicted {len(gathered['logits'])} images, expected {len(image_ids)}")
+    return {**gathered, "image_ids": np.array(image_ids), "map_names": np.array(task.map_names)}

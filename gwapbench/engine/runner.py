@@ -1,0 +1,166 @@
+"""Carry one run through the store: train (resuming from its checkpoint), predict, evaluate.
+
+Each stage runs only when its file is missing: a finished run (metrics.json present) costs a
+file read; predictions without metrics are evaluated again without the model. Under torchrun
+every rank trains (DistributedDataParallel) and predicts its share; rank 0 writes every file.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from gwapbench.atomic import write_bytes_atomic
+from gwapbench.config import RunConfig
+from gwapbench.data.sample import Sample
+from gwapbench.engine import distributed
+from gwapbench.engine.batches import Batch, ImageLabelDataset, Normalizer, TrainBatches, collate, shard_keys
+from gwapbench.engine.evaluate import evaluate_predictions
+from gwapbench.engine.loop import PeriodicHook, ProgressHook, train
+from gwapbench.engine.models import MultiLabelTask, build_task
+from gwapbench.engine.predict import predict
+from gwapbench.engine.schedules import Schedule
+from gwapbench.engine.store import Run
+from reference_models.backbones import build_backbone
+from gwapbench.errors import InputError
+
+LOG_EVERY = 50
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run (not what): device "auto" | "cpu" | "cuda[:i]", loader workers, progress bars."""
+
+    device: str = "auto"
+    workers: int = 2
+    progress: bool = True
+
+
+@dataclass
+class RunData:
+    """The samples a run reads and its class names."""
+
+    train: list[Sample]
+    test: list[Sample]
+    classes: tuple[str, ...]
+
+
+def resolve_device(spec: str, info: distributed.Dist | None = None) -> torch.device:
+    """"auto" = CUDA when available; under torchrun each rank takes the GPU of its LOCAL_RANK."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(spec)
+    except RuntimeError as err:
+        raise InputError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:INDEX") from err
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:INDEX")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {spec}: CUDA is not available on this machine (use --device cpu)")
+        if info is not None and info.active and device.index is None:
+            device = torch.device("cuda", info.local_rank)
+    return device
+
+
+def _preparer(task: MultiLabelTask, device: torch.device):
+    normalize = Normalizer(task.classifier.backbone.mean, task.classifier.backbone.std)
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+    def prepare(batch: Batch | InputError) -> torch.Tensor:
+        if isinstance(batch, InputError):
+            raise batch
+        return normalize(batch.images.to(device, non_blocking=True)).contiguous(memory_format=memory_format)
+
+    return prepare
+
+
+def _loader(dataset: ImageLabelDataset, batch_sampler, workers: int) -> DataLoader:
+    workers = 0 if dataset.cache is not None else workers  # cached images need no worker processes
+    return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate, num_workers=workers,
+                      pin_memory=torch.cuda.is_available())
+
+
+def save_checkpoint(run: Run, task: MultiLabelTask, optimizer: torch.optim.Optimizer, iteration: int) -> None:
+    buffer = io.BytesIO()
+    torch.save({"model": task.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration}, buffer)
+    write_bytes_atomic(run.checkpoint_path, buffer.getvalue())
+
+
+def train_run(run: Run, task: MultiLabelTask, config: RunConfig, schedule: Schedule, samples: list[Sample],
+              device: torch.device, options: EngineOptions, info: distributed.Dist) -> None:
+    """Train `task` to `schedule.iterations`, continuing from the run's checkpoint if there is one."""
+    optimizer = torch.optim.SGD(task.parameters(), lr=schedule.lr, momentum=schedule.momentum,
+                                weight_decay=schedule.weight_decay)
+    start = 0
+    if run.checkpoint_path.is_file():
+        state = torch.load(run.checkpoint_path, map_location=device, weights_only=True)
+        task.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["iteration"])
+    if start >= schedule.iterations:
+        return
+    dataset = ImageLabelDataset(samples, schedule.image_size)
+    sampler = TrainBatches(len(samples), schedule.batch_size, config.seed, schedule.flip_probability, start,
+                           schedule.iterations, info.rank, info.world_size)
+    model = DistributedDataParallel(task) if info.active else task
+    progress = ProgressHook(f"train {run.id}", start, schedule.iterations, info.world_size,
+                            enabled=options.progress and info.is_main)
+    hooks = [progress]
+    if info.is_main:
+        hooks += [
+            PeriodicHook(schedule.checkpoint_every, lambda it, _: save_checkpoint(run, task, optimizer, it)),
+            PeriodicHook(LOG_EVERY, lambda it, losses: run.log(
+                f"iteration {it}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))),
+        ]
+    run.log(f"training from iteration {start} to {schedule.iterations} on {device}"
+            + (f" with {info.world_size} processes" if info.active else ""))
+    started = time.perf_counter()
+    train(model, _loader(dataset, sampler, options.workers), optimizer, schedule, start, _preparer(task, device),
+          hooks)
+    run.log(f"trained in {time.perf_counter() - started:.1f} s ({progress.images_per_second:.1f} images/s)")
+
+
+def execute(run: Run, config: RunConfig, schedule: Schedule, data: RunData, options: EngineOptions,
+            info: distributed.Dist = distributed.Dist()) -> dict[str, object] | None:
+    """Bring `run` to finished; return its metrics on rank 0 (None on other ranks)."""
+    if run.is_finished:
+        return run.metrics() if info.is_main else None
+    device = resolve_device(options.device, info)
+    started = time.perf_counter()
+    if not run.predictions_path.is_file():
+        if device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        torch.manual_seed(config.seed)
+        task = build_task(config.net, config.method, len(data.classes), schedule.image_size, config.weights)
+        task = task.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
+        train_run(run, task, config, schedule, data.train, device, options, info)
+        test_set = ImageLabelDataset(data.test, schedule.image_size)
+        loader = _loader(test_set, _batched(shard_keys(len(data.test), info.rank, info.world_size),
+                                            schedule.batch_size), options.workers)
+        predictions = predict(task, loader, _preparer(task, device), [s.image_id for s in data.test], info)
+        if info.is_main:
+            run.save_predictions(predictions)
+            run.log(f"predicted {len(data.test)} test images")
+    distributed.barrier(info)
+    if not info.is_main:
+        return None
+    metrics = evaluate_predictions(run.load_predictions(), data.test, data.classes)
+    metrics["seconds"] = round(time.perf_counter() - started, 1)
+    run.save_metrics(metrics)
+    run.log("evaluated: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict)))
+    return metrics
+
+
+def _batched(keys: list, size: int) -> list[list]:
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
+
+
+def check_weights(net: str, weights: object) -> None:
+    """Resolve the backbone's weights once, so that a missing file is reported before any run starts."""
+    build_backbone(net, weights)

@@ -1,0 +1,73 @@
+"""Training schedules by name: `paper` (the paper's Table I setup), `quick` and `ci` (CPU).
+
+`paper` (Qiu 2018, section IV-A): 600x600 input, horizontal flip only, mini-batch 4, SGD with
+initial lr 0.0005 divided by 10 every 20,000 iterations, 60,000 iterations, sigmoid cross-entropy
+on the image labels. Assumed where the paper is silent: momentum 0.9 and weight decay 5e-4 (the
+Caffe solver values of the CAM release it builds on), flip probability 0.5 ("each sampled image is
+horizontally flipped" read as the usual random mirror), and the classifier layers' lr equal to the
+backbone's.
+
+`quick` and `ci` train the `tiny` net from scratch on CPU: `quick` is the default of
+`--net tiny` (about 40 s a run on 2 cores at the default synthetic size), `ci` is about a third of
+that, for regression checks. Their numbers were chosen for run time, not tuned toward any result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from gwapbench.errors import InputError
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """SGD with momentum and a step learning-rate decay, counted in iterations."""
+
+    name: str
+    image_size: int
+    batch_size: int
+    lr: float
+    lr_step: int
+    iterations: int
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_decay: float = 0.1
+    flip_probability: float = 0.5
+    checkpoint_every: int = 1000
+
+    def lr_at(self, iteration: int) -> float:
+        """lr * lr_decay ** floor(iteration / lr_step)."""
+        return self.lr * self.lr_decay ** (iteration // self.lr_step)
+
+
+SCHEDULES: dict[str, Schedule] = {
+    s.name: s
+    for s in (
+        Schedule("paper", image_size=600, batch_size=4, lr=5e-4, lr_step=20_000, iterations=60_000,
+                 checkpoint_every=2_000),
+        Schedule("quick", image_size=128, batch_size=16, lr=0.05, lr_step=240, iterations=300,
+                 checkpoint_every=100),
+        Schedule("ci", image_size=96, batch_size=16, lr=0.05, lr_step=80, iterations=100, checkpoint_every=50),
+    )
+}
+
+OVERRIDABLE = tuple(f.name for f in fields(Schedule) if f.name != "name")
+
+
+def default_schedule_name(net: str) -> str:
+    """`quick` for the CPU net `tiny`, `paper` for the ImageNet backbones."""
+    return "quick" if net == "tiny" else "paper"
+
+
+def resolve_schedule(name: str, overrides: tuple[tuple[str, Any], ...] = ()) -> Schedule:
+    """The named schedule with `overrides` ((field, value) pairs) applied; InputError on unknown names."""
+    if name not in SCHEDULES:
+        raise InputError(f"--schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
+    unknown = [key for key, _ in overrides if key not in OVERRIDABLE]
+    if unknown:
+        raise InputError(f"unknown schedule field(s) {', '.join(unknown)}; choose from {', '.join(OVERRIDABLE)}")
+    schedule = replace(SCHEDULES[name], **dict(overrides))
+    if schedule.iterations < 1 or schedule.batch_size < 1 or schedule.lr_step < 1 or schedule.image_size < 16:
+        raise InputError(f"schedule {name}: iterations, batch_size and lr_step must be >= 1, image_size >= 16")
+    return schedule

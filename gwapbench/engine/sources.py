@@ -1,0 +1,78 @@
+"""Where a run's images come from: `--data voc07 | voc | synthetic` resolved to a DataConfig, and
+its splits read with the dataset readers.
+
+- `voc07`: a VOC2007 devkit folder (`--voc-root`, default `VOCdevkit/VOC2007`), the 20 VOC classes;
+- `voc`: any VOC-layout folder with the classes given (e.g. BCCD: RBC, WBC, Platelets);
+- `synthetic`: the built-in generator's default VOC set (600 images, 160 px, seed 0), written on
+  first use into `<runs-dir>/_datasets/synthetic-voc` and reused afterwards (no download).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from gwapbench.config import DataConfig
+from gwapbench.data.bad_files import ReadResult
+from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_voc
+from gwapbench.data.synthetic_shapes import CLASS_NAMES as SYNTHETIC_CLASSES
+from gwapbench.data.voc import VOC_CLASSES, read_voc
+from gwapbench.errors import InputError
+
+DATA_KINDS = ("voc07", "voc", "synthetic")
+DEFAULT_VOC_ROOT = Path("VOCdevkit") / "VOC2007"
+SYNTHETIC_FOLDER = Path("_datasets") / "synthetic-voc"
+
+
+def synthetic_voc_root(runs_dir: Path) -> Path:
+    """The cached synthetic VOC devkit, generated on first use (atomically: a partial one never shows)."""
+    out = runs_dir / SYNTHETIC_FOLDER
+    if not out.is_dir():
+        try:
+            make_synthetic_voc(out)
+        except InputError:
+            if not out.is_dir():  # else another process (a torchrun rank) finished it first
+                raise
+    return out / "VOCdevkit" / VOC_YEAR
+
+
+def resolve_data(
+    kind: str,
+    runs_dir: Path,
+    voc_root: Path | None = None,
+    classes: Sequence[str] | None = None,
+    train_split: str = "trainval",
+    test_split: str = "test",
+    on_bad_file: str = "fail",
+) -> DataConfig:
+    """A DataConfig for `--data KIND`; InputError saying where it looked when there is no dataset there."""
+    if kind not in DATA_KINDS:
+        raise InputError(f"--data {kind!r}: choose one of {', '.join(DATA_KINDS)}")
+    if kind == "synthetic":
+        if voc_root is not None:
+            raise InputError("--voc-root: not used with --data synthetic (the generator writes its own folder)")
+        root = synthetic_voc_root(runs_dir)
+        names = tuple(classes) if classes else tuple(SYNTHETIC_CLASSES)
+    else:
+        root = voc_root if voc_root is not None else DEFAULT_VOC_ROOT
+        listing = root / "ImageSets" / "Main" / f"{train_split}.txt"
+        if not listing.is_file():
+            raise InputError(
+                f"--voc-root {root}: no VOC dataset there (looked for {listing}); "
+                "point --voc-root at a devkit folder such as VOCdevkit/VOC2007, or try --data synthetic"
+            )
+        if kind == "voc07" and classes and tuple(classes) != VOC_CLASSES:
+            raise InputError("--classes: --data voc07 always uses the 20 VOC classes; use --data voc for others")
+        if kind == "voc" and not classes:
+            raise InputError("--classes: --data voc needs the class names, e.g. --classes RBC,WBC,Platelets")
+        names = tuple(classes) if classes else VOC_CLASSES
+    return DataConfig(kind=kind, root=str(root), classes=names, train_split=train_split, test_split=test_split,
+                      on_bad_file=on_bad_file)
+
+
+def read_split(data: DataConfig, split: str) -> ReadResult:
+    """Read one split of the run's dataset with its bad-file policy."""
+    result = read_voc(data.root, split, data.classes, on_bad_file=data.on_bad_file)
+    if not result.samples:
+        raise InputError(f"{data.root}: split {split!r} holds no readable image")
+    return result

@@ -1,0 +1,60 @@
+"""A produced table as files: `<name>.csv` (columns `COLUMNS`), `<name>.md`, and for tables with
+per-class values `<name>_per_class.csv`. Numbers are written in full precision (Python's shortest
+round-trip form); a missing paper value and its delta are empty cells."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gwapbench.atomic import write_text_atomic
+from gwapbench.tables.spec import COLUMNS, TableResult, TableSpec
+
+PER_CLASS_COLUMNS = ("table", "net", "method", "class", "metric", "reproduced", "run_id")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return str(value)
+
+
+def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(row[c]) for c in columns] for row in rows)
+    return buffer.getvalue()
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def to_markdown(title: str, rows: Sequence[dict[str, Any]]) -> str:
+    columns = ("method", "setting", "metric", "reproduced", "paper", "delta", "run_id")
+    lines = [f"**{title}** (net {rows[0]['net']})" if rows else f"**{title}**", "",
+             "| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
+    lines += ["| " + " | ".join(_short(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def output_files(spec: TableSpec) -> list[str]:
+    names = [f"{spec.name}.csv", f"{spec.name}.md"]
+    return names + ([f"{spec.name}_per_class.csv"] if spec.per_class else [])
+
+
+def write_table(spec: TableSpec, result: TableResult, out: Path) -> list[Path]:
+    """Write the table's files atomically into `out` (already prepared); return their paths."""
+    paths = [out / name for name in output_files(spec)]
+    write_text_atomic(paths[0], to_csv(result.rows, COLUMNS))
+    write_text_atomic(paths[1], to_markdown(spec.title, result.rows))
+    if spec.per_class:
+        write_text_atomic(paths[2], to_csv(result.per_class, PER_CLASS_COLUMNS))
+    return paths

@@ -1,0 +1,156 @@
+"""A paper table as a declarative spec, and the one function that produces any spec's rows.
+
+A `TableSpec` names the trained rows (one run per method), the rows that need no training
+(baselines computed from the test set), the metric and how to read it from a run's metrics.json.
+`produce_table` resolves each row to a run in the store, trains and evaluates only the runs not
+yet finished, and returns the rows with the paper's numbers beside them (columns `COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id
+from gwapbench.data.sample import Sample
+from gwapbench.engine import distributed
+from gwapbench.engine.runner import EngineOptions, RunData, check_weights, execute, resolve_device
+from gwapbench.engine.schedules import resolve_schedule
+from gwapbench.engine.sources import read_split
+from gwapbench.engine.store import Run, RunStore
+from gwapbench.errors import InputError
+from gwapbench.tables.paper import PAPER_KEY, paper_values
+
+COLUMNS = ("table", "net", "method", "setting", "metric", "reproduced", "paper", "delta", "run_id")
+CAM_MAP_CHOICES = ("predicted", "gt", "top1")
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """What the user chose: the net, the data, the schedule, and how to run."""
+
+    net: str
+    data: DataConfig
+    runs_dir: Path
+    schedule: str
+    seed: int = 0
+    overrides: tuple[tuple[str, Any], ...] = ()
+    weights: str = "default"
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    cam_map: str = "predicted"
+    methods: tuple[str, ...] = ()  # a subset of the spec's methods; empty = all
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A row that needs no training: `value(test samples)`."""
+
+    method: str
+    value: Callable[[Sequence[Sample]], float]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """name: "table1"; metric: the CSV's metric name after the data prefix ("cls_map" -> "voc07_cls_map");
+    read: a run's value from its metrics.json; per_class: metrics.json key of per-class values, if any."""
+
+    name: str
+    title: str
+    methods: tuple[str, ...]
+    metric: str
+    read: Callable[[dict[str, Any], TableOptions], float]
+    baselines: tuple[Baseline, ...] = ()
+    per_class: str | None = None
+
+    def metric_name(self, data: DataConfig) -> str:
+        """The paper's metric names start with the dataset ("voc07_..."); other data keeps its own prefix,
+        so no paper number is ever set beside a synthetic or BCCD result."""
+        return f"{data.kind}_{self.metric}"
+
+    def setting(self, options: TableOptions) -> str:
+        return "" if options.cam_map == "predicted" else f"cam map: {options.cam_map}"
+
+
+@dataclass
+class TableResult:
+    rows: list[dict[str, Any]]
+    per_class: list[dict[str, Any]]
+    skipped_files: list[str]
+
+
+def run_configs(spec: TableSpec, options: TableOptions) -> list[RunConfig]:
+    """One RunConfig per trained row (or per row of `options.methods`)."""
+    unknown = [m for m in options.methods if m not in spec.methods]
+    if unknown:
+        raise InputError(f"--methods: {', '.join(unknown)} not in {spec.name} (choose from {', '.join(spec.methods)})")
+    schedule = resolve_schedule(options.schedule, options.overrides)
+    return [
+        RunConfig(data=options.data, net=options.net, method=method, schedule=options.schedule, seed=options.seed,
+                  image_size=schedule.image_size, weights=options.weights, overrides=options.overrides)
+        for method in options.methods or spec.methods
+    ]
+
+
+def read_run_data(data: DataConfig) -> tuple[RunData, list[str]]:
+    """The train and test samples, and one line per file the bad-file policy skipped."""
+    train, test = read_split(data, data.train_split), read_split(data, data.test_split)
+    skipped = [f"{item.path}: {item.reason}" for r in (train, test) for item in r.report.skipped]
+    return RunData(train.samples, test.samples, data.classes), skipped
+
+
+def produce_table(spec: TableSpec, options: TableOptions,
+                  on_run: Callable[[str], None] = lambda line: None) -> TableResult | None:
+    """Train/evaluate the spec's pending runs and return its rows (None on ranks other than 0)."""
+    info = distributed.init(resolve_device(options.engine.device))
+    data, skipped = read_run_data(options.data)
+    fingerprint = data_fingerprint([("train", data.train), ("test", data.test)])
+    store = RunStore(options.runs_dir)
+    schedule = resolve_schedule(options.schedule, options.overrides)
+    runs: list[tuple[RunConfig, Run]] = []
+    for config in run_configs(spec, options):
+        run = store.run(run_id(config, fingerprint))
+        if info.is_main:
+            run.create(config, fingerprint, schedule)
+        runs.append((config, run))
+    distributed.barrier(info)
+    if any(not run.is_finished for _, run in runs):
+        check_weights(options.net, options.weights)  # a missing weights file fails before any training
+    metrics = {}
+    for config, run in runs:
+        finished = run.is_finished
+        metrics[config.method] = execute(run, config, schedule, data, options.engine, info)
+        if info.is_main and not finished:
+            on_run(f"run {run.id}: {config.method} finished in {metrics[config.method]['seconds']} s, "
+                   f"{_headline(spec, metrics[config.method], options)}")
+    if not info.is_main:
+        return None
+    return _assemble(spec, options, runs, metrics, data, skipped)
+
+
+def _headline(spec: TableSpec, metrics: dict[str, Any], options: TableOptions) -> str:
+    return f"{spec.metric_name(options.data)} {spec.read(metrics, options):.4g}"
+
+
+def _assemble(spec: TableSpec, options: TableOptions, runs: list[tuple[RunConfig, Run]],
+              metrics: dict[str, dict[str, Any]], data: RunData, skipped: list[str]) -> TableResult:
+    paper = {tuple(row[k] for k in PAPER_KEY): row["value"] for row in paper_values().to_dict("records")}
+    metric = spec.metric_name(options.data)
+    setting = spec.setting(options)
+    values = [(config.method, spec.read(metrics[config.method], options), run.id) for config, run in runs]
+    values += [(b.method, b.value(data.test), "") for b in spec.baselines]
+    rows = []
+    for method, value, identifier in values:
+        reference = paper.get((spec.name, options.net, method, setting, metric), math.nan)
+        rows.append(dict(zip(COLUMNS, (spec.name, options.net, method, setting, metric, value, reference,
+                                       value - reference, identifier))))
+    per_class = []
+    if spec.per_class is not None:
+        per_class = [
+            {"table": spec.name, "net": options.net, "method": config.method, "class": name,
+             "metric": f"{metric}_per_class", "reproduced": value, "run_id": run.id}
+            for config, run in runs for name, value in metrics[config.method][spec.per_class].items()
+        ]
+    return TableResult(rows, per_class, skipped)
