@@ -1,6 +1,6 @@
 """The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
 
-Commands live in one module per topic (`data`, ...) and are registered here. User errors
+Commands live in one module per topic (`data`, `check`, ...) and are registered here. User errors
 (`gwapbench.errors.InputError`, and a missing weights file) print as one line on stderr and
 exit with code 2, without a traceback.
 """
@@ -40,9 +40,9 @@ def cli() -> None:
     """
 
 
-from gwapbench.cli import data  # noqa: E402  (commands register after the group exists)
+from gwapbench.cli import check, data  # noqa: E402  (commands register after the group exists)
 
-for _command in (data.make_synthetic_command, data.check_data_command):
+for _command in (data.make_synthetic_command, data.check_data_command, check.check_command):
     cli.add_command(_command)
 
 

@@ -1,0 +1,1 @@
+"""Paper table specs and the paper's reported numbers (a packaged copy of paper_tables.csv)."""
