@@ -15,6 +15,7 @@ only the rows present in both are compared.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -103,14 +104,26 @@ TableSource = pd.DataFrame | str | os.PathLike[str]
 
 
 def _read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Every cell as text (an empty `setting` stays ""), or an InputError naming the file."""
+    """Every cell as text (an empty `setting` stays ""); an InputError naming the file when it is not a clean CSV.
+
+    Stricter than `pd.read_csv`, which pads short rows and turns surplus leading cells into an index.
+    """
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            lines = [(number, row) for number, row in enumerate(csv.reader(f), start=1) if row]
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"{path}: cannot read as CSV ({reason})") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise InputError(f"{path}: cannot read as CSV ({err})") from None
+    if not lines:
+        raise InputError(f"{path}: cannot read as CSV (the file is empty)")
+    header = lines[0][1]
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}: cannot read as CSV (a column name repeats in the header: {','.join(header)})")
+    for number, row in lines[1:]:
+        if len(row) != len(header):
+            raise InputError(f"{path}: cannot read as CSV (row {number} has {len(row)} cells, the header {len(header)})")
+    return pd.DataFrame([row for _, row in lines[1:]], columns=header, dtype=object)
 
 
 def _to_float(cell: object) -> float:
