@@ -122,7 +122,8 @@ def _read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"{path}: cannot read as CSV (a column name repeats in the header: {','.join(header)})")
     for number, row in lines[1:]:
         if len(row) != len(header):
-            raise InputError(f"{path}: cannot read as CSV (row {number} has {len(row)} cells, the header {len(header)})")
+            raise InputError(f"{path}: cannot read as CSV (row {number} has {len(row)} cells, "
+                             f"the header {len(header)})")
     return pd.DataFrame([row for _, row in lines[1:]], columns=header, dtype=object)
 
 

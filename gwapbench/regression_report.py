@@ -90,7 +90,8 @@ def render_junit(result: CheckResult, title: str) -> bytes:
         case = _testcase(suite, row.key)
         if not row.holds:
             message = (f"{row.verdict.value}: reference {_number(row.reference)}, "
-                       f"produced {_produced_text(row) or '-'}, delta {_delta_text(row) or '-'}, tolerance {_number(row.tolerance)}")
+                       f"produced {_produced_text(row) or '-'}, delta {_delta_text(row) or '-'}, "
+                       f"tolerance {_number(row.tolerance)}")
             ET.SubElement(case, "failure", message=message, type=row.verdict.name.lower()).text = message
     for key in result.extra:
         ET.SubElement(_testcase(suite, key), "skipped", message="extra row: not in the reference")

@@ -248,7 +248,8 @@ def markdown_table(text: str) -> list[list[str]]:
 def test_markdown_and_junit_reports(tmp_path, reference):
     rows = with_value(REFERENCE_ROWS, 0, "30.9")  # 0.6 past the reference: outside 0.5
     rows = with_value(rows, 2, "nan")
-    produced = write_table(tmp_path / "produced.csv", rows[:3] + [("table1", "tiny", "a<b&c", "", "voc07_cls_map", "1")])
+    extra = ("table1", "tiny", "a<b&c", "", "voc07_cls_map", "1")
+    produced = write_table(tmp_path / "produced.csv", rows[:3] + [extra])
     markdown, junit = tmp_path / "out" / "summary.md", tmp_path / "out" / "check.xml"
     result = run_check(str(produced), "--reference", str(reference), "--tol", "voc07_cls_map=0.5",
                        "--markdown", str(markdown), "--junit", str(junit))
