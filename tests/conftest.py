@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data in ../shared/data (or $GWAPBENCH_SHARED_DATA)."""
+"""Shared fixtures: the real data in ../shared/data (or $GWAPBENCH_SHARED_DATA) and the paper in ../shared/paper."""
 
 from __future__ import annotations
 
@@ -30,3 +30,12 @@ def shared_data():
         return path
 
     return get
+
+
+@pytest.fixture(scope="session")
+def shared_paper() -> Path:
+    """The folder of the paper and its numbers, ../shared/paper (beside the shared data folder), or skip the test."""
+    path = shared_data_root().parent / "paper"
+    if not path.is_dir():
+        pytest.skip(f"paper folder not found at {path} (set GWAPBENCH_SHARED_DATA to the shared data folder)")
+    return path
