@@ -43,16 +43,10 @@ def cli() -> None:
     """
 
 
-<<<<<<< HEAD
-from gwapbench.cli import data, tables  # noqa: E402  (commands register after the group exists)
+from gwapbench.cli import check, data, tables  # noqa: E402  (commands register after the group exists)
 
 for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
-                 tables.table2_command, tables.figures_group):
-=======
-from gwapbench.cli import check, data  # noqa: E402  (commands register after the group exists)
-
-for _command in (data.make_synthetic_command, data.check_data_command, check.check_command):
->>>>>>> check
+                 tables.table2_command, tables.figures_group, check.check_command):
     cli.add_command(_command)
 
 
