@@ -71,8 +71,15 @@ def resolve_data(
 
 
 def read_split(data: DataConfig, split: str) -> ReadResult:
-    """Read one split of the run's dataset with its bad-file policy."""
-    result = read_voc(data.root, split, data.classes, on_bad_file=data.on_bad_file)
+    """Read one split of the run's dataset with its bad-file policy.
+
+    Under "skip" every image is decoded once up front, so that a corrupt one is left out (and
+    reported) before training rather than stopping it midway; under "fail" images are decoded when
+    used, and the first that does not decode stops the run with one line naming it (the last
+    checkpoint stays, so the run resumes once the file is fixed).
+    """
+    skip = data.on_bad_file == "skip"
+    result = read_voc(data.root, split, data.classes, on_bad_file=data.on_bad_file, verify_images=skip)
     if not result.samples:
         raise InputError(f"{data.root}: split {split!r} holds no readable image")
     return result
