@@ -1,0 +1,136 @@
+"""Engine overheads: `python benchmarks/bench_engine.py [--quick]`.
+
+Rows (our time, a reference measured in the same run, ratio = reference / ours):
+- training: `gwapbench.engine.loop.train` with its data loader (images decoded and cached by
+  ImageLabelDataset, seeded flips, normalization), progress bar, checkpoint and log hooks, against
+  bare forward + backward + SGD step of the same model on the same batches already in memory
+  (ratio = 1 / (1 + overhead));
+- prediction: `gwapbench.engine.predict.predict` over the test images decoded from disk by 2 loader
+  workers (no cache), against the model's forward-only time on the same batches in memory;
+- the GWAP head's forward-time overhead over GAP on GoogLeNet (random weights) at 448x448, CPU,
+  batch 2: best of interleaved repeats of the whole classifier.
+The first two use the tiny net on the default synthetic VOC set at the `quick` schedule's size.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import print_row, run_script  # noqa: E402
+
+from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_voc  # noqa: E402
+from gwapbench.data.synthetic_shapes import CLASS_NAMES  # noqa: E402
+from gwapbench.data.voc import read_voc  # noqa: E402
+from gwapbench.engine.batches import ImageLabelDataset, Normalizer, TrainBatches, collate, shard_keys  # noqa: E402
+from gwapbench.engine.loop import PeriodicHook, ProgressHook, train  # noqa: E402
+from gwapbench.engine.models import build_task  # noqa: E402
+from gwapbench.engine.predict import predict  # noqa: E402
+from gwapbench.engine.runner import save_checkpoint  # noqa: E402
+from gwapbench.engine.schedules import SCHEDULES  # noqa: E402
+from gwapbench.engine.store import Run  # noqa: E402
+from reference_models.backbones import build_backbone  # noqa: E402
+from reference_models.classifier import WSLClassifier  # noqa: E402
+from reference_models.pooling import build_pooling  # noqa: E402
+
+
+def _fresh_task(size: int):
+    torch.manual_seed(0)
+    return build_task("tiny", "gwap", len(CLASS_NAMES), size, weights=None)
+
+
+def bench_training(root: Path, folder: Path, iterations: int) -> None:
+    schedule = SCHEDULES["quick"]
+    size, batch_size = schedule.image_size, schedule.batch_size
+    samples = read_voc(root, "trainval", CLASS_NAMES).samples
+    dataset = ImageLabelDataset(samples, size)
+    sampler = TrainBatches(len(samples), batch_size, 0, 0.5, 0, iterations)
+    batches = [collate([dataset[k] for k in keys]) for keys in sampler]
+
+    task = _fresh_task(size)
+    normalize = Normalizer(task.classifier.backbone.mean, task.classifier.backbone.std)
+    optimizer = torch.optim.SGD(task.parameters(), lr=0.01, momentum=0.9)
+    images = [normalize(b.images) for b in batches]
+    task.train()
+    start = time.perf_counter()
+    for batch, image in zip(batches, images):
+        loss = sum(task(batch, image).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    bare = time.perf_counter() - start
+
+    task = _fresh_task(size)
+    optimizer = torch.optim.SGD(task.parameters(), lr=0.01, momentum=0.9)
+    run = Run(folder / "run", "bench")
+    run.folder.mkdir()
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0)
+    hooks = [ProgressHook("bench", 0, iterations), PeriodicHook(max(iterations // 3, 1), lambda it, _: save_checkpoint(
+        run, task, optimizer, it)), PeriodicHook(50, lambda it, losses: run.log(f"{it} {losses}"))]
+    start = time.perf_counter()
+    train(task, loader, optimizer, schedule, 0, lambda b: normalize(b.images), hooks)
+    ours = time.perf_counter() - start
+    print_row(f"training loop, {iterations} iterations x {batch_size} images", ours, bare,
+              "bare forward+backward+step on in-memory batches")
+    print(f"  training overhead: {100 * (ours / bare - 1):.1f} % (target <= 10 %)")
+
+
+def bench_prediction(root: Path) -> None:
+    size = SCHEDULES["quick"].image_size
+    samples = read_voc(root, "test", CLASS_NAMES).samples
+    task = _fresh_task(size).eval()
+    normalize = Normalizer(task.classifier.backbone.mean, task.classifier.backbone.std)
+    dataset = ImageLabelDataset(samples, size, cache_bytes=0)
+    keys = shard_keys(len(samples))
+    batched = [keys[i : i + 32] for i in range(0, len(keys), 32)]
+    in_memory = [collate([dataset[k] for k in b]) for b in batched]
+    with torch.no_grad():
+        start = time.perf_counter()
+        for batch in in_memory:
+            task.predict(batch, normalize(batch.images))
+        forward = time.perf_counter() - start
+    loader = DataLoader(dataset, batch_sampler=batched, collate_fn=collate, num_workers=2)
+    start = time.perf_counter()
+    predict(task, loader, lambda b: normalize(b.images), [s.image_id for s in samples])
+    ours = time.perf_counter() - start
+    print_row(f"prediction, {len(samples)} test images from disk, 2 workers", ours, forward,
+              "forward only on in-memory batches")
+    print(f"  prediction throughput: {100 * forward / ours:.0f} % of forward-only (target >= 90 %)")
+
+
+def bench_gwap_overhead(repeats: int) -> None:
+    torch.manual_seed(0)
+    backbone = build_backbone("googlenet", None).eval()
+    models = {name: WSLClassifier(backbone, build_pooling(name, backbone.out_channels, 20), 20).eval()
+              for name in ("gap", "gwap")}
+    images = torch.randn(2, 3, 448, 448)
+    best = {name: float("inf") for name in models}
+    with torch.no_grad():
+        for _ in range(repeats):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(images)
+                best[name] = min(best[name], time.perf_counter() - start)
+    print_row("googlenet 448x448 forward, batch 2: gwap vs gap", best["gwap"], best["gap"], "the same with GAP")
+    print(f"  GWAP forward overhead over GAP: {100 * (best['gwap'] / best['gap'] - 1):.1f} % (target <= 3 %)")
+
+
+def run(quick: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        make_synthetic_voc(folder / "voc")
+        root = folder / "voc" / "VOCdevkit" / VOC_YEAR
+        bench_training(root, folder, iterations=10 if quick else 60)
+        bench_prediction(root)
+    bench_gwap_overhead(repeats=2 if quick else 7)
+
+
+if __name__ == "__main__":
+    run_script(run, __doc__, "fewer iterations and repeats (a smoke run)")
