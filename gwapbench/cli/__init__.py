@@ -1,8 +1,11 @@
 """The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
 
 Commands live in one module per topic (`data`, ...) and are registered here. User errors
-(`gwapbench.errors.InputError`, and a missing weights file) print as one line on stderr and
-exit with code 2, without a traceback.
+(`gwapbench.errors.InputError`, and `reference_models.errors.WeightsError` for unusable weights)
+print as one line on stderr and exit with code 2, without a traceback.
+
+Start-up stays light: command modules import torch, torchvision and the heavy parts of the
+library inside the command functions, so that `gwapbench --help` loads none of them.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import click
 
 from gwapbench import __version__
 from gwapbench.errors import InputError
-from reference_models.backbones import WeightsNotFoundError
+from reference_models.errors import WeightsError
 
-USER_ERRORS = (InputError, WeightsNotFoundError)
+USER_ERRORS = (InputError, WeightsError)
 
 
 class UserErrorGroup(click.Group):
