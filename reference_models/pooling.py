@@ -218,10 +218,10 @@ class PoolingHead(nn.Module):
     outputs_scores: bool = False
     needs_gt_mask: bool = False
 
-    def __init__(self, in_channels: int, out_features: int | None = None) -> None:
+    def __init__(self, in_channels: int) -> None:
         super().__init__()
         self.in_channels = _check_count(in_channels, "in_channels")
-        self.out_features = in_channels if out_features is None else out_features
+        self.out_features = in_channels
 
     def _check_input(self, features: Tensor) -> None:
         _check_features(features)
@@ -305,7 +305,8 @@ class ClassSpecificGWAP(PoolingHead):
     outputs_scores = True
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
-        super().__init__(in_channels, _check_count(num_classes, "num_classes"))
+        super().__init__(in_channels)
+        self.out_features = _check_count(num_classes, "num_classes")
         self.conv = nn.Conv2d(in_channels, num_classes + 1, kernel_size=1)
 
     def forward(self, features: Tensor) -> Pooled:
