@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gwapbench.atomic import write_text_atomic
-from gwapbench.data.sample import Sample
 from gwapbench.errors import InputError
+
+if TYPE_CHECKING:  # numpy-free at import: the CLI reads ON_BAD_FILE_CHOICES from here
+    from gwapbench.data.sample import Sample
 
 ON_BAD_FILE_CHOICES = ("fail", "skip")
 SKIPPED_KINDS = ("file", "box")
