@@ -176,7 +176,7 @@ def replace_folder(target: Path, *, argument: str = "--out", replace: bool = Fal
     shown, target = target, Path(os.path.abspath(target))
     _check_not_working_directory(target, argument)
     created = not target.exists()
-    prepare_output_folder(target, argument=argument, replace=replace)
+    prepare_output_folder(Path(shown), argument=argument, replace=replace)
     if not replace and any(p.name != MARKER_NAME for p in target.iterdir()):
         raise InputError(f"{argument} {shown}: folder is not empty (pass --overwrite to replace it)")
     remove_stale_staging(target)

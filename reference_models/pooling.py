@@ -41,9 +41,8 @@ def _check_features(features: Tensor) -> None:
     if features.dim() != 4:
         raise ValueError(f"features must be (N, K, H, W), got shape {tuple(features.shape)}")
     if features.shape[2] == 0 or features.shape[3] == 0:
-        raise ValueError(
-            f"features have an empty {features.shape[2]}x{features.shape[3]} map: the image is too small for the backbone"
-        )
+        size = f"{features.shape[2]}x{features.shape[3]}"
+        raise ValueError(f"features have an empty {size} map: the image is too small for the backbone")
 
 
 def _spatial_softmax(scores: Tensor) -> Tensor:
@@ -226,9 +225,8 @@ class PoolingHead(nn.Module):
     def _check_input(self, features: Tensor) -> None:
         _check_features(features)
         if features.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} was built for {self.in_channels} channels, got features with {features.shape[1]}"
-            )
+            name, got = type(self).__name__, features.shape[1]
+            raise ValueError(f"{name} was built for {self.in_channels} channels, got features with {got}")
 
 
 class GAP(PoolingHead):

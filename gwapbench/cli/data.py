@@ -79,7 +79,7 @@ def _read_dataset(
     voc_root: Path | None, imagenet_root: Path | None, split: str | None, classes: str | None, on_bad_file: str,
     verify_images: bool,
 ):
-    """Read a VOC devkit folder or an ILSVRC CLS-LOC val folder with the library's readers: ((samples, report), names)."""
+    """Read a VOC devkit or an ILSVRC CLS-LOC val folder with the library's readers: ((samples, report), names)."""
     from gwapbench.data.ilsvrc import read_ilsvrc_val_xml, read_synset_mapping
     from gwapbench.data.voc import read_voc
 
@@ -92,7 +92,9 @@ def _read_dataset(
         return read_voc(voc_root, splits, names, on_bad_file=on_bad_file, verify_images=verify_images), names
     for option, value in (("--split", split), ("--classes", classes)):
         if value is not None:
-            raise InputError(f"{option} applies to --voc-root only; --imagenet-root reads the val set and all 1000 classes")
+            raise InputError(
+                f"{option} applies to --voc-root only; --imagenet-root reads the val set and all 1000 classes"
+            )
     mapping = next(
         (p for p in (imagenet_root / "LOC_synset_mapping.txt", imagenet_root / "ILSVRC" / "LOC_synset_mapping.txt")
          if p.is_file()),
@@ -122,7 +124,7 @@ def _read_dataset(
 @click.option("--on-bad-file", type=click.Choice(ON_BAD_FILE_CHOICES), default="fail", show_default=True,
               help="fail: stop at the first bad file; skip: leave bad files out and report them.")
 @click.option("--verify-images", is_flag=True,
-              help="Decode every image in full (finds corrupt or truncated JPEGs); without it only the headers are read.")
+              help="Decode every image in full (finds corrupt or truncated JPEGs); else only headers are read.")
 @click.option("--strict", is_flag=True,
               help="Fail (exit 2) when per-class lists and XML objects disagree on an image label.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,

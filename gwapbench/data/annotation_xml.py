@@ -62,9 +62,8 @@ def parse_annotation_xml(path: Path, class_index: Mapping[str, int]) -> XmlAnnot
     for number, obj in enumerate(root.iter("object"), start=1):
         name = (obj.findtext("name") or "").strip()
         if name not in class_index:
-            raise BadFileError(
-                path, f"object {number} has unknown class name {name!r} (not one of the {len(class_index)} classes given)"
-            )
+            given = f"not one of the {len(class_index)} classes given"
+            raise BadFileError(path, f"object {number} has unknown class name {name!r} ({given})")
         box = obj.find("bndbox")
         if box is None:
             raise BadFileError(path, f"object {number} ({name}) has no <bndbox>")

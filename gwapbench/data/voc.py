@@ -8,7 +8,8 @@ Image-level labels: from the per-class lists when they exist for every class (th
 classification ground truth, which `VOCevalcls` reads); otherwise derived from the XML objects
 (1 = a non-difficult object, 0 = only difficult objects, -1 = none), which is how the devkit built
 those lists. Where both exist and differ, the list wins and the report records a
-`LabelDisagreement` (a warning; `check-data --strict` makes it fatal). Boxes are the XML corners (1-based inclusive), per-box class and difficult flag.
+`LabelDisagreement` (a warning; `check-data --strict` makes it fatal). Boxes are the XML corners
+(1-based inclusive), per-box class and difficult flag.
 """
 
 from __future__ import annotations

@@ -324,7 +324,8 @@ def test_box_origin_reaches_both_image_borders_exactly(tmp_path):
 
 def _one_line_error(result, text: str) -> None:
     assert result.exit_code == 2, result.output
-    assert result.output.count("\n") == 1 and result.output.startswith("error: ") and text in result.output, result.output
+    assert result.output.count("\n") == 1, result.output
+    assert result.output.startswith("error: ") and text in result.output, result.output
 
 
 def test_overwrite_never_deletes_a_folder_gwapbench_did_not_write(tmp_path):

@@ -152,7 +152,8 @@ def test_weights_names_resolve_to_the_torchvision_enum(monkeypatch, tmp_path):
 def test_unusable_weights_arguments_list_the_accepted_values(monkeypatch, tmp_path):
     _offline(monkeypatch, tmp_path / "hub")
     accepted = "none, default, imagenet, IMAGENET1K_V1, IMAGENET1K_V2"
-    with pytest.raises(WeightsNotFoundError, match=f"'imagenet21k': no such file, and not a weights name \\({accepted}\\)"):
+    unknown = f"'imagenet21k': no such file, and not a weights name \\({accepted}\\)"
+    with pytest.raises(WeightsNotFoundError, match=unknown):
         build_backbone("resnet50", weights="imagenet21k")
     for weights in (True, 3, 1.5):
         with pytest.raises(WeightsError, match=f"weights={weights!r}: give a weights name \\({accepted}\\)"):
