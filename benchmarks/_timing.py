@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 
@@ -35,3 +37,12 @@ def run_script(run: Callable[..., None], description: str | None, quick_help: st
     quick = parser.parse_args().quick
     print_header()
     run(quick=quick)
+
+
+def optional_reference(module: str, row: str) -> ModuleType | None:
+    """Import a reference that comes with the bench extra; None, with a one-line note, when it is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        print(f"note: skipped {row}: the reference needs {err.name}, not installed (pip install '.[bench]')")
+        return None

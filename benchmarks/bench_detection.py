@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import best_time, print_row, run_script  # noqa: E402
+from _timing import best_time, optional_reference, print_row, run_script  # noqa: E402
 from shared_data import shared_data  # noqa: E402
 
 from gwapbench.data.voc_json import read_voc_coco_json  # noqa: E402
@@ -172,6 +172,8 @@ def run(quick: bool) -> None:
         raise SystemExit(f"error: AP differs from the per-detection loop by {difference:.3g}")
     print_row(f"{label} vs loop (max |dAP| {difference:.1e})", ours_s, loop_s, "per-detection Python loop")
 
+    if optional_reference("pycocotools", f"{label} vs pycocotools COCOeval") is None:
+        return
     sizes = [(s.width, s.height) for s in samples]
     coco_s, coco_ap = best_time(lambda: pycocotools_eval(detections, ground_truth, sizes), repeat=1 if quick else 2)
     name = f"{label} (COCO AP50 {coco_ap:.3f}, ours mAP {np.nanmean(ours):.3f})"

@@ -16,14 +16,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import best_time, print_row, run_script  # noqa: E402
+from _timing import best_time, optional_reference, print_row, run_script  # noqa: E402
 from shared_data import shared_data  # noqa: E402
 
 from gwapbench.data.ilsvrc import read_wsol_metadata  # noqa: E402
@@ -54,6 +53,8 @@ def reference_iou(a, b) -> float:
 
 def reference_top1_error(maps: np.ndarray, samples: list) -> float:
     """Per image: cv2.resize, label > 0.2 max, largest label's box; correct if IoU >= 0.5 with a GT box."""
+    import cv2
+
     errors = 0
     for heatmap, sample in zip(maps, samples):
         resized = cv2.resize(heatmap, (sample.width, sample.height), interpolation=cv2.INTER_LINEAR)
@@ -67,6 +68,8 @@ def reference_top1_error(maps: np.ndarray, samples: list) -> float:
 
 def opencv_max_box_acc(maps: np.ndarray, gt_boxes: list) -> float:
     """wsolevaluation BoxEvaluator (largest contour, IoU 0.5), boxes as inclusive corners."""
+    import cv2
+
     hits = np.zeros(len(THRESHOLDS), dtype=np.int64)
     for heatmap, gt in zip(maps, gt_boxes):
         image = (heatmap * np.float32(255)).astype(np.uint8)
@@ -97,6 +100,8 @@ def scaled_gt(samples: list, size: int = 224) -> list[np.ndarray]:
 
 
 def run(quick: bool) -> None:
+    if optional_reference("cv2", "the localization rows (OpenCV references)") is None:
+        return
     samples = read_wsol_metadata(shared_data("ilsvrc2012_val_gt"))
     count = 2000 if quick else FULL
     samples_used = samples[:count]

@@ -1,6 +1,6 @@
 """WSLClassifier: backbone -> global pooling head -> linear classifier, with localization maps.
 
-Localization map per head (DESIGN.md):
+Localization map per head (its `map_kind`; docs/architecture.md, docs/models.md):
 - gap, gmp, lse: the class activation map (Zhou et al. 2016), CAM_c(x,y) = sum_k w_k^c F_k(x,y),
   with w the classifier weights (no bias);
 - gwap, gwap_no_sigmoid, gwap_no_exp, gwap_gt: the class-agnostic weights alpha (eq. 4);
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reference_models.backbones import Backbone
-from reference_models.pooling import GAP, GMP, LSE, PoolingHead
+from reference_models.pooling import PoolingHead
 
 
 class WSLOutput(NamedTuple):
@@ -39,6 +39,15 @@ class WSLClassifier(nn.Module):
 
     def __init__(self, backbone: Backbone, head: PoolingHead, num_classes: int) -> None:
         super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+        if head.in_channels != backbone.out_channels:
+            raise ValueError(
+                f"{type(head).__name__} was built for {head.in_channels} channels but the {backbone.name} backbone "
+                f"gives {backbone.out_channels}: build it with in_channels=backbone.out_channels"
+            )
+        if head.map_kind == "cam" and head.outputs_scores:
+            raise ValueError(f"{type(head).__name__}: a CAM head needs a classifier, so it cannot output class scores")
         if head.outputs_scores and head.out_features != num_classes:
             raise ValueError(f"head outputs {head.out_features} class scores but num_classes={num_classes}")
         self.backbone = backbone
@@ -48,10 +57,8 @@ class WSLClassifier(nn.Module):
 
     @property
     def map_kind(self) -> str:
-        """"cam" (class activation maps), "alpha" (class-agnostic weights) or "alpha_c" (per class)."""
-        if isinstance(self.head, (GAP, GMP, LSE)):
-            return "cam"
-        return "alpha_c" if self.head.outputs_scores else "alpha"
+        """"cam" (class activation maps), "alpha" (class-agnostic weights) or "alpha_c" (per class): the head's own."""
+        return self.head.map_kind
 
     def forward(
         self,

@@ -3,8 +3,10 @@
 Each op is a pure function over a feature map `F` of shape (N, K, H, W) plus an `nn.Module`, and
 every head returns a `Pooled(output, weights)`: the pooled vector and the spatial weights that
 produced it, so that `output[n, k] == sum_{x,y} weights[n, k or 0, y, x] * F[n, k, y, x]` for the
-averaging heads. A factory `build_pooling(name, in_channels, num_classes, **options)` builds a head
-by the names of DESIGN.md's table.
+averaging heads. Each head class declares its localization map kind (`map_kind`: "cam", "alpha"
+or "alpha_c"). Heads are registered by name (`register_pooling`, which refuses a name twice), and
+the factory `build_pooling(name, in_channels, num_classes, **options)` builds any registered head
+(docs/models.md lists the names).
 
 Equations refer to Qiu, "Global Weighted Average Pooling Bridges Pixel-level Localization and
 Image-level Classification", 2018.
@@ -12,8 +14,10 @@ Image-level Classification", 2018.
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -36,6 +40,9 @@ class Pooled(NamedTuple):
 def _check_features(features: Tensor) -> None:
     if features.dim() != 4:
         raise ValueError(f"features must be (N, K, H, W), got shape {tuple(features.shape)}")
+    if features.shape[2] == 0 or features.shape[3] == 0:
+        size = f"{features.shape[2]}x{features.shape[3]}"
+        raise ValueError(f"features have an empty {size} map: the image is too small for the backbone")
 
 
 def _spatial_softmax(scores: Tensor) -> Tensor:
@@ -186,46 +193,69 @@ def class_specific_gwap_pool(class_scores: Tensor, background: Tensor) -> Pooled
 # --- modules ---------------------------------------------------------------------------------
 
 
+MAP_KINDS = ("cam", "alpha", "alpha_c")
+
+
+def _check_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
 class PoolingHead(nn.Module):
     """Base of every head.
 
+    in_channels: K, the channels of the feature map the head takes (checked at every call).
     out_features: length of `Pooled.output` per image.
+    map_kind: the localization map `WSLClassifier` gives for this head: "cam" (class activation
+        maps from the classifier weights), "alpha" (the class-agnostic weights), "alpha_c" (per class).
     outputs_scores: True when the output already is the class scores (no classifier after it).
     needs_gt_mask: True when `forward` takes the ground-truth coverage (the oracle head).
     """
 
-    out_features: int
+    map_kind: str
     outputs_scores: bool = False
     needs_gt_mask: bool = False
 
-
-class GAP(PoolingHead):
     def __init__(self, in_channels: int) -> None:
         super().__init__()
+        self.in_channels = _check_count(in_channels, "in_channels")
         self.out_features = in_channels
 
+    def _check_input(self, features: Tensor) -> None:
+        _check_features(features)
+        if features.shape[1] != self.in_channels:
+            name, got = type(self).__name__, features.shape[1]
+            raise ValueError(f"{name} was built for {self.in_channels} channels, got features with {got}")
+
+
+class GAP(PoolingHead):
+    map_kind = "cam"
+
     def forward(self, features: Tensor) -> Pooled:
+        self._check_input(features)
         return gap_pool(features)
 
 
 class GMP(PoolingHead):
-    def __init__(self, in_channels: int) -> None:
-        super().__init__()
-        self.out_features = in_channels
+    map_kind = "cam"
 
     def forward(self, features: Tensor) -> Pooled:
+        self._check_input(features)
         return gmp_pool(features)
 
 
 class LSE(PoolingHead):
+    map_kind = "cam"
+
     def __init__(self, in_channels: int, r: float = 10.0) -> None:
-        super().__init__()
+        super().__init__(in_channels)
         if not r > 0:
             raise ValueError(f"r must be positive, got {r}")
-        self.out_features = in_channels
         self.r = r
 
     def forward(self, features: Tensor) -> Pooled:
+        self._check_input(features)
         return lse_pool(features, self.r)
 
     def extra_repr(self) -> str:
@@ -235,15 +265,17 @@ class LSE(PoolingHead):
 class GWAP(PoolingHead):
     """Class-agnostic GWAP with a 1x1 convolution s = wF + b as the pixel-level classifier (eq. 3)."""
 
+    map_kind = "alpha"
+
     def __init__(self, in_channels: int, score: str = "sigmoid_exp") -> None:
-        super().__init__()
+        super().__init__(in_channels)
         if score not in GWAP_SCORE_FUNCTIONS:
             raise ValueError(f"score must be one of {sorted(GWAP_SCORE_FUNCTIONS)}, got {score!r}")
-        self.out_features = in_channels
         self.score = score
         self.conv = nn.Conv2d(in_channels, 1, kernel_size=1)
 
     def forward(self, features: Tensor) -> Pooled:
+        self._check_input(features)
         return gwap_pool(features, self.conv.weight, self.conv.bias, self.score)
 
     def extra_repr(self) -> str:
@@ -253,13 +285,11 @@ class GWAP(PoolingHead):
 class OracleGWAP(PoolingHead):
     """GWAP-gt (Table I): the weights are the normalized ground-truth box union, not learned."""
 
+    map_kind = "alpha"
     needs_gt_mask = True
 
-    def __init__(self, in_channels: int) -> None:
-        super().__init__()
-        self.out_features = in_channels
-
     def forward(self, features: Tensor, gt_mask: Tensor) -> Pooled:
+        self._check_input(features)
         alpha = oracle_alpha(gt_mask.to(features.dtype))
         if alpha.shape[2:] != features.shape[2:] or alpha.shape[0] != features.shape[0]:
             raise ValueError(f"gt_mask shape {tuple(gt_mask.shape)} does not match features {tuple(features.shape)}")
@@ -269,36 +299,81 @@ class OracleGWAP(PoolingHead):
 class ClassSpecificGWAP(PoolingHead):
     """Class-specific GWAP (eqs. 6-9): a 1x1 conv to C class maps plus one background map."""
 
+    map_kind = "alpha_c"
     outputs_scores = True
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
-        super().__init__()
-        self.out_features = num_classes
+        super().__init__(in_channels)
+        self.out_features = _check_count(num_classes, "num_classes")
         self.conv = nn.Conv2d(in_channels, num_classes + 1, kernel_size=1)
 
     def forward(self, features: Tensor) -> Pooled:
+        self._check_input(features)
         maps = self.conv(features)
         return class_specific_gwap_pool(maps[:, :-1], maps[:, -1:])
 
 
-# --- factory ---------------------------------------------------------------------------------
+# --- registry and factory --------------------------------------------------------------------
 
-_BUILDERS: dict[str, Callable[..., PoolingHead]] = {
-    "gap": lambda k, c, **o: GAP(k, **o),
-    "gmp": lambda k, c, **o: GMP(k, **o),
-    "lse": lambda k, c, **o: LSE(k, **o),
-    "gwap": lambda k, c, **o: GWAP(k, score="sigmoid_exp", **o),
-    "gwap_no_sigmoid": lambda k, c, **o: GWAP(k, score="exp", **o),
-    "gwap_no_exp": lambda k, c, **o: GWAP(k, score="sigmoid", **o),
-    "gwap_gt": lambda k, c, **o: OracleGWAP(k, **o),
-    "gwap_cs": lambda k, c, **o: ClassSpecificGWAP(k, c, **o),
-}
 
-POOLING_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+@dataclass(frozen=True)
+class HeadSpec:
+    """A registered head: its class and the constructor options the name fixes (e.g. GWAP's score)."""
+
+    head: type[PoolingHead]
+    fixed: Mapping[str, object] = field(default_factory=dict)
+
+    def options(self) -> list[str]:
+        """The constructor options a caller may still pass (besides in_channels and num_classes)."""
+        names = inspect.signature(self.head).parameters
+        return [n for n in names if n not in ("in_channels", "num_classes") and n not in self.fixed]
+
+
+_REGISTRY: dict[str, HeadSpec] = {}
+
+
+def register_pooling(name: str, head: type[PoolingHead], **fixed: object) -> None:
+    """Register `head` under `name` (with constructor options `fixed`); ValueError when the name is taken."""
+    if name in _REGISTRY:
+        raise ValueError(f"pooling {name!r} is already registered ({_REGISTRY[name].head.__name__})")
+    if getattr(head, "map_kind", None) not in MAP_KINDS:
+        raise ValueError(f"{head.__name__}.map_kind must be one of {MAP_KINDS}")
+    _REGISTRY[name] = HeadSpec(head, dict(fixed))
+
+
+def pooling_names() -> tuple[str, ...]:
+    """The registered head names, in registration order."""
+    return tuple(_REGISTRY)
+
+
+register_pooling("gap", GAP)
+register_pooling("gmp", GMP)
+register_pooling("lse", LSE)
+register_pooling("gwap", GWAP, score="sigmoid_exp")
+register_pooling("gwap_no_sigmoid", GWAP, score="exp")
+register_pooling("gwap_no_exp", GWAP, score="sigmoid")
+register_pooling("gwap_gt", OracleGWAP)
+register_pooling("gwap_cs", ClassSpecificGWAP)
+
+POOLING_NAMES: tuple[str, ...] = pooling_names()  # the built-in heads
 
 
 def build_pooling(name: str, in_channels: int, num_classes: int, **options: object) -> PoolingHead:
-    """Build a head by name: gap, gmp, lse (option r), gwap, gwap_no_sigmoid, gwap_no_exp, gwap_gt, gwap_cs."""
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown pooling {name!r}; choose one of {', '.join(POOLING_NAMES)}")
-    return _BUILDERS[name](in_channels, num_classes, **options)
+    """Build a registered head by name (built in: gap, gmp, lse (option r), gwap, gwap_no_sigmoid,
+    gwap_no_exp, gwap_gt, gwap_cs); ValueError for an unknown name, a count below 1, or an option the
+    head does not take or its name already fixes."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown pooling {name!r}; choose one of {', '.join(pooling_names())}")
+    _check_count(in_channels, "in_channels")
+    _check_count(num_classes, "num_classes")
+    spec = _REGISTRY[name]
+    fixed = sorted(set(options) & set(spec.fixed))
+    if fixed:
+        raise ValueError(f"pooling {name!r} fixes {', '.join(f'{k}={spec.fixed[k]!r}' for k in fixed)}; "
+                         f"choose another name (one of {', '.join(pooling_names())}) instead of passing it")
+    unknown = sorted(set(options) - set(spec.options()))
+    if unknown:
+        raise ValueError(f"pooling {name!r} takes no option {', '.join(unknown)}; "
+                         f"accepted: {', '.join(spec.options()) or 'none'}")
+    arguments = {"num_classes": num_classes} if "num_classes" in inspect.signature(spec.head).parameters else {}
+    return spec.head(in_channels, **arguments, **spec.fixed, **options)

@@ -1,11 +1,11 @@
 """The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
 
-from gwapbench.cli import check, data, tables  # noqa: E402  (commands register after the group exists)
+Commands live in one module per topic (`data`, `tables`, `check`) and are registered here. User errors
+(`gwapbench.errors.InputError`, and `reference_models.errors.WeightsError` for unusable weights)
+print as one line on stderr and exit with code 2, without a traceback.
 
-for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
-                 tables.table2_command, tables.figures_group, check.check_command):
-(`gwapbench.errors.InputError`, and a missing weights file) print as one line on stderr and
-exit with code 2, without a traceback.
+Start-up stays light: command modules import torch, torchvision and the heavy parts of the
+library inside the command functions, so that `gwapbench --help` loads none of them.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import click
 
 from gwapbench import __version__
 from gwapbench.errors import InputError
-from reference_models.backbones import WeightsNotFoundError
+from reference_models.errors import WeightsError
 
-USER_ERRORS = (InputError, WeightsNotFoundError)
+USER_ERRORS = (InputError, WeightsError)
 
 
 class UserErrorGroup(click.Group):

@@ -6,19 +6,18 @@ from pathlib import Path
 
 import click
 
-from gwapbench.atomic import write_text_atomic
-from gwapbench.data.bad_files import ON_BAD_FILE_CHOICES, ReadResult, save_bad_file_report
-from gwapbench.data.ilsvrc import read_ilsvrc_val_xml, read_synset_mapping
-from gwapbench.data.summary import class_counts
-from gwapbench.data.synthetic import DEFAULT_IMAGES, default_split_sizes, make_synthetic, parse_split_sizes
-from gwapbench.data.voc import VOC_CLASSES, read_voc
+from gwapbench.data.bad_files import ON_BAD_FILE_CHOICES
 from gwapbench.errors import InputError
+from gwapbench.outdir import prepare_output_folder
+
+CHECK_DATA_FILES = ("bad_files.json", "class_counts.csv")
 
 
 @click.command("make-synthetic")
 @click.option("--layout", type=click.Choice(["voc", "ilsvrc"]), required=True, help="Which real layout to write.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (created; must be empty).")
-@click.option("--images", type=click.IntRange(min=1), default=None,
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Output folder (created; must be new or empty, or one gwapbench wrote with --overwrite).")
+@click.option("--images", type=int, default=None,
               help="Total images (default 600 for voc: train/val/test 1:1:2; 400 for ilsvrc: 3/4 train, per class).")
 @click.option("--splits", default=None,
               help='Exact split sizes instead of --images: voc "train=150,val=150,test=300" (images), '
@@ -27,7 +26,7 @@ from gwapbench.errors import InputError
 @click.option("--size", type=click.IntRange(32, 4096), default=160, show_default=True,
               help="Longer image side in pixels.")
 @click.option("--jpeg-quality", type=click.IntRange(1, 100), default=90, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty --out folder.")
+@click.option("--overwrite", is_flag=True, help="Replace an --out folder that gwapbench wrote (it carries a marker).")
 def make_synthetic_command(
     layout: str, out: Path, images: int | None, splits: str | None, seed: int, size: int, jpeg_quality: int,
     overwrite: bool,
@@ -39,12 +38,22 @@ def make_synthetic_command(
       gwapbench make-synthetic --layout voc --out data/synthetic-voc --images 600 --seed 0
       gwapbench make-synthetic --layout ilsvrc --out data/synthetic-ilsvrc --splits train=30,val=10
     """
+    from gwapbench.data.synthetic import (
+        DEFAULT_IMAGES, MAX_SEED, default_split_sizes, make_synthetic, parse_split_sizes, total_images,
+    )
+
     if images is not None and splits is not None:
         raise InputError("--images and --splits: give one of them, not both")
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"--seed {seed}: must be in 0..{MAX_SEED}")
     if splits is not None:
         sizes = parse_split_sizes(splits, layout)
     else:
-        sizes = default_split_sizes(layout, images or DEFAULT_IMAGES[layout])
+        wanted = DEFAULT_IMAGES[layout] if images is None else images
+        sizes = default_split_sizes(layout, wanted)
+        if total_images(layout, sizes) != wanted:
+            click.echo(f"note: --images {wanted} rounded to {total_images(layout, sizes)} "
+                       f"(the {layout} layout writes the same number of images for every class)")
     samples = make_synthetic(layout, out, sizes, size=size, seed=seed, overwrite=overwrite, jpeg_quality=jpeg_quality)
     click.echo(f"wrote the synthetic {layout} layout to {out}")
     click.echo(f"{'split':<10} {'images':>7} {'objects':>8} {'difficult':>10}")
@@ -54,17 +63,38 @@ def make_synthetic_command(
         click.echo(f"{split:<10} {len(split_samples):>7} {objects:>8} {difficult:>10}")
 
 
+def _voc_class_names(voc_root: Path, classes: str | None) -> list[str]:
+    """--classes as a list, else the devkit's classes.txt, else the 20 VOC classes."""
+    from gwapbench.data.voc import voc_class_names
+
+    if classes is None:
+        return list(voc_class_names(voc_root))
+    names = [c.strip() for c in classes.split(",")]
+    if not any(names):
+        raise InputError(f"--classes {classes!r}: give comma-separated class names (or leave --classes out)")
+    return names
+
+
 def _read_dataset(
-    voc_root: Path | None, imagenet_root: Path | None, split: str, classes: str | None, on_bad_file: str,
+    voc_root: Path | None, imagenet_root: Path | None, split: str | None, classes: str | None, on_bad_file: str,
     verify_images: bool,
-) -> tuple[ReadResult, list[str]]:
-    """Read a VOC devkit folder or an ILSVRC CLS-LOC val folder with the library's readers."""
+):
+    """Read a VOC devkit or an ILSVRC CLS-LOC val folder with the library's readers: ((samples, report), names)."""
+    from gwapbench.data.ilsvrc import read_ilsvrc_val_xml, read_synset_mapping
+    from gwapbench.data.voc import read_voc
+
     if (voc_root is None) == (imagenet_root is None):
         raise InputError("give exactly one of --voc-root and --imagenet-root")
     if voc_root is not None:
-        names = [c.strip() for c in classes.split(",")] if classes else list(VOC_CLASSES)
+        names = _voc_class_names(voc_root, classes)
+        split = split or "test"
         splits = split.split(",") if "," in split else split
         return read_voc(voc_root, splits, names, on_bad_file=on_bad_file, verify_images=verify_images), names
+    for option, value in (("--split", split), ("--classes", classes)):
+        if value is not None:
+            raise InputError(
+                f"{option} applies to --voc-root only; --imagenet-root reads the val set and all 1000 classes"
+            )
     mapping = next(
         (p for p in (imagenet_root / "LOC_synset_mapping.txt", imagenet_root / "ILSVRC" / "LOC_synset_mapping.txt")
          if p.is_file()),
@@ -87,17 +117,21 @@ def _read_dataset(
 @click.option("--voc-root", type=click.Path(path_type=Path), help="A devkit folder, e.g. VOCdevkit/VOC2007.")
 @click.option("--imagenet-root", type=click.Path(path_type=Path),
               help="A folder holding ILSVRC/Data/CLS-LOC/val, ILSVRC/Annotations/CLS-LOC/val and LOC_synset_mapping.txt.")
-@click.option("--split", default="test", show_default=True,
-              help="VOC ImageSets/Main/<split>.txt; several comma-separated splits are read in order.")
-@click.option("--classes", default=None, help="Comma-separated VOC class names (default: the 20 VOC classes).")
+@click.option("--split", default=None,
+              help="VOC ImageSets/Main/<split>.txt (default: test); several comma-separated splits are read in order.")
+@click.option("--classes", default=None,
+              help="Comma-separated VOC class names (default: the root's classes.txt, else the 20 VOC classes).")
 @click.option("--on-bad-file", type=click.Choice(ON_BAD_FILE_CHOICES), default="fail", show_default=True,
               help="fail: stop at the first bad file; skip: leave bad files out and report them.")
-@click.option("--verify-images", is_flag=True, help="Decode every image in full (finds corrupt or truncated JPEGs).")
+@click.option("--verify-images", is_flag=True,
+              help="Decode every image in full (finds corrupt or truncated JPEGs); else only headers are read.")
+@click.option("--strict", is_flag=True,
+              help="Fail (exit 2) when per-class lists and XML objects disagree on an image label.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Folder for bad_files.json and class_counts.csv.")
+              help="Folder for bad_files.json and class_counts.csv (checked before anything is read).")
 def check_data_command(
-    voc_root: Path | None, imagenet_root: Path | None, split: str, classes: str | None, on_bad_file: str,
-    verify_images: bool, out: Path | None,
+    voc_root: Path | None, imagenet_root: Path | None, split: str | None, classes: str | None, on_bad_file: str,
+    verify_images: bool, strict: bool, out: Path | None,
 ) -> None:
     """Read a dataset with gwapbench's readers and print what it holds and what was skipped.
 
@@ -106,24 +140,34 @@ def check_data_command(
       gwapbench check-data --voc-root VOCdevkit/VOC2007 --split test --verify-images
       gwapbench check-data --voc-root BCCD --split trainval --classes RBC,WBC,Platelets --on-bad-file skip --out runs/bccd
     """
-    if out is not None and out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
+    from gwapbench.atomic import write_text_atomic
+    from gwapbench.data.bad_files import save_bad_file_report
+    from gwapbench.data.image_files import check_image_headers
+    from gwapbench.data.summary import class_counts
+
+    if out is not None:
+        prepare_output_folder(out, CHECK_DATA_FILES)
     (samples, report), names = _read_dataset(voc_root, imagenet_root, split, classes, on_bad_file, verify_images)
+    if not verify_images:  # a full decode has already checked every image
+        samples = check_image_headers(samples, report)
     counts = class_counts(samples, names)
     click.echo(f"{len(samples)} images, {sum(c.objects for c in counts)} objects "
                f"({sum(c.difficult_objects for c in counts)} difficult), {len(names)} classes")
     if len(names) <= 50:
-        click.echo(f"{'class':<16} {'images':>7} {'difficult-only':>15} {'objects':>8} {'difficult':>10}")
+        click.echo(f"{'class':<16} {'positive':>8} {'difficult-only':>15} {'objects':>8} {'difficult':>10}")
         for c in counts:
-            click.echo(f"{c.name:<16} {c.positive_images:>7} {c.difficult_only_images:>15} {c.objects:>8} "
+            click.echo(f"{c.name:<16} {c.positive_images:>8} {c.difficult_only_images:>15} {c.objects:>8} "
                        f"{c.difficult_objects:>10}")
     click.echo(report.summary())
-    for item in report.skipped:
-        click.echo(f"  skipped {item.path}: {item.reason}")
+    for item in [*report.skipped, *report.label_disagreements]:
+        click.echo(f"  {item.describe()}")
+    if strict and report.label_disagreements:
+        raise InputError(f"--strict: {len(report.label_disagreements)} label disagreement(s) between per-class "
+                         f"lists and XMLs; first: {report.label_disagreements[0].describe()}")
     if out is not None:
-        save_bad_file_report(report, out / "bad_files.json")
+        save_bad_file_report(report, out / CHECK_DATA_FILES[0])
         rows = ["class,positive_images,difficult_only_images,objects,difficult_objects"] + [
             f"{c.name},{c.positive_images},{c.difficult_only_images},{c.objects},{c.difficult_objects}" for c in counts
         ]
-        write_text_atomic(out / "class_counts.csv", "\n".join(rows) + "\n")
-        click.echo(f"wrote {out / 'bad_files.json'} and {out / 'class_counts.csv'}")
+        write_text_atomic(out / CHECK_DATA_FILES[1], "\n".join(rows) + "\n")
+        click.echo(f"wrote {out / CHECK_DATA_FILES[0]} and {out / CHECK_DATA_FILES[1]}")

@@ -1,63 +1,45 @@
-"""Dataset readers (VOC, ILSVRC, synthetic), all producing `Sample` records."""
+"""Dataset readers (VOC, ILSVRC, synthetic), all producing `Sample` records.
 
-from gwapbench.data.bad_files import BadFileError, BadFileReport, ReadResult, SkippedItem, save_bad_file_report
-from gwapbench.data.datasets import (
-    DetectionDataset,
-    MultiLabelDataset,
-    SingleLabelDataset,
-    detection_collate,
-    load_image,
-)
-from gwapbench.data.ilsvrc import (
-    blacklisted,
-    read_blacklist,
-    read_ilsvrc_val_xml,
-    read_loc_val_solution,
-    read_synset_mapping,
-    read_wsol_metadata,
-)
-from gwapbench.data.sample import Sample
-from gwapbench.data.splits import box_proportion_split, box_ranking, drop_boxes
-from gwapbench.data.synthetic import make_synthetic, make_synthetic_ilsvrc, make_synthetic_voc, synthetic_wnids
-from gwapbench.data.synthetic_shapes import CLASS_NAMES as SYNTHETIC_CLASS_NAMES
-from gwapbench.data.transforms import Compose, Normalize, RandomHorizontalFlip, Resize, file_boxes_to_tensor, hflip
-from gwapbench.data.voc import VOC_CLASSES, read_voc, read_voc_union
-from gwapbench.data.voc_json import read_voc_coco_json
+The names below are imported on first use (PEP 562 `__getattr__`), so that importing one
+torch-free submodule (e.g. `gwapbench.data.bad_files` from the CLI) does not load torch through
+the datasets and transforms.
+"""
 
-__all__ = [
-    "BadFileError",
-    "BadFileReport",
-    "Compose",
-    "DetectionDataset",
-    "MultiLabelDataset",
-    "Normalize",
-    "RandomHorizontalFlip",
-    "ReadResult",
-    "Resize",
-    "SYNTHETIC_CLASS_NAMES",
-    "Sample",
-    "SingleLabelDataset",
-    "SkippedItem",
-    "VOC_CLASSES",
-    "blacklisted",
-    "box_proportion_split",
-    "box_ranking",
-    "detection_collate",
-    "drop_boxes",
-    "file_boxes_to_tensor",
-    "hflip",
-    "load_image",
-    "make_synthetic",
-    "make_synthetic_ilsvrc",
-    "make_synthetic_voc",
-    "read_blacklist",
-    "read_ilsvrc_val_xml",
-    "read_loc_val_solution",
-    "read_synset_mapping",
-    "read_voc",
-    "read_voc_coco_json",
-    "read_voc_union",
-    "read_wsol_metadata",
-    "save_bad_file_report",
-    "synthetic_wnids",
-]
+from __future__ import annotations
+
+import importlib
+
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "bad_files": ("BadFileError", "BadFileReport", "ReadResult", "SkippedItem", "save_bad_file_report"),
+    "datasets": ("DetectionDataset", "MultiLabelDataset", "SingleLabelDataset", "detection_collate", "load_image"),
+    "ilsvrc": (
+        "blacklisted", "read_blacklist", "read_ilsvrc_val_xml", "read_loc_val_solution", "read_synset_mapping",
+        "read_wsol_metadata",
+    ),
+    "sample": ("Sample",),
+    "splits": ("box_proportion_split", "box_ranking", "drop_boxes"),
+    "synthetic": ("make_synthetic", "make_synthetic_ilsvrc", "make_synthetic_voc", "synthetic_wnids"),
+    "transforms": ("Compose", "Normalize", "RandomHorizontalFlip", "Resize", "file_boxes_to_tensor", "hflip"),
+    "voc": ("VOC_CLASSES", "read_voc", "read_voc_union", "voc_class_names"),
+    "voc_json": ("read_voc_coco_json",),
+}  # fmt: skip
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
+_RENAMED = {"SYNTHETIC_CLASS_NAMES": ("synthetic_shapes", "CLASS_NAMES")}
+
+__all__ = sorted([*_MODULE_OF, *_RENAMED])
+
+
+def __getattr__(name: str) -> object:
+    if name in _RENAMED:
+        module, attribute = _RENAMED[name]
+    elif name in _MODULE_OF:
+        module, attribute = _MODULE_OF[name], name
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -30,10 +30,19 @@ class XmlAnnotation:
     difficult: np.ndarray  # (G,) bool
 
 
-def _int_text(node: ET.Element | None, default: int) -> int:
-    if node is None or node.text is None or not node.text.strip():
+def _number(text: str | None, field: str, default: float | None = None) -> float:
+    """The number in `text` (an XML element's text); ValueError naming `field` when it is not a finite number."""
+    if text is None or not text.strip():
+        if default is None:
+            raise ValueError(f"<{field}> is empty")
         return default
-    return int(float(node.text))
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"<{field}> is {text.strip()!r}, not a number") from None
+    if not np.isfinite(value):
+        raise ValueError(f"<{field}> is {text.strip()!r}, not a finite number")
+    return value
 
 
 def parse_annotation_xml(path: Path, class_index: Mapping[str, int]) -> XmlAnnotation:
@@ -45,26 +54,28 @@ def parse_annotation_xml(path: Path, class_index: Mapping[str, int]) -> XmlAnnot
     except ET.ParseError as err:
         raise BadFileError(path, f"malformed XML ({err})") from err
     try:
-        width = _int_text(root.find("size/width"), 0)
-        height = _int_text(root.find("size/height"), 0)
-        boxes, labels, difficult = [], [], []
-        for number, obj in enumerate(root.iter("object"), start=1):
-            name = (obj.findtext("name") or "").strip()
-            if name not in class_index:
-                raise BadFileError(path, f"object {number} has unknown class name {name!r}")
-            box = obj.find("bndbox")
-            if box is None:
-                raise BadFileError(path, f"object {number} ({name}) has no <bndbox>")
-            corners = [box.findtext(key) for key in _CORNERS]
-            if any(value is None for value in corners):
-                raise BadFileError(path, f"object {number} ({name}) lacks one of {', '.join(_CORNERS)}")
-            boxes.append([float(value) for value in corners])
-            labels.append(class_index[name])
-            difficult.append(_int_text(obj.find("difficult"), 0) != 0)
+        width = int(_number(root.findtext("size/width"), "size/width", 0))
+        height = int(_number(root.findtext("size/height"), "size/height", 0))
     except ValueError as err:
-        if isinstance(err, BadFileError):
-            raise
-        raise BadFileError(path, f"malformed number ({err})") from err
+        raise BadFileError(path, f"malformed number: {err}") from err
+    boxes, labels, difficult = [], [], []
+    for number, obj in enumerate(root.iter("object"), start=1):
+        name = (obj.findtext("name") or "").strip()
+        if name not in class_index:
+            given = f"not one of the {len(class_index)} classes given"
+            raise BadFileError(path, f"object {number} has unknown class name {name!r} ({given})")
+        box = obj.find("bndbox")
+        if box is None:
+            raise BadFileError(path, f"object {number} ({name}) has no <bndbox>")
+        corners = [box.findtext(key) for key in _CORNERS]
+        if any(value is None for value in corners):
+            raise BadFileError(path, f"object {number} ({name}) lacks one of {', '.join(_CORNERS)}")
+        try:
+            boxes.append([_number(value, f"bndbox/{key}") for value, key in zip(corners, _CORNERS)])
+            difficult.append(_number(obj.findtext("difficult"), "difficult", 0) != 0)
+        except ValueError as err:
+            raise BadFileError(path, f"object {number} ({name}): malformed number: {err}") from err
+        labels.append(class_index[name])
     return XmlAnnotation(
         width=width,
         height=height,
@@ -75,17 +86,23 @@ def parse_annotation_xml(path: Path, class_index: Mapping[str, int]) -> XmlAnnot
 
 
 def box_problems(boxes: np.ndarray, width: int, height: int) -> list[tuple[int, str]]:
-    """(row, reason) for each box with zero area (xmax <= xmin or ymax <= ymin) or outside the image.
+    """(row, reason) for each box with inverted corners (xmax < xmin or ymax < ymin), zero area
+    (xmax == xmin or ymax == ymin) or outside the image.
 
     Outside = a corner below 0 or beyond the width/height: this accepts both the 1-based
     (VOC, xmax <= width) and the 0-based (ILSVRC, xmax <= width - 1) inclusive conventions.
     """
     x1, y1, x2, y2 = boxes.T
-    zero_area = (x2 <= x1) | (y2 <= y1)
-    outside = ~zero_area & ((x1 < 0) | (y1 < 0) | (x2 > width) | (y2 > height))
+    inverted = (x2 < x1) | (y2 < y1)
+    zero_area = ~inverted & ((x2 == x1) | (y2 == y1))
+    outside = ~inverted & ~zero_area & ((x1 < 0) | (y1 < 0) | (x2 > width) | (y2 > height))
     problems = []
-    for row in np.flatnonzero(zero_area | outside):
+    for row in np.flatnonzero(inverted | zero_area | outside):
         box_text = "box {} ({:g}, {:g}, {:g}, {:g})".format(row + 1, *boxes[row])
-        reason = "has zero area" if zero_area[row] else f"lies outside the {width}x{height} image"
+        if inverted[row]:
+            axis = "x" if x2[row] < x1[row] else "y"
+            reason = f"has {axis}max < {axis}min (inverted corners)"
+        else:
+            reason = "has zero area" if zero_area[row] else f"lies outside the {width}x{height} image"
         problems.append((int(row), f"{box_text} {reason}"))
     return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ from PIL import Image
 
 from gwapbench.data.annotation_xml import box_problems
 from gwapbench.data.bad_files import BadFileError, BadFileReport
+from gwapbench.data.sample import Sample
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -61,6 +63,28 @@ def check_annotated_image(
         verify_image(image_path, width, height)
     keep = np.ones(len(boxes), dtype=bool)
     for row, reason in box_problems(boxes, width, height):
-        report.handle(BadFileError(annotation_path, f"{record}: {reason}" if record else reason))
+        report.handle(BadFileError(annotation_path, f"{record}: {reason}" if record else reason), what="box")
         keep[row] = False
     return width, height, keep
+
+
+def check_image_headers(samples: Sequence[Sample], report: BadFileReport) -> list[Sample]:
+    """The samples whose image exists, whose header reads and gives the annotated size (no full decode).
+
+    A cheap pass (one file open per image) for callers that must not trust the annotations alone:
+    the others go to `report` (under "fail" the first one raises, under "skip" it is left out).
+    """
+    kept = []
+    for sample in samples:
+        try:
+            size = image_size(Path(sample.image_path))
+            if size != (sample.width, sample.height):
+                raise BadFileError(
+                    sample.image_path,
+                    f"image is {size[0]}x{size[1]} but its annotation says {sample.width}x{sample.height}",
+                )
+        except BadFileError as err:
+            report.handle(err)
+            continue
+        kept.append(sample)
+    return kept

@@ -2,8 +2,10 @@
 
 The same readers as for real data read the output. Generation is deterministic given the seed
 (every image draws from its own `numpy.random.SeedSequence([seed, split, index])`, class
-assignments from `[seed]`), and atomic: everything is written into a temporary folder beside
-`out`, renamed onto `out` at the end, and removed on failure.
+assignments from `[seed]`), and atomic: everything is written into a staging folder beside
+`out`, renamed onto `out` at the end, and removed on failure (`gwapbench.outdir.replace_folder`;
+`overwrite` replaces only a folder gwapbench wrote, which carries its marker file). A VOC devkit
+gets a `classes.txt` (one class name a line) that the VOC reader uses when no classes are given.
 
 Box conventions, as in the real files: VOC XMLs 1-based inclusive corners; ILSVRC XMLs and
 `LOC_val_solution.csv` 0-based inclusive corners (xmax <= width - 1). The returned `Sample`s use
@@ -12,21 +14,18 @@ the same conventions as the files they describe.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from gwapbench.atomic import default_mode, write_bytes_atomic, write_text_atomic
+from gwapbench.atomic import write_bytes_atomic, write_text_atomic
 from gwapbench.data.sample import Sample, image_labels_from_boxes
 from gwapbench.data.synthetic_scene import SceneObject, SceneSpec, compose_scene
 from gwapbench.data.synthetic_shapes import CLASS_NAMES, encode_jpeg
+from gwapbench.data.voc import CLASS_LIST_NAME
 from gwapbench.errors import InputError
+from gwapbench.outdir import replace_folder
 
 VOC_SPLITS = ("train", "val", "test")
 VOC_YEAR = "VOCsynth"
@@ -47,38 +46,13 @@ ILSVRC_SCENE = SceneSpec(
     difficult_side=0.0,
 )
 MAX_OBJECTS_PER_VOC_IMAGE = 4
+MAX_IMAGES = 1_000_000  # about 5 GB of JPEGs at the default size; the class deck is drawn in memory up front
+MAX_SEED = 2**63 - 1
 
 
 def synthetic_wnids(num_classes: int = len(CLASS_NAMES)) -> list[str]:
     """Fake WordNet ids n00000001, n00000002, ... (sorted order = class index order)."""
     return [f"n{index + 1:08d}" for index in range(num_classes)]
-
-
-@contextmanager
-def _staging_folder(out: Path, overwrite: bool) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `out`; on success it replaces `out`, on failure it is removed."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"--out {out}: folder is not empty (pass --overwrite to replace it)")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-        os.chmod(staging, default_mode(directory=True))
-    except OSError as err:
-        raise InputError(f"--out {out}: cannot create a folder there ({err.strerror})") from err
-    try:
-        yield staging
-        if out.is_dir():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, trash / "old")
-            os.replace(staging, out)
-            shutil.rmtree(trash)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _image_rng(seed: int, split_index: int, image_index: int) -> np.random.Generator:
@@ -168,12 +142,12 @@ def make_synthetic_voc(
     deck) and 2 to 5 distractors. Image ids are 000001, 000002, ... across the splits in order.
     """
     counts = _validate_counts(splits or {"train": 150, "val": 150, "test": 300}, VOC_SPLITS)
-    _validate_image_args(size, jpeg_quality)
+    _validate_image_args(size, jpeg_quality, seed)
     out = Path(out)
     deck_rng = np.random.default_rng(np.random.SeedSequence([seed]))
     num_objects = [int(n) for n in deck_rng.integers(1, MAX_OBJECTS_PER_VOC_IMAGE, sum(counts.values()), endpoint=True)]
     deck = iter(_class_deck(deck_rng, sum(num_objects), len(CLASS_NAMES)))
-    with _staging_folder(out, overwrite) as staging:
+    with replace_folder(out, replace=overwrite) as staging:
         root = staging / "VOCdevkit" / VOC_YEAR
         samples: dict[str, list[Sample]] = {}
         image_number = 0
@@ -196,6 +170,7 @@ def make_synthetic_voc(
                 samples[split].append(_sample(image_id, path, height, width, objects, 1, len(CLASS_NAMES)))
         samples["trainval"] = samples["train"] + samples["val"]
         _write_voc_image_sets(root / "ImageSets" / "Main", samples)
+        write_text_atomic(root / CLASS_LIST_NAME, "".join(f"{name}\n" for name in CLASS_NAMES))
     return _with_root(samples, staging, out)
 
 
@@ -227,12 +202,14 @@ def make_synthetic_ilsvrc(
     among 2 to 4 distractors. Labels are one-hot 1 / -1.
     """
     counts = _validate_counts({"train": train_per_class, "val": val_per_class}, ("train", "val"))
-    _validate_image_args(size, jpeg_quality)
+    if sum(counts.values()) * len(CLASS_NAMES) > MAX_IMAGES:
+        raise ValueError(f"splits: at most {MAX_IMAGES} images in all, got {sum(counts.values())} per class")
+    _validate_image_args(size, jpeg_quality, seed)
     out = Path(out)
     wnids = synthetic_wnids()
     order_rng = np.random.default_rng(np.random.SeedSequence([seed]))
     val_classes = [int(c) for c in order_rng.permutation(np.repeat(np.arange(len(wnids)), counts["val"]))]
-    with _staging_folder(out, overwrite) as staging:
+    with replace_folder(out, replace=overwrite) as staging:
         data = staging / "ILSVRC" / "Data" / "CLS-LOC"
         notes = staging / "ILSVRC" / "Annotations" / "CLS-LOC"
         samples: dict[str, list[Sample]] = {"train": [], "val": []}
@@ -278,10 +255,14 @@ def _validate_counts(counts: dict[str, int], names: tuple[str, ...]) -> dict[str
     full = {name: int(counts.get(name, 0)) for name in names}
     if any(n < 0 for n in full.values()) or sum(full.values()) == 0:
         raise ValueError(f"splits: image counts must be >= 0 with at least one image, got {full}")
+    if sum(full.values()) > MAX_IMAGES:
+        raise ValueError(f"splits: at most {MAX_IMAGES} images in all, got {sum(full.values())}")
     return full
 
 
-def _validate_image_args(size: int, jpeg_quality: int) -> None:
+def _validate_image_args(size: int, jpeg_quality: int, seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed: must be in 0..{MAX_SEED}, got {seed}")
     if not 32 <= size <= 4096:
         raise ValueError(f"size: image side must be in 32..4096 pixels, got {size}")
     if not 1 <= jpeg_quality <= 100:
@@ -304,13 +285,26 @@ def parse_split_sizes(text: str, layout: str) -> dict[str, int]:
         sizes[name] = int(value)
     if sum(sizes.values()) == 0:
         raise InputError(f"--splits {text!r}: at least one image is needed")
+    if total_images(layout, sizes) > MAX_IMAGES:
+        raise InputError(f"--splits {text!r}: {total_images(layout, sizes)} images; at most {MAX_IMAGES} are allowed")
     return sizes
 
 
+def total_images(layout: str, sizes: dict[str, int]) -> int:
+    """The number of images split `sizes` write (ILSVRC sizes count images per class)."""
+    return sum(sizes.values()) * (1 if layout == "voc" else len(CLASS_NAMES))
+
+
 def default_split_sizes(layout: str, images: int) -> dict[str, int]:
-    """Split `images` in total: VOC train/val/test 1:1:2 (as VOC2007); ILSVRC per class, val = a quarter."""
+    """Split `images` in total: VOC train/val/test 1:1:2 (as VOC2007); ILSVRC per class, val = a quarter.
+
+    ILSVRC writes the same number of images for every class, so `images` is rounded down to a
+    multiple of the class count (see `total_images`).
+    """
     if images < (4 if layout == "voc" else 2 * len(CLASS_NAMES)):
         raise InputError(f"--images {images}: too few for the {layout} layout")
+    if images > MAX_IMAGES:
+        raise InputError(f"--images {images}: at most {MAX_IMAGES} images are allowed")
     if layout == "voc":
         quarter = images // 4
         return {"train": quarter, "val": quarter, "test": images - 2 * quarter}

@@ -7,7 +7,9 @@ Layout: `<root>/ImageSets/Main/<split>.txt` (one id a line), optional per-class 
 Image-level labels: from the per-class lists when they exist for every class (the official
 classification ground truth, which `VOCevalcls` reads); otherwise derived from the XML objects
 (1 = a non-difficult object, 0 = only difficult objects, -1 = none), which is how the devkit built
-those lists. Boxes are the XML corners (1-based inclusive), per-box class and difficult flag.
+those lists. Where both exist and differ, the list wins and the report records a
+`LabelDisagreement` (a warning; `check-data --strict` makes it fatal). Boxes are the XML corners
+(1-based inclusive), per-box class and difficult flag.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gwapbench.data.annotation_xml import parse_annotation_xml
-from gwapbench.data.bad_files import BadFileError, BadFileReport, ReadResult
+from gwapbench.data.bad_files import BadFileError, BadFileReport, LabelDisagreement, ReadResult
 from gwapbench.data.image_files import check_annotated_image
 from gwapbench.data.sample import Sample, image_labels_from_boxes
 from gwapbench.errors import InputError
@@ -29,6 +31,21 @@ VOC_CLASSES = (
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
 )  # fmt: skip
 LABELS_FROM_CHOICES = ("auto", "imagesets", "xml")
+CLASS_LIST_NAME = "classes.txt"
+
+
+def voc_class_names(root: str | Path) -> tuple[str, ...]:
+    """The class names of a devkit folder: `<root>/classes.txt` (one a line) when present, else the 20 VOC classes.
+
+    `make-synthetic` writes that file; any other VOC-layout dataset can carry one too.
+    """
+    path = Path(root) / CLASS_LIST_NAME
+    if not path.is_file():
+        return VOC_CLASSES
+    names = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+    if not names:
+        raise InputError(f"{path}: lists no class names")
+    return names
 
 
 def _read_lines(path: Path) -> list[list[str]]:
@@ -41,6 +58,8 @@ def read_image_set(root: Path, split: str) -> list[str]:
     """Image ids of `ImageSets/Main/<split>.txt`, in file order; InputError if missing or with duplicates."""
     path = root / "ImageSets" / "Main" / f"{split}.txt"
     ids = [fields[0] for fields in _read_lines(path)]
+    if not ids:
+        raise InputError(f"{path}: lists no images")
     if len(set(ids)) != len(ids):
         raise InputError(f"{path}: an image id appears more than once")
     return ids
@@ -86,7 +105,7 @@ def _check_classes(classes: Sequence[str]) -> None:
 def read_voc(
     root: str | Path,
     split: str | Sequence[str] = "test",
-    classes: Sequence[str] = VOC_CLASSES,
+    classes: Sequence[str] | None = None,
     on_bad_file: str = "fail",
     verify_images: bool = False,
     labels_from: str = "auto",
@@ -97,7 +116,8 @@ def read_voc(
     Args:
         root: the folder holding ImageSets, Annotations and JPEGImages.
         split: name(s) of `ImageSets/Main/<split>.txt`; several are read in order (ids must not repeat).
-        classes: class names; index = position (default: the 20 VOC classes in the official order).
+        classes: class names; index = position (default: `voc_class_names(root)`, i.e. the root's
+            classes.txt if any, else the 20 VOC classes in the official order).
         on_bad_file: "fail" raises on the first bad file; "skip" leaves it out and reports it.
         verify_images: decode every image in full (catches corrupt or truncated JPEGs up front);
             otherwise images are only opened for their header when the XML lacks a size.
@@ -108,6 +128,8 @@ def read_voc(
     Missing root, split list or per-class list raises `InputError` in any policy: they define the data.
     """
     root = Path(root)
+    if classes is None:
+        classes = voc_class_names(root) if root.is_dir() else VOC_CLASSES
     _check_classes(classes)
     if labels_from not in LABELS_FROM_CHOICES:
         raise ValueError(f"labels_from must be one of {LABELS_FROM_CHOICES}, got {labels_from!r}")
@@ -131,11 +153,23 @@ def read_voc(
                 report.handle(err)
                 continue
             if list_labels is not None:
+                _record_disagreements(report, root, split_name, classes, sample, list_labels[row])
                 sample = replace(sample, labels=list_labels[row].copy())
             samples.append(sample)
     if len({sample.image_id for sample in samples}) != len(samples):
         raise InputError(f"{root}: splits {splits} list the same image more than once")
     return ReadResult(samples, report)
+
+
+def _record_disagreements(
+    report: BadFileReport, root: Path, split: str, classes: Sequence[str], sample: Sample, list_labels: np.ndarray
+) -> None:
+    """Add a `LabelDisagreement` for each class where the per-class list and the XML objects differ."""
+    for column in np.flatnonzero(list_labels != sample.labels):
+        report.label_disagreements.append(LabelDisagreement(
+            str(root / "ImageSets" / "Main" / f"{classes[column]}_{split}.txt"), sample.image_id, classes[column],
+            int(list_labels[column]), int(sample.labels[column]),
+        ))
 
 
 def _read_one(
@@ -174,7 +208,7 @@ def voc_year(root: str | Path) -> str:
 
 def read_voc_union(
     parts: Sequence[tuple[str | Path, str]],
-    classes: Sequence[str] = VOC_CLASSES,
+    classes: Sequence[str] | None = None,
     on_bad_file: str = "fail",
     verify_images: bool = False,
     labels_from: str = "auto",
@@ -182,10 +216,12 @@ def read_voc_union(
     """Concatenate several (root, split) parts, e.g. VOC07 trainval + VOC12 trainval for Table V.
 
     Image ids become `<year>_<id>` (year from the root's folder name, see `voc_year`) so they stay
-    unique across years; the reports are merged.
+    unique across years; the reports are merged. Default classes: those of the first root.
     """
     if len(parts) == 0:
         raise ValueError("parts must list at least one (root, split) pair")
+    if classes is None and Path(parts[0][0]).is_dir():
+        classes = voc_class_names(parts[0][0])
     samples: list[Sample] = []
     report = BadFileReport(on_bad_file)
     for root, split in parts:

@@ -9,8 +9,8 @@
 | `log.txt` | appended as the run goes | one line per event |
 
 Every file is written to a temporary name and renamed (`gwapbench.atomic`), so a killed process
-leaves the previous complete file or none. A run folder holds a `.gwapbench` marker; the store
-never deletes anything.
+leaves the previous complete file or none. A run folder carries gwapbench's output marker
+(`gwapbench.outdir`); the store never deletes anything.
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ from gwapbench.atomic import write_bytes_atomic, write_text_atomic
 from gwapbench.config import RunConfig
 from gwapbench.engine.schedules import Schedule
 from gwapbench.errors import InputError
-
-MARKER = ".gwapbench"
-
+from gwapbench.outdir import write_marker
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
@@ -62,7 +60,7 @@ class Run:
     def create(self, config: RunConfig, fingerprint: str, schedule: Schedule) -> None:
         """Make the folder and write config.json (once; an existing run keeps its file)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / MARKER).touch()
+        write_marker(self.folder)
         if not self.config_path.is_file():
             write_json(self.config_path, {"run_id": self.id, "config": config.to_dict(),
                                           "data_fingerprint": fingerprint, "schedule": asdict(schedule)})

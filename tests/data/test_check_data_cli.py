@@ -77,3 +77,107 @@ def test_ilsvrc_mini_and_bad_arguments(shared_data, tmp_path):
         result = CliRunner().invoke(cli, ["check-data", *args])
         assert result.exit_code == 2 and text in result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+def _synthetic_voc(tmp_path):
+    """A 6-image synthetic devkit (its own classes.txt) and its root."""
+    from gwapbench.data.synthetic import make_synthetic_voc
+
+    samples = make_synthetic_voc(tmp_path / "synth", {"train": 0, "val": 0, "test": 6}, size=48, seed=7)["test"]
+    return tmp_path / "synth" / "VOCdevkit" / "VOCsynth", samples
+
+
+def _one_line_error(result, text: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and text in result.output, result.output
+
+
+def test_missing_or_unreadable_images_are_found_without_verify_images(tmp_path):
+    root, samples = _synthetic_voc(tmp_path)
+    samples[2].image_path.write_bytes(b"GIF89a-not-really")
+    samples[4].image_path.unlink()
+    _one_line_error(CliRunner().invoke(cli, ["check-data", "--voc-root", str(root)]), "not a readable image")
+    result = CliRunner().invoke(cli, ["check-data", "--voc-root", str(root), "--on-bad-file", "skip"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("4 images")
+    lines = result.output.splitlines()
+    assert f"  skipped {samples[2].image_path}: not a readable image" in "\n".join(lines)
+    assert f"  skipped {samples[4].image_path}: image file not found" in lines
+    # the whole JPEGImages folder gone (the issue's reproduction)
+    for sample in samples:
+        sample.image_path.unlink(missing_ok=True)
+    _one_line_error(CliRunner().invoke(cli, ["check-data", "--voc-root", str(root)]), "image file not found")
+
+
+def test_label_disagreement_between_lists_and_xmls_warns_or_fails_with_strict(tmp_path):
+    root, samples = _synthetic_voc(tmp_path)
+    absent = next((s.image_id, c) for s in samples for c in range(len(s.labels)) if s.labels[c] == -1)
+    image_id, column = absent
+    names = (root / "classes.txt").read_text().split()
+    class_list = root / "ImageSets" / "Main" / f"{names[column]}_test.txt"
+    class_list.write_text(class_list.read_text().replace(f"{image_id} -1\n", f"{image_id}  1\n"))
+    message = (f"label disagreement in {class_list}: image {image_id} is labelled 1 but its XML has "
+               f"no {names[column]} object")
+    result = CliRunner().invoke(cli, ["check-data", "--voc-root", str(root), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    summary = f"skipped 0 file(s), dropped 0 box(es), 1 label disagreement(s) (warnings); first: {message}"
+    assert summary in result.output
+    assert f"  {message}" in result.output.splitlines()
+    saved = json.loads((tmp_path / "run" / "bad_files.json").read_text())["label_disagreements"]
+    assert saved == [{"list": str(class_list), "image_id": image_id, "class": names[column], "list_label": 1,
+                      "xml_label": -1}]
+    strict = CliRunner().invoke(cli, ["check-data", "--voc-root", str(root), "--strict"])
+    assert strict.exit_code == 2 and strict.output.splitlines()[-1].startswith("error: --strict: 1 label disagreement")
+
+
+def test_out_is_checked_before_anything_is_read(tmp_path):
+    root, _ = _synthetic_voc(tmp_path)
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    blocked = tmp_path / "blocked"
+    (blocked / "bad_files.json").mkdir(parents=True)
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "class_counts.csv").write_text("my own table")
+    missing_root = tmp_path / "no-such-devkit"  # reading it would fail: the --out error must come first
+    for out, text in ((a_file / "sub", f"{a_file} is a file, not a folder"), (a_file, "exists and is not a folder"),
+                      (blocked, "bad_files.json exists as a folder"), (user, "class_counts.csv exists in a folder")):
+        result = CliRunner().invoke(cli, ["check-data", "--voc-root", str(missing_root), "--out", str(out)])
+        _one_line_error(result, f"--out {out}: {text}")
+    assert (user / "class_counts.csv").read_text() == "my own table"
+    run_args = ["check-data", "--voc-root", str(root), "--out", str(tmp_path / "run")]
+    assert CliRunner().invoke(cli, run_args).exit_code == 0
+    again = CliRunner().invoke(cli, run_args)
+    assert again.exit_code == 0, again.output  # gwapbench's own folder: rewritten
+
+
+def test_argument_messages(tmp_path):
+    root, _ = _synthetic_voc(tmp_path)
+    imagenet = tmp_path / "imagenet"
+    cases = [
+        (["--voc-root", str(root), "--classes", ""], "--classes '': give comma-separated class names"),
+        (["--voc-root", str(root), "--classes", " , "], "--classes ' , ': give comma-separated class names"),
+        (["--imagenet-root", str(imagenet), "--split", "val"], "--split applies to --voc-root only"),
+        (["--imagenet-root", str(imagenet), "--classes", "a"], "--classes applies to --voc-root only"),
+    ]
+    for args, text in cases:
+        _one_line_error(CliRunner().invoke(cli, ["check-data", *args]), text)
+    (root / "ImageSets" / "Main" / "test.txt").write_text("\n")
+    _one_line_error(CliRunner().invoke(cli, ["check-data", "--voc-root", str(root)]), "test.txt: lists no images")
+
+
+def test_positive_column_and_dropped_box_lines(tmp_path):
+    root, samples = _synthetic_voc(tmp_path)
+    xml = root / "Annotations" / f"{samples[0].image_id}.xml"
+    tree = ET.parse(xml)
+    box = tree.getroot().find("object/bndbox")
+    box.find("xmax").text = str(int(box.findtext("xmin")) - 3)
+    tree.write(xml)
+    result = CliRunner().invoke(cli, ["check-data", "--voc-root", str(root), "--on-bad-file", "skip"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1].split() == ["class", "positive", "difficult-only", "objects", "difficult"]
+    dropped = [line for line in lines if line.startswith("  dropped a box of ")]
+    assert len(dropped) == 1 and dropped[0].startswith(f"  dropped a box of {xml}: box 1 (")
+    assert dropped[0].endswith("has xmax < xmin (inverted corners)")
+    assert result.output.startswith("6 images")  # the image stays

@@ -320,3 +320,81 @@ def test_box_origin_reaches_both_image_borders_exactly(tmp_path):
     assert boxes[:, 0].min() == 0 and boxes[:, 1].min() == 0
     assert (boxes[:, 2] == sizes[:, 0] - 1).any() and (boxes[:, 3] == sizes[:, 1] - 1).any()
     assert (boxes[:, 2] <= sizes[:, 0] - 1).all() and (boxes[:, 3] <= sizes[:, 1] - 1).all()
+
+
+def _one_line_error(result, text: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1, result.output
+    assert result.output.startswith("error: ") and text in result.output, result.output
+
+
+def test_overwrite_never_deletes_a_folder_gwapbench_did_not_write(tmp_path):
+    (tmp_path / "x" / "docs").mkdir(parents=True)
+    (tmp_path / "x" / "docs" / "thesis.tex").write_text("hi")
+    args = ["make-synthetic", "--layout", "voc", "--out", str(tmp_path / "x"), "--images", "4", "--size", "48"]
+    _one_line_error(CliRunner().invoke(cli, [*args, "--overwrite"]), "holds files gwapbench did not write")
+    assert _files(tmp_path) == {"x/docs/thesis.tex": b"hi"}
+
+
+def test_overwrite_of_the_working_directory_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
+    out = tmp_path / "v"
+    args = ["make-synthetic", "--layout", "voc", "--images", "4", "--size", "48"]
+    assert CliRunner().invoke(cli, [*args, "--out", str(out)]).exit_code == 0
+    before = _files(tmp_path)
+    monkeypatch.chdir(out)
+    _one_line_error(CliRunner().invoke(cli, [*args, "--out", ".", "--overwrite"]), "working directory")
+    assert _files(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["v"]
+
+
+def test_stale_partial_folder_of_a_killed_run_is_removed_by_the_next_run(tmp_path):
+    import subprocess
+    import sys
+
+    dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                  capture_output=True, text=True).stdout)
+    stale = tmp_path / f".v.{dead_pid}.k1ll3d.partial"
+    (stale / "VOCdevkit").mkdir(parents=True)
+    args = ["make-synthetic", "--layout", "voc", "--images", "4", "--size", "48", "--out", str(tmp_path / "v")]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v"]
+
+
+def test_seed_and_image_counts_are_bounded_up_front(tmp_path):
+    out = str(tmp_path / "v")
+    cases = {
+        "--seed -1: must be in 0..": ["--layout", "voc", "--seed", "-1"],
+        f"--images 1000000000: at most {synthetic.MAX_IMAGES} images": ["--layout", "voc", "--images", "1000000000"],
+        f"--images {10**20}: at most": ["--layout", "ilsvrc", "--images", str(10**20)],
+        f"at most {synthetic.MAX_IMAGES} are allowed": ["--layout", "ilsvrc", "--splits", "train=999999,val=1"],
+    }
+    for text, args in cases.items():
+        _one_line_error(CliRunner().invoke(cli, ["make-synthetic", "--out", out, *args]), text)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="seed: must be in"):
+        make_synthetic_voc(tmp_path / "y", {"train": 1}, seed=-1)
+    with pytest.raises(ValueError, match="at most"):
+        make_synthetic_voc(tmp_path / "y", {"train": synthetic.MAX_IMAGES + 1})
+
+
+def test_rounded_image_count_is_announced(tmp_path):
+    result = CliRunner().invoke(cli, ["make-synthetic", "--layout", "ilsvrc", "--out", str(tmp_path / "i"),
+                                      "--images", "39", "--size", "48"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        "note: --images 39 rounded to 30 (the ilsvrc layout writes the same number of images for every class)"
+    )
+    # independent count of what was written
+    assert len(list((tmp_path / "i" / "ILSVRC" / "Data" / "CLS-LOC").rglob("*.JPEG"))) == 30
+    exact = CliRunner().invoke(cli, ["make-synthetic", "--layout", "voc", "--out", str(tmp_path / "v"),
+                                     "--images", "39", "--size", "48"])
+    assert exact.exit_code == 0 and "note:" not in exact.output
+
+
+def test_synthetic_voc_carries_its_class_list_and_marker(tmp_path):
+    make_synthetic_voc(tmp_path / "v", {"test": 4}, size=48, seed=2)
+    root = tmp_path / "v" / "VOCdevkit" / "VOCsynth"
+    assert (root / "classes.txt").read_text().split() == list(CLASS_NAMES)
+    assert (tmp_path / "v" / ".gwapbench-output").is_file()
+    result = CliRunner().invoke(cli, ["check-data", "--voc-root", str(root)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith(f"{len(CLASS_NAMES)} classes")

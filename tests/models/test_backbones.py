@@ -9,7 +9,8 @@ import torch
 import torchvision.models as tvm
 
 from reference_models import backbones
-from reference_models.backbones import BACKBONE_NAMES, GoogLeNetInputTransform, WeightsNotFoundError, build_backbone
+from reference_models.backbones import BACKBONE_NAMES, GoogLeNetInputTransform, build_backbone
+from reference_models.errors import WeightsError, WeightsNotFoundError
 
 
 @pytest.mark.parametrize("name", BACKBONE_NAMES)
@@ -116,11 +117,75 @@ def test_bad_weights_files(tmp_path):
         build_backbone("tiny", weights=tmp_path / "missing.pth")
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="garbage.pth"):
+    with pytest.raises(WeightsError, match="garbage.pth: not a readable PyTorch state dict"):
         build_backbone("caffenet", weights=garbage)
     wrong = tmp_path / "wrong.pth"
     torch.save(backbones.tiny_body().state_dict(), wrong)
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(WeightsError, match="does not fit"):
         build_backbone("caffenet", weights=wrong)
+    not_a_dict = tmp_path / "list.pth"
+    torch.save([torch.zeros(1)], not_a_dict)
+    with pytest.raises(WeightsError, match="holds a list, not a state dict"):
+        build_backbone("tiny", weights=not_a_dict)
     with pytest.raises(ValueError, match="unknown backbone"):
         build_backbone("alexnet9")
+
+
+def test_weights_names_resolve_to_the_torchvision_enum(monkeypatch, tmp_path):
+    """"imagenet", "default", member names (plain or qualified) load the file torchvision's enum names."""
+    _offline(monkeypatch, tmp_path / "hub")
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.manual_seed(6)
+    full = tvm.alexnet(weights=None)
+    torch.save(full.state_dict(), checkpoints / "alexnet-owt-7be5be79.pth")
+    for weights in ("imagenet", "ImageNet", "default", "IMAGENET1K_V1", "AlexNet_Weights.IMAGENET1K_V1"):
+        model = build_backbone("caffenet", weights=weights)
+        torch.testing.assert_close(model.body[0].weight, full.features[0].weight, rtol=0, atol=0)
+    # resnet50 has two ImageNet weights; the name picks the file (offline: the error names it)
+    with pytest.raises(WeightsNotFoundError, match="resnet50-0676ba61.pth"):
+        build_backbone("resnet50", weights="IMAGENET1K_V1")
+    with pytest.raises(WeightsNotFoundError, match="resnet50-11ad3fa6.pth"):
+        build_backbone("resnet50", weights="imagenet")  # DEFAULT = IMAGENET1K_V2
+
+
+def test_unusable_weights_arguments_list_the_accepted_values(monkeypatch, tmp_path):
+    _offline(monkeypatch, tmp_path / "hub")
+    accepted = "none, default, imagenet, IMAGENET1K_V1, IMAGENET1K_V2"
+    unknown = f"'imagenet21k': no such file, and not a weights name \\({accepted}\\)"
+    with pytest.raises(WeightsNotFoundError, match=unknown):
+        build_backbone("resnet50", weights="imagenet21k")
+    for weights in (True, 3, 1.5):
+        with pytest.raises(WeightsError, match=f"weights={weights!r}: give a weights name \\({accepted}\\)"):
+            build_backbone("resnet50", weights=weights)
+    with pytest.raises(WeightsError, match="no pretrained weights"):
+        build_backbone("tiny", weights="imagenet")
+    with pytest.raises(ValueError, match=r"resnet50: unknown option\(s\) \['width'\]; accepted: dilated"):
+        build_backbone("resnet50", weights=None, width=3)
+
+
+def test_corrupt_cached_file_is_a_weights_error_that_says_to_delete_it(monkeypatch, tmp_path):
+    _offline(monkeypatch, tmp_path / "hub")
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "alexnet-owt-7be5be79.pth").write_bytes(b"\x80\x02half a download")
+    with pytest.raises(WeightsError, match=r"alexnet-owt-7be5be79\.pth: not a readable PyTorch state dict .*delete it"):
+        build_backbone("caffenet")
+
+
+@pytest.mark.parametrize("name", BACKBONE_NAMES)
+def test_min_size_is_the_smallest_image_the_layers_take(name):
+    """The declared minimum against the layers themselves: min_size gives >= 1x1, one pixel less does not."""
+    model = build_backbone(name, weights=None).eval()
+    with torch.no_grad():
+        assert min(model.body(torch.zeros(1, 3, model.min_size, model.min_size + 5)).shape[2:]) >= 1
+        if model.min_size > 1:
+            smaller = model.min_size - 1
+            try:
+                too_small = min(model.body(torch.zeros(1, 3, smaller, smaller + 5)).shape[2:]) == 0
+            except RuntimeError:  # torch refuses an empty output
+                too_small = True
+            assert too_small
+            with pytest.raises(ValueError, match=f"{name}: images must be at least {model.min_size}x{model.min_size} "
+                                                 f"pixels, got {smaller}x{smaller + 5}"):
+                model(torch.zeros(1, 3, smaller, smaller + 5))

@@ -106,3 +106,15 @@ def test_tiny_gwap_classifier_learns_a_toy_task():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_classifier_validates_channels_and_num_classes():
+    backbone = build_backbone("tiny", weights=None, width=8)  # 32 channels
+    with pytest.raises(ValueError, match="GAP was built for 64 channels but the tiny backbone gives 32"):
+        WSLClassifier(backbone, build_pooling("gap", 64, 3), 3)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="num_classes must be an integer >= 1"):
+            WSLClassifier(backbone, build_pooling("gap", 32, 3), bad)
+    model = WSLClassifier(backbone, build_pooling("gap", 32, 3), 3)
+    with pytest.raises(ValueError, match="tiny: images must be at least 8x8 pixels, got 4x4"):
+        model(torch.zeros(1, 3, 4, 4))

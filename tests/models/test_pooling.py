@@ -7,10 +7,13 @@ import math
 import pytest
 import torch
 
+from reference_models import pooling
 from reference_models.pooling import (
     POOLING_NAMES,
     ClassSpecificGWAP,
     GWAP,
+    Pooled,
+    PoolingHead,
     box_coverage,
     build_pooling,
     class_specific_gwap_pool,
@@ -19,6 +22,7 @@ from reference_models.pooling import (
     gwap_pool,
     lse_pool,
     oracle_alpha,
+    register_pooling,
 )
 
 GWAP_VARIANTS = ("gwap", "gwap_no_sigmoid", "gwap_no_exp", "gwap_gt", "gwap_cs")
@@ -191,3 +195,65 @@ def test_factory_builds_every_name_and_rejects_unknown():
         GWAP(8, score="tanh")
     with pytest.raises(ValueError, match=r"\(N, K, H, W\)"):
         gap_pool(torch.zeros(3, 4))
+
+
+def test_heads_declare_their_map_kind():
+    kinds = {name: build_pooling(name, 8, 3).map_kind for name in POOLING_NAMES}
+    assert kinds == {
+        "gap": "cam", "gmp": "cam", "lse": "cam", "gwap": "alpha", "gwap_no_sigmoid": "alpha",
+        "gwap_no_exp": "alpha", "gwap_gt": "alpha", "gwap_cs": "alpha_c",
+    }  # fmt: skip
+
+
+def test_registry_refuses_a_name_twice_and_builds_a_new_head():
+    class Half(PoolingHead):
+        """A head from elsewhere (e.g. R-FCN's): half the GAP output."""
+
+        map_kind = "cam"
+
+        def __init__(self, in_channels: int, scale: float = 0.5) -> None:
+            super().__init__(in_channels)
+            self.scale = scale
+
+        def forward(self, features):
+            self._check_input(features)
+            pooled = gap_pool(features)
+            return Pooled(pooled.output * self.scale, pooled.weights * self.scale)
+
+    with pytest.raises(ValueError, match=r"pooling 'gwap' is already registered \(GWAP\)"):
+        register_pooling("gwap", Half)
+    try:
+        register_pooling("half_gap_test", Half)
+        head = build_pooling("half_gap_test", 4, 2, scale=0.25)
+        features = torch.arange(32.0).view(1, 4, 2, 4)
+        torch.testing.assert_close(head(features).output, features.mean(dim=(2, 3)) / 4)
+        with pytest.raises(ValueError, match="already registered"):
+            register_pooling("half_gap_test", Half)
+    finally:
+        pooling._REGISTRY.pop("half_gap_test", None)
+
+    class NoKind(PoolingHead):
+        pass
+
+    with pytest.raises(ValueError, match="map_kind must be one of"):
+        register_pooling("no_kind_test", NoKind)
+
+
+def test_factory_validates_counts_options_and_channels():
+    for in_channels, num_classes, field in ((0, 3, "in_channels"), (8, 0, "num_classes"), (8, 2.0, "num_classes"),
+                                            (True, 3, "in_channels")):
+        with pytest.raises(ValueError, match=f"{field} must be an integer >= 1"):
+            build_pooling("gwap_cs", in_channels, num_classes)
+    with pytest.raises(ValueError, match=r"pooling 'gwap' fixes score='sigmoid_exp'; choose another name"):
+        build_pooling("gwap", 8, 3, score="exp")
+    with pytest.raises(ValueError, match=r"pooling 'gap' takes no option r; accepted: none"):
+        build_pooling("gap", 8, 3, r=2.0)
+    with pytest.raises(ValueError, match=r"pooling 'lse' takes no option score; accepted: r"):
+        build_pooling("lse", 8, 3, score="exp")
+    for name in POOLING_NAMES:
+        head = build_pooling(name, 64, 3)
+        args = (torch.ones(1, 1, 2, 2),) if head.needs_gt_mask else ()
+        with pytest.raises(ValueError, match=f"{type(head).__name__} was built for 64 channels, got features with 128"):
+            head(torch.zeros(1, 128, 2, 2), *args)
+        with pytest.raises(ValueError, match="empty 0x0 map"):
+            head(torch.zeros(1, 64, 0, 0), *args)

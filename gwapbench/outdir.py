@@ -1,0 +1,204 @@
+"""Output folders: check them before any work, and never overwrite what gwapbench did not write.
+
+Every command that writes into an `--out` folder calls `prepare_output_folder` before it reads
+or computes anything. The folder gets a marker file (`MARKER_NAME`) when gwapbench creates it (or
+finds it empty); a folder without the marker belongs to the user: gwapbench adds new files to it
+but never overwrites one of them, and never replaces or empties it as a whole.
+
+`replace_folder` writes a whole folder (a generated dataset) into a staging folder beside the
+target and renames it into place at the end, so a failed or killed run leaves the old folder as
+it was. Staging folders are named `.<name>.<pid>.<random>.partial`; one whose process is gone
+is removed by the next run that writes the same folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from gwapbench import __version__
+from gwapbench.atomic import default_mode, write_text_atomic
+from gwapbench.errors import InputError
+
+MARKER_NAME = ".gwapbench-output"
+_STAGING_SUFFIXES = (".partial", ".old")
+
+
+def is_gwapbench_folder(path: str | os.PathLike[str]) -> bool:
+    """True when `path` is a folder that carries gwapbench's marker file."""
+    return (Path(path) / MARKER_NAME).is_file()
+
+
+def write_marker(folder: Path) -> None:
+    """Leave the marker that says gwapbench wrote `folder` (its contents may be replaced by gwapbench)."""
+    write_text_atomic(folder / MARKER_NAME, f"written by gwapbench {__version__}; gwapbench may replace this folder\n")
+
+
+def _first_file_above(path: Path) -> Path | None:
+    """The nearest existing ancestor of `path` that is not a folder, if any."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def _check_location(path: Path, argument: str) -> None:
+    """Raise InputError unless `path` is, or can be created as, a folder."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{argument} {path}: exists and is not a folder")
+    blocker = _first_file_above(path)
+    if blocker is not None:
+        raise InputError(f"{argument} {path}: {blocker} is a file, not a folder")
+
+
+def _check_writable(path: Path, argument: str) -> None:
+    """Create and delete a probe file in `path`: the only test that also holds for ACLs and read-only mounts."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".gwapbench-probe.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise InputError(f"{argument} {path}: folder is not writable ({err.strerror})") from err
+
+
+def _check_replaceable(path: Path, argument: str) -> None:
+    if path.is_dir() and any(path.iterdir()) and not is_gwapbench_folder(path):
+        raise InputError(
+            f"{argument} {path}: folder holds files gwapbench did not write (no {MARKER_NAME}); "
+            "it will not replace it: choose a new or empty folder"
+        )
+    _check_not_working_directory(path, argument)
+
+
+def _check_not_working_directory(path: Path, argument: str) -> None:
+    cwd = Path.cwd().resolve()
+    target = path.resolve()
+    if target == cwd or target in cwd.parents:
+        raise InputError(f"{argument} {path}: is or contains the working directory; it cannot be replaced")
+
+
+def prepare_output_folder(
+    path: Path, files: Sequence[str] = (), *, argument: str = "--out", replace: bool = False
+) -> Path:
+    """Check and create the output folder `path` before any work; return it.
+
+    Raises `InputError("<argument> <path>: ...")` (one line) when `path` is a file or lies under
+    one, cannot be created or written, or when one of `files` (names relative to `path`) exists as
+    a folder, or exists in a folder gwapbench did not write. With `replace=True` the folder is
+    going to be replaced as a whole: it must carry the marker or be empty (and must not hold the
+    working directory). A folder created here, or found empty, gets the marker.
+    """
+    path = Path(path)
+    _check_location(path, argument)
+    if replace:
+        _check_replaceable(path, argument)
+    existed_nonempty = path.is_dir() and any(path.iterdir())
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{argument} {path}: cannot create the folder ({err.strerror})") from err
+    _check_writable(path, argument)
+    owned = is_gwapbench_folder(path)
+    for name in files:
+        target = path / name
+        if target.is_dir():
+            raise InputError(f"{argument} {path}: {name} exists as a folder; gwapbench writes a file of that name")
+        if target.exists() and existed_nonempty and not owned:
+            raise InputError(
+                f"{argument} {path}: {name} exists in a folder gwapbench did not write; "
+                "it will not overwrite it: choose a new or empty folder"
+            )
+    if not existed_nonempty and not owned:
+        write_marker(path)
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(target: Path) -> list[Path]:
+    """Remove `.<name>.<pid>.*.partial|.old` folders beside `target` whose process no longer runs."""
+    removed = []
+    for candidate in target.parent.glob(f".{target.name}.*"):
+        parts = candidate.name[len(target.name) + 2:].split(".")
+        if not candidate.is_dir() or candidate.suffix not in _STAGING_SUFFIXES or not parts[0].isdigit():
+            continue
+        if int(parts[0]) != os.getpid() and not _pid_alive(int(parts[0])):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
+def _staging_dir(target: Path, suffix: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix, dir=target.parent))
+    os.chmod(folder, default_mode(directory=True))
+    return folder
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises SystemExit(143) so that cleanup code runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def replace_folder(target: Path, *, argument: str = "--out", replace: bool = False) -> Iterator[Path]:
+    """Yield an empty staging folder (with the marker) that replaces `target` when the block succeeds.
+
+    `target` must be new or empty, or with `replace=True` a folder gwapbench wrote (see
+    `prepare_output_folder`). On failure, SIGTERM included, the staging folder is removed and
+    `target` is left as it was (a folder created here is removed again).
+    """
+    shown, target = target, Path(os.path.abspath(target))
+    _check_not_working_directory(target, argument)
+    created = not target.exists()
+    prepare_output_folder(Path(shown), argument=argument, replace=replace)
+    if not replace and any(p.name != MARKER_NAME for p in target.iterdir()):
+        raise InputError(f"{argument} {shown}: folder is not empty (pass --overwrite to replace it)")
+    remove_stale_staging(target)
+    try:
+        with _sigterm_raises():
+            staging = _staging_dir(target, ".partial")
+            trash: Path | None = None
+            try:
+                write_marker(staging)
+                yield staging
+                trash = _staging_dir(target, ".old")
+                os.replace(target, trash / "old")
+                os.replace(staging, target)
+            except BaseException:
+                if trash is not None and not target.exists():
+                    os.replace(trash / "old", target)
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            finally:
+                if trash is not None:
+                    shutil.rmtree(trash, ignore_errors=True)
+    except BaseException:
+        if created and target.is_dir() and [p.name for p in target.iterdir()] == [MARKER_NAME]:
+            shutil.rmtree(target)
+        raise
