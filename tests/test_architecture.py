@@ -21,6 +21,8 @@ LAYERS = {
     "gwapbench.engine": 2,
     "gwapbench.tables": 3,
     "gwapbench.figures": 3,
+    "gwapbench.regression": 3.5,  # compares produced tables with references and the paper numbers
+    "gwapbench.regression_report": 3.6,  # renders what regression found
     "gwapbench.cli": 4,
     "gwapbench.__main__": 5,
 }
