@@ -46,9 +46,9 @@ SCHEDULES: dict[str, Schedule] = {
     for s in (
         Schedule("paper", image_size=600, batch_size=4, lr=5e-4, lr_step=20_000, iterations=60_000,
                  checkpoint_every=2_000),
-        Schedule("quick", image_size=128, batch_size=16, lr=0.05, lr_step=240, iterations=300,
-                 checkpoint_every=100),
-        Schedule("ci", image_size=96, batch_size=16, lr=0.05, lr_step=80, iterations=100, checkpoint_every=50),
+        Schedule("quick", image_size=96, batch_size=16, lr=0.05, lr_step=120, iterations=160,
+                 checkpoint_every=50),
+        Schedule("ci", image_size=64, batch_size=16, lr=0.05, lr_step=45, iterations=60, checkpoint_every=30),
     )
 }
 

@@ -98,3 +98,20 @@ def test_bad_arguments_exit_2_before_anything_is_written(small_voc, tmp_path):
         assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("tiny-*")), name
     result = CliRunner().invoke(cli, ["table1", "--net", "resnet18", "--data", "synthetic"])
     assert result.exit_code == 2 and "resnet18" in result.output
+
+
+def test_missing_imagenet_weights_fail_in_one_line_before_training(small_voc, tmp_path, monkeypatch):
+    import torch
+
+    def no_network(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    args = table_args("table1", small_voc, tmp_path / "runs", tmp_path / "out")
+    args[args.index("tiny")] = "caffenet"
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert "alexnet-owt-7be5be79.pth" in line and str(tmp_path / "hub") in line
+    assert not list((tmp_path / "runs").glob("*/checkpoint.pt"))
