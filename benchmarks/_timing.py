@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def best_time(fn: Callable[[], Any], repeat: int = 3, clock: Callable[[], float] = time.perf_counter) -> tuple[float, Any]:
+def best_time(
+    fn: Callable[[], Any], repeat: int = 3, clock: Callable[[], float] = time.perf_counter
+) -> tuple[float, Any]:
     """Run `fn` `repeat` times; return the fastest time in seconds (wall, or `clock`) and the last result."""
     best, result = float("inf"), None
     for _ in range(repeat):

@@ -154,7 +154,11 @@ class RFCN(GeneralizedRCNN):
     """R-FCN with optional weak branches ("gwap", "gap") on the shared backbone map; see the module docstring."""
 
     def __init__(
-        self, backbone: Backbone, num_classes: int, weak_branches: tuple[str, ...] = (), config: RFCNConfig = RFCNConfig()
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        weak_branches: tuple[str, ...] = (),
+        config: RFCNConfig = RFCNConfig(),
     ) -> None:
         unknown = set(weak_branches) - set(_POOLING_OF_BRANCH)
         if unknown:
@@ -196,12 +200,10 @@ class RFCN(GeneralizedRCNN):
         super().__init__(backbone, rpn, roi_heads, transform)
         self.num_classes = num_classes
         self.config = config
-        self.weak = nn.ModuleDict(
-            {
-                name: ImageLevelBranch(build_pooling(_POOLING_OF_BRANCH[name], backbone.out_channels, num_classes), num_classes)
-                for name in weak_branches
-            }
-        )
+        self.weak = nn.ModuleDict()
+        for name in weak_branches:
+            head = build_pooling(_POOLING_OF_BRANCH[name], backbone.out_channels, num_classes)
+            self.weak[name] = ImageLevelBranch(head, num_classes)
 
     @property
     def uses_image_labels(self) -> bool:

@@ -43,7 +43,9 @@ def cell_box_overlap(boxes: Tensor, map_size: tuple[int, int], stride: float) ->
         length = torch.minimum(hi[:, None], start + stride) - torch.maximum(lo[:, None], start)
         return length.clamp(min=0) / stride
 
-    return axis_overlap(boxes[:, 1], boxes[:, 3], height)[:, :, None] * axis_overlap(boxes[:, 0], boxes[:, 2], width)[:, None, :]
+    rows = axis_overlap(boxes[:, 1], boxes[:, 3], height)
+    columns = axis_overlap(boxes[:, 0], boxes[:, 2], width)
+    return rows[:, :, None] * columns[:, None, :]
 
 
 def region_hinge(class_maps: Tensor, boxes: Tensor, labels: Tensor, stride: float, margin: float) -> Tensor:
@@ -67,7 +69,9 @@ def region_hinge(class_maps: Tensor, boxes: Tensor, labels: Tensor, stride: floa
     return torch.where((negative_count > 0) & (inside_weight > 0), hinge, torch.zeros_like(hinge))
 
 
-def per_roi_detection_loss(class_logits: Tensor, box_deltas: Tensor, labels: Tensor, regression_targets: Tensor) -> Tensor:
+def per_roi_detection_loss(
+    class_logits: Tensor, box_deltas: Tensor, labels: Tensor, regression_targets: Tensor
+) -> Tensor:
     """(K,) loss of each RoI: cross-entropy + smooth L1 (beta 1/9) of its 4 deltas when it is a positive.
 
     The per-RoI terms of torchvision's `fastrcnn_loss`, with class-agnostic (K, 4) deltas.
