@@ -11,7 +11,8 @@ Rows (best of 3 over the 4 images):
 - `rfcn` vs torchvision's Faster R-CNN on the same backbone, RPN and proposals
   (`MultiScaleRoIAlign` 7x7 + `TwoMLPHead` 1024 + `FastRCNNPredictor`): R-FCN's claim is a
   cheaper per-RoI head;
-- `rfcn_gwap_gap` (adds the weak branches and the weight maps) vs `rfcn`;
+- `rfcn_gwap_gap` (adds the weak branches and the weight maps) vs `rfcn`, with the same detector
+  weights (random weights decide how many boxes survive NMS, and so its cost);
 - `rfcn` vs the tiny backbone alone (the floor: ratio < 1, the share of the backbone).
 """
 
@@ -80,6 +81,7 @@ def run(quick: bool = False) -> None:
     repeat = 1 if quick else 3
     rfcn = build_rfcn("rfcn", NUM_CLASSES, backbone="tiny", weights=None, config=CONFIG).eval()
     weak = build_rfcn("rfcn_gwap_gap", NUM_CLASSES, backbone="tiny", weights=None, config=CONFIG).eval()
+    weak.load_state_dict(rfcn.state_dict(), strict=False)  # same detector weights: same RoIs reach the NMS
     reference = faster_rcnn_like(rfcn)
     backbone = rfcn.backbone.eval()
 
