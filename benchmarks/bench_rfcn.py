@@ -7,7 +7,7 @@ other jobs (a 10 s wall time for 1.3 s of CPU), while one thread's CPU time is t
 work. One untimed call first (allocator and oneDNN warm-up). Models: `build_rfcn(..., backbone="tiny")`
 with the default `RFCNConfig` (R-FCN's: 300 proposals, k = 7, 1024-channel head, 512-channel
 RPN conv), random weights, scores thresholded at 0 so that every RoI reaches the per-class NMS.
-Rows (best of 3 over the 4 images):
+Rows (best of 3 over the 4 images, the models taking turns):
 - `rfcn` vs torchvision's Faster R-CNN on the same backbone, RPN and proposals
   (`MultiScaleRoIAlign` 7x7 + `TwoMLPHead` 1024 + `FastRCNNPredictor`): R-FCN's claim is a
   cheaper per-RoI head;
@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -60,18 +61,22 @@ def faster_rcnn_like(model: RFCN) -> FasterRCNN:
     return reference.eval()
 
 
-def images_per_second(model: torch.nn.Module, images: list[torch.Tensor], repeat: int) -> tuple[float, float]:
-    """(CPU seconds for all images, images/s), best of `repeat` after one warm-up image, one image per call."""
+def interleaved_cpu_seconds(
+    models: dict[str, Callable[[list[torch.Tensor]], object]], images: list[torch.Tensor], repeat: int
+) -> dict[str, float]:
+    """Best CPU seconds per model for all images, one image per call, after one warm-up image each.
 
-    def run() -> None:
-        with torch.no_grad():
-            for image in images:
-                model([image])
-
+    The models take turns within each repeat, so that a change in the machine's load hits all of them.
+    """
+    best = dict.fromkeys(models, float("inf"))
     with torch.no_grad():
-        model(images[:1])
-    seconds, _ = best_time(run, repeat, clock=time.process_time)
-    return seconds, len(images) / seconds
+        for model in models.values():
+            model(images[:1])
+        for _ in range(repeat):
+            for name, model in models.items():
+                seconds, _ = best_time(lambda m=model: [m([image]) for image in images], 1, clock=time.process_time)
+                best[name] = min(best[name], seconds)
+    return best
 
 
 def run(quick: bool = False) -> None:
@@ -88,17 +93,17 @@ def run(quick: bool = False) -> None:
     def backbone_only(image_batch: list[torch.Tensor]) -> None:
         backbone(torch.stack(image_batch))
 
-    ours_s, ours_rate = images_per_second(rfcn, images, repeat)
-    faster_s, faster_rate = images_per_second(reference, images, repeat)
-    weak_s, weak_rate = images_per_second(weak, images, repeat)
-    floor_s, floor_rate = images_per_second(backbone_only, images, repeat)
+    seconds = interleaved_cpu_seconds(
+        {"rfcn": rfcn, "faster": reference, "weak": weak, "backbone": backbone_only}, images, repeat
+    )
     label = f"R-FCN tiny, {len(images)} images 600x800, 1 thread, CPU s"
-    print_row(label, ours_s, faster_s, "torchvision Faster R-CNN, same backbone + RPN")
-    print_row("R-FCN + GWAP + GAP (weight maps), same images", weak_s, ours_s, "R-FCN")
-    print_row("R-FCN, same images", ours_s, floor_s, "tiny backbone alone")
+    print_row(label, seconds["rfcn"], seconds["faster"], "torchvision Faster R-CNN, same backbone + RPN")
+    print_row("R-FCN + GWAP + GAP (weight maps), same images", seconds["weak"], seconds["rfcn"], "R-FCN")
+    print_row("R-FCN, same images", seconds["rfcn"], seconds["backbone"], "tiny backbone alone")
+    rates = {name: len(images) / value for name, value in seconds.items()}
     print(
-        f"images/s: R-FCN {ours_rate:.2f}, R-FCN+GWAP+GAP {weak_rate:.2f}, "
-        f"Faster R-CNN {faster_rate:.2f}, backbone alone {floor_rate:.2f}"
+        f"images/s: R-FCN {rates['rfcn']:.2f}, R-FCN+GWAP+GAP {rates['weak']:.2f}, "
+        f"Faster R-CNN {rates['faster']:.2f}, backbone alone {rates['backbone']:.2f}"
     )
 
 
