@@ -175,10 +175,7 @@ def detection_ap_flat(
     metric: str = "voc07",
     convention: str = "exact",
 ) -> np.ndarray:
-    """(C,) per-class AP from flattened, validated detections and GT (see `voc_detection_ap`)."""
-    check_metric(metric)
-    check_convention(convention)
-    check_unit_interval(iou_threshold, "iou_threshold")
+    """(C,) per-class AP from flattened, validated detections and GT, options checked (see `voc_detection_ap`)."""
     strict_iou = convention == "py_faster_rcnn"
     order, tp, ignored = detection_outcomes(dets, gt, num_classes, iou_threshold, strict_iou)
     ranked_labels = dets.labels[order]
@@ -212,6 +209,9 @@ def voc_detection_ap(
     and np.arange's float thresholds); see `gwapbench.metrics.ap`.
     """
     check_positive_int(num_classes, "num_classes")
+    check_unit_interval(iou_threshold, "iou_threshold")
+    check_metric(metric)
+    check_convention(convention)
     check_not_empty(check_same_length(detections=detections, ground_truth=ground_truth), "detections")
     dets = flatten_detections(detections, num_classes)
     gt = flatten_ground_truth(ground_truth, num_classes)
