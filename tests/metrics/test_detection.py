@@ -225,6 +225,14 @@ def test_bad_input(dets, gt, message: str) -> None:
         voc_detection_ap(dets, gt, 2)
 
 
+def test_images_without_boxes_may_hold_empty_arrays_of_any_dtype() -> None:
+    # np.array([]) is float64: it must not turn the integer labels of the other images into floats
+    empty = (np.zeros((0, 4)), np.array([]), np.array([]))
+    dets = [image([[1, 1, 10, 10]], [0.9], [1]), empty]
+    gt = [truth([[1, 1, 10, 10]], [1]), empty]
+    np.testing.assert_array_equal(voc_detection_ap(dets, gt, 2), [np.nan, 1.0])
+
+
 def test_bad_options() -> None:
     with pytest.raises(ValueError, match="iou_threshold"):
         voc_detection_ap([], [], 2, iou_threshold=0.0)
