@@ -90,7 +90,8 @@ CONVENTION_AP = {
 @pytest.mark.parametrize("convention", CONVENTIONS)
 def test_hand_worked_ranking_where_each_convention_differs(convention: str) -> None:
     tp = np.array(CONVENTION_CASE)
-    ours, literal = average_precision(tp, 10, "voc07", convention=convention), literal_voc07(CONVENTION_CASE, 10, convention)
+    ours = average_precision(tp, 10, "voc07", convention=convention)
+    literal = literal_voc07(CONVENTION_CASE, 10, convention)
     assert ours == pytest.approx(float(CONVENTION_AP[convention]), abs=1e-15)
     assert literal == pytest.approx(float(CONVENTION_AP[convention]), abs=1e-15)
     assert len({float(v) for v in CONVENTION_AP.values()}) == 3
@@ -154,7 +155,8 @@ def test_devkit_metrics_match_exact_rationals(tp: list[bool], missed: int) -> No
     npos = sum(tp) + missed
     if npos == 0:
         return
-    assert average_precision(np.array(tp, dtype=bool), npos, "voc07") == pytest.approx(literal_voc07(tp, npos), abs=1e-12)
+    expected = literal_voc07(tp, npos)
+    assert average_precision(np.array(tp, dtype=bool), npos, "voc07") == pytest.approx(expected, abs=1e-12)
     assert average_precision(np.array(tp, dtype=bool), npos, "area") == pytest.approx(exact_area(tp, npos), abs=1e-12)
 
 
