@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 
 from gwapbench.atomic import write_text_atomic
-from gwapbench.data.bad_files import ON_BAD_FILE_CHOICES, ReadResult, save_bad_file_report
-from gwapbench.data.ilsvrc import read_ilsvrc_val_xml, read_synset_mapping
+from gwapbench.cli.options import dataset_root_options
+from gwapbench.data.bad_files import ON_BAD_FILE_CHOICES, save_bad_file_report
+from gwapbench.data.roots import read_dataset_root
 from gwapbench.data.summary import class_counts
 from gwapbench.data.synthetic import DEFAULT_IMAGES, default_split_sizes, make_synthetic, parse_split_sizes
-from gwapbench.data.voc import VOC_CLASSES, read_voc
 from gwapbench.errors import InputError
 
 
@@ -54,50 +54,16 @@ def make_synthetic_command(
         click.echo(f"{split:<10} {len(split_samples):>7} {objects:>8} {difficult:>10}")
 
 
-def _read_dataset(
-    voc_root: Path | None, imagenet_root: Path | None, split: str, classes: str | None, on_bad_file: str,
-    verify_images: bool,
-) -> tuple[ReadResult, list[str]]:
-    """Read a VOC devkit folder or an ILSVRC CLS-LOC val folder with the library's readers."""
-    if (voc_root is None) == (imagenet_root is None):
-        raise InputError("give exactly one of --voc-root and --imagenet-root")
-    if voc_root is not None:
-        names = [c.strip() for c in classes.split(",")] if classes else list(VOC_CLASSES)
-        splits = split.split(",") if "," in split else split
-        return read_voc(voc_root, splits, names, on_bad_file=on_bad_file, verify_images=verify_images), names
-    mapping = next(
-        (p for p in (imagenet_root / "LOC_synset_mapping.txt", imagenet_root / "ILSVRC" / "LOC_synset_mapping.txt")
-         if p.is_file()),
-        None,
-    )
-    if mapping is None:
-        raise InputError(f"--imagenet-root {imagenet_root}: LOC_synset_mapping.txt not found there or in ILSVRC/")
-    wnids = read_synset_mapping(mapping)
-    result = read_ilsvrc_val_xml(
-        imagenet_root / "ILSVRC" / "Annotations" / "CLS-LOC" / "val",
-        mapping,
-        imagenet_root / "ILSVRC" / "Data" / "CLS-LOC" / "val",
-        on_bad_file=on_bad_file,
-        verify_images=verify_images,
-    )
-    return result, wnids
-
-
 @click.command("check-data")
-@click.option("--voc-root", type=click.Path(path_type=Path), help="A devkit folder, e.g. VOCdevkit/VOC2007.")
-@click.option("--imagenet-root", type=click.Path(path_type=Path),
-              help="A folder holding ILSVRC/Data/CLS-LOC/val, ILSVRC/Annotations/CLS-LOC/val and LOC_synset_mapping.txt.")
-@click.option("--split", default="test", show_default=True,
-              help="VOC ImageSets/Main/<split>.txt; several comma-separated splits are read in order.")
-@click.option("--classes", default=None, help="Comma-separated VOC class names (default: the 20 VOC classes).")
+@dataset_root_options
 @click.option("--on-bad-file", type=click.Choice(ON_BAD_FILE_CHOICES), default="fail", show_default=True,
               help="fail: stop at the first bad file; skip: leave bad files out and report them.")
 @click.option("--verify-images", is_flag=True, help="Decode every image in full (finds corrupt or truncated JPEGs).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for bad_files.json and class_counts.csv.")
 def check_data_command(
-    voc_root: Path | None, imagenet_root: Path | None, split: str, classes: str | None, on_bad_file: str,
-    verify_images: bool, out: Path | None,
+    voc_root: Path | None, imagenet_root: Path | None, wsol_metadata: Path | None, split: str, classes: str | None,
+    on_bad_file: str, verify_images: bool, out: Path | None,
 ) -> None:
     """Read a dataset with gwapbench's readers and print what it holds and what was skipped.
 
@@ -108,7 +74,9 @@ def check_data_command(
     """
     if out is not None and out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
-    (samples, report), names = _read_dataset(voc_root, imagenet_root, split, classes, on_bad_file, verify_images)
+    dataset = read_dataset_root(voc_root, imagenet_root, wsol_metadata, split, classes, on_bad_file, verify_images)
+    samples, report = dataset.samples, dataset.report
+    names = dataset.class_names or [str(index) for index in range(samples[0].num_classes if samples else 0)]
     counts = class_counts(samples, names)
     click.echo(f"{len(samples)} images, {sum(c.objects for c in counts)} objects "
                f"({sum(c.difficult_objects for c in counts)} difficult), {len(names)} classes")
