@@ -40,9 +40,9 @@ def cli() -> None:
     """
 
 
-from gwapbench.cli import data  # noqa: E402  (commands register after the group exists)
+from gwapbench.cli import data, evaluate  # noqa: E402  (commands register after the group exists)
 
-for _command in (data.make_synthetic_command, data.check_data_command):
+for _command in (data.make_synthetic_command, data.check_data_command, evaluate.evaluate_command):
     cli.add_command(_command)
 
 
