@@ -34,8 +34,8 @@ def _write_results(out: Path, result: dict) -> None:
 
 
 @click.command("evaluate")
-@click.option("--heatmaps", type=click.Path(path_type=Path), required=True,
-              help="An .npz (image id -> 2-D map) or a folder of <image id>.npy (wsolevaluation's layout).")
+@click.option("--heatmaps", type=click.Path(path_type=Path), default=None,
+              help="Required: an .npz (image id -> 2-D map) or a folder of <image id>.npy (wsolevaluation's layout).")
 @dataset_root_options
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
               help="CSV of class predictions for the localization error: image_id,top1[,...,top5] "
@@ -49,7 +49,7 @@ def _write_results(out: Path, result: dict) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for metrics.json and metrics.csv.")
 @click.option("--overwrite", is_flag=True, help="Replace metrics.json / metrics.csv already in --out.")
 def evaluate_command(
-    heatmaps: Path, voc_root: Path | None, imagenet_root: Path | None, wsol_metadata: Path | None, split: str,
+    heatmaps: Path | None, voc_root: Path | None, imagenet_root: Path | None, wsol_metadata: Path | None, split: str,
     classes: str | None, predictions: Path | None, metric_list: str | None, on_missing: str, threshold: float,
     out: Path | None, overwrite: bool,
 ) -> None:
@@ -66,6 +66,8 @@ def evaluate_command(
     from gwapbench.data.roots import read_dataset_root
     from gwapbench.evaluation import evaluate_heatmaps, open_heatmaps, read_predictions
 
+    if heatmaps is None:  # checked here, not by click, so that the error is one line like every user error
+        raise InputError("--heatmaps: required (an .npz file or a folder of .npy maps)")
     _check_out(out, overwrite)
     metrics = [m.strip() for m in metric_list.split(",")] if metric_list else None
     dataset = read_dataset_root(voc_root, imagenet_root, wsol_metadata, split, classes)

@@ -40,7 +40,7 @@ def _guess_indices(cells: np.ndarray, num_classes: int, class_names: list[str] |
     values, inverse = np.unique(cells, return_inverse=True)
     index_of = {name: i for i, name in enumerate(class_names or [])}
     indices = np.empty(len(values), dtype=np.int64)
-    for j, value in enumerate(values):
+    for j, value in enumerate(values.tolist()):
         if value.isdigit() and int(value) < num_classes:
             indices[j] = int(value)
         elif value in index_of:
@@ -48,7 +48,7 @@ def _guess_indices(cells: np.ndarray, num_classes: int, class_names: list[str] |
         else:
             row, column = np.argwhere(cells == value)[0]
             raise InputError(
-                f"{path}: line {row + 2}, column top{column + 1}: {value!r} is neither a class index in "
+                f"--predictions {path}: line {row + 2}, column top{column + 1}: {value!r} is neither a class index in "
                 f"0..{num_classes - 1}" + (" nor a class name" if class_names else "")
             )
     return indices[inverse.reshape(-1)].reshape(cells.shape)
