@@ -60,7 +60,7 @@ class NpyFolderStore(HeatmapStore):
         self.keys = frozenset(keys)
 
     def load(self, key: str) -> np.ndarray:
-        path = self.path / f"{key}{_NPY}"
+        path = f"{self.path}/{key}{_NPY}"  # a string join: a Path per map costs ~5% of reading a 224x224 map
         try:
             return np.load(path, allow_pickle=False)
         except (OSError, ValueError) as err:
@@ -106,10 +106,10 @@ def sample_keys(sample: Sample, images_root: Path | None = None) -> tuple[str, .
     """The ids a map of `sample` may be stored under, most specific first: the image path relative to
     `images_root` (e.g. `val/ILSVRC2012_val_00000001.JPEG`), the same without extension, the image id."""
     keys = []
-    if images_root is not None:
-        relative = Path(os.path.relpath(sample.image_path, images_root)).as_posix()
-        if not relative.startswith("../"):
-            keys += [relative, os.path.splitext(relative)[0]]
+    path, root = str(sample.image_path), str(images_root) + os.sep if images_root is not None else None
+    if root is not None and path.startswith(root):  # the readers build image paths as root / relative name
+        relative = path[len(root) :].replace(os.sep, "/")
+        keys += [relative, os.path.splitext(relative)[0]]
     keys.append(sample.image_id)
     return tuple(dict.fromkeys(keys))
 
