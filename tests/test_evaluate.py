@@ -88,6 +88,18 @@ def test_small_map_is_resized_to_the_image():
     assert miss["metrics"] == {"gt_known_loc_accuracy": 0.0}
 
 
+def test_pxap_with_caller_masks(tmp_path):
+    """Map [[1, 0.5], [0, 0]], mask [[1, 0], [0, 1]]: in-mask scores 1 and 0, outside 0.5 and 0.
+    Descending thresholds: >= 1: P 1, R 1/2; >= 0.5: P 1/2, R 1/2; >= 0: P 1/2, R 1. PxAP = 1/2 + 1/4."""
+    store = _npz(tmp_path / "m.npz", {"x": np.array([[1, 0.5], [0, 0]], dtype=np.float32)})
+    mask = np.array([[True, False], [False, True]])
+    with open_heatmaps(store) as maps:
+        result = evaluate_heatmaps(maps, [_sample("x", 2, 2, (0, 0, 0, 0))], masks=[mask], metrics=["pxap"])
+        with pytest.raises(InputError, match="pxap needs pixel masks"):
+            evaluate_heatmaps(maps, [_sample("x", 2, 2, (0, 0, 0, 0))], metrics=["pxap"])
+    assert result["metrics"] == {"pxap": pytest.approx(0.75, abs=1e-12)}
+
+
 def test_voc_origin_shifts_gt_by_one(tmp_path):
     """VOC boxes are 1-based: the GT (3, 2, 6, 5) is the 0-based box (2, 1, 5, 4)."""
     sample = _sample("000001", 12, 9, (3, 2, 6, 5))
