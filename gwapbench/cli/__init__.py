@@ -43,10 +43,10 @@ def cli() -> None:
     """
 
 
-from gwapbench.cli import check, data, tables  # noqa: E402  (commands register after the group exists)
+from gwapbench.cli import check, data, evaluate, tables  # noqa: E402  (commands register after the group exists)
 
 for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
-                 tables.table2_command, tables.figures_group, check.check_command):
+                 tables.table2_command, tables.figures_group, evaluate.evaluate_command, check.check_command):
     cli.add_command(_command)
 
 
