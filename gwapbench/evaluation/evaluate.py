@@ -138,7 +138,7 @@ class _Accumulators:
     def results(self) -> dict[str, float]:
         out: dict[str, float] = {}
         if self.fmeasure is not None:
-            out["otsu_fmeasure"] = self.fmeasure.compute()[0]
+            out["otsu_fmeasure"] = self.fmeasure.compute()
         if self.box_acc is not None:
             out["max_box_acc"] = float(self.box_acc.compute()[0][0])
         if self.box_acc_v2 is not None:
