@@ -39,7 +39,8 @@ def cli() -> None:
 
     \b
     Example:
-      gwapbench make-synthetic --layout voc --out data/synthetic-voc
+      gwapbench table1 --net tiny --data synthetic
+      gwapbench table1 --net googlenet --data voc07 --voc-root VOCdevkit/VOC2007
     """
 
 
