@@ -17,9 +17,9 @@ from gwapbench.metrics.cam_legacy import (
     contour_rects,
     imwrite_gray,
     jpeg_round_trip,
-    keep_level,
     merge_rects,
 )
+from gwapbench.metrics.legacy_dt import keep_level
 from gwapbench.metrics.localization import heatmap_to_box
 
 cv2 = pytest.importorskip("cv2")
@@ -152,7 +152,8 @@ def all_maps() -> list[np.ndarray]:
 def test_gray_matches_matlab_rounding():
     heatmap = np.array([[0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255, -1.0, 1.0]])
     assert imwrite_gray(heatmap).tolist() == [[0, 1, 2, 3, 0, 255]]  # half away from zero, negatives clipped
-    assert imwrite_gray(np.zeros((2, 2))).tolist() == [[0, 0], [0, 0]]  # 0 / 0 -> NaN -> 0
+    assert imwrite_gray(np.array([[0.0, -1.0]])).tolist() == [[0, 0]]  # 0 / 0 -> NaN -> 0, -1 / 0 -> -inf
+    assert imwrite_gray(np.array([[-0.0, -1.0]])).tolist() == [[0, 255]]  # -1 / -0 -> +inf -> 255
     assert imwrite_gray(-np.ones((1, 2))).tolist() == [[255, 255]]  # -1 / -1 = 1
     rng = np.random.default_rng(0)
     for _ in range(50):
