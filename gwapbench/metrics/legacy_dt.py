@@ -202,39 +202,56 @@ def _max_squared_distance(column: np.ndarray, block_background: np.ndarray) -> i
 
 
 @numba.njit(cache=True, nogil=True)
-def _kept_row(column: np.ndarray, y: int, keep: int, reach: np.ndarray, kept: np.ndarray) -> None:
-    """kept[x] = (squared distance of window pixel (y, x) >= keep), without the distances: column x'
-    with column distance g, g^2 < keep, rules out |x - x'| <= reach[g] (the largest w with
-    w^2 + g^2 < keep); one sweep from each side marks the union of those intervals."""
-    cols = column.shape[1]
-    limit = len(reach)  # column distances >= limit rule nothing out
-    right_end = -1
-    for x in range(cols):
-        g = column[y, x]
-        if g < limit:
-            right_end = max(right_end, x + reach[g])
-        kept[x] = right_end < x
-    left_end = cols
-    for x in range(cols - 1, -1, -1):
-        g = column[y, x]
-        if g < limit:
-            left_end = min(left_end, x - reach[g])
-        kept[x] = kept[x] and left_end > x
-
-
-@numba.njit(cache=True, nogil=True)
 def _reach_table(keep: int) -> np.ndarray:
-    """reach[g] = largest w >= 0 with w^2 + g^2 < keep, for g with g^2 < keep."""
+    """reach[g] = largest w >= 0 with w^2 + g^2 < keep, for the g with g^2 < keep (and a last unused
+    entry: len(reach) - 1 is the first g that rules nothing out)."""
     size = 0
     while size * size < keep:
         size += 1
-    reach = np.empty(size, dtype=np.int64)
+    reach = np.empty(size + 1, dtype=np.int64)
     for g in range(size):
         w = 0
         while (w + 1) * (w + 1) + g * g < keep:
             w += 1
         reach[g] = w
+    reach[size] = -(np.int64(1) << np.int64(40))
     return reach
+
+
+@numba.njit(cache=True, nogil=True)
+def _kept_row(column: np.ndarray, y: int, reach: np.ndarray, kept: np.ndarray) -> None:
+    """kept[x] = (squared distance of window pixel (y, x) >= keep), without the distances: column x'
+    with column distance g, g^2 < keep, rules out |x - x'| <= reach[g] (`_reach_table`); one sweep
+    from each side marks the union of those intervals."""
+    row, cols, limit = column[y], column.shape[1], len(reach) - 1
+    right_end = -1
+    for x in range(cols):
+        if row[x] < limit:
+            right_end = max(right_end, x + reach[row[x]])
+        kept[x] = right_end < x
+    left_end = cols
+    for x in range(cols - 1, -1, -1):
+        if row[x] < limit:
+            left_end = min(left_end, x - reach[row[x]])
+        kept[x] = kept[x] and left_end > x
+
+
+@numba.njit(cache=True, nogil=True)
+def _append_runs(kept: np.ndarray, offset: int, x_lo: int, x_hi: int, y: int, runs: np.ndarray, n: int) -> int:
+    """Append the runs of kept[x - offset] over x_lo..x_hi (row y) to runs[:, n:]; return the new n."""
+    inside = False
+    for x in range(x_lo, x_hi + 1):
+        if kept[x - offset] != inside:
+            inside = not inside
+            if inside:
+                runs[0, n], runs[1, n] = y, x
+            else:
+                runs[2, n] = x - 1
+                n += 1
+    if inside:
+        runs[2, n] = x_hi
+        n += 1
+    return n
 
 
 @numba.njit(cache=True, nogil=True)
@@ -263,14 +280,6 @@ def kept_runs(gray: np.ndarray, level: int, extent: np.ndarray, column_buffer: n
     kept = np.empty(cols, dtype=np.bool_)
     n = 0
     for y in range(max(r0, 1), min(r1, height - 2) + 1):
-        _kept_row(column, y - r0, keep, reach, kept)
-        x, x_hi = max(c0, 1), min(c1, width - 2)
-        while x <= x_hi:
-            if kept[x - c0]:
-                runs[0, n], runs[1, n] = y, x
-                while x <= x_hi and kept[x - c0]:
-                    x += 1
-                runs[2, n] = x - 1
-                n += 1
-            x += 1
+        _kept_row(column, y - r0, reach, kept)
+        n = _append_runs(kept, c0, max(c0, 1), min(c1, width - 2), y, runs, n)
     return n
