@@ -77,7 +77,8 @@ def _component_rects(parent: np.ndarray, run_y: np.ndarray, run_a: np.ndarray, r
     for i in range(count):
         if parent[i] == i and not drop[i]:
             rects[n, 0], rects[n, 1] = boxes[i, 0] - grow, boxes[i, 1] - grow
-            rects[n, 2], rects[n, 3] = boxes[i, 2] - boxes[i, 0] + 1 + 2 * grow, boxes[i, 3] - boxes[i, 1] + 1 + 2 * grow
+            rects[n, 2] = boxes[i, 2] - boxes[i, 0] + 1 + 2 * grow
+            rects[n, 3] = boxes[i, 3] - boxes[i, 1] + 1 + 2 * grow
             n += 1
     return rects[:n]
 
