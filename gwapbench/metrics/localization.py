@@ -18,6 +18,7 @@ import torch
 from gwapbench.metrics._validation import as_array, check_boxes, check_same_length
 from gwapbench.metrics.accumulator import Accumulator
 from gwapbench.metrics.boxes import pairwise_iou_plus_one
+from gwapbench.metrics.cam_legacy import cam_legacy_box
 from gwapbench.metrics.components import largest_component_box, level_set_scores
 from gwapbench.metrics.heatmaps import check_heatmap, resize_heatmap_tensor
 from gwapbench.metrics.upsampled_components import (
@@ -77,7 +78,10 @@ def heatmap_to_box(heatmap: object, threshold: float = 0.2, method: str = "large
     No pixel above the threshold (an all-zero map, or a map with max <= 0 where nothing exceeds
     threshold * max) gives the one-pixel box (0, 0, 0, 0), as wsolevaluation; a constant positive
     map gives the whole map.
+    `method="cam_legacy"`: the CAM release's dt_box box (`cam_legacy_box`; `threshold` unused).
     """
+    if method == "cam_legacy":
+        return cam_legacy_box(heatmap)
     _check_box_args(threshold, method)
     return _box_of(torch.from_numpy(np.ascontiguousarray(check_heatmap(heatmap))), threshold)
 
