@@ -11,15 +11,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from gwapbench.metrics._validation import as_array, check_boxes, check_same_length
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.boxes import pairwise_iou_plus_one
-from gwapbench.metrics.components import largest_component_box, level_set_scores
+from gwapbench.metrics.boxes import rowwise_iou_plus_one
+from gwapbench.metrics.components import largest_component_box
 from gwapbench.metrics.heatmaps import check_heatmap, resize_heatmap_tensor
+from gwapbench.metrics.level_sweep import CONVENTIONS, sweep_best_ious
 from gwapbench.metrics.upsampled_components import (
     GENERIC_KERNEL_MIN_SUM,
     emulation_matches_torch,
@@ -29,9 +32,9 @@ from gwapbench.metrics.upsampled_components import (
 BOX_METHODS = ("largest_component",)
 DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
 MAX_BOX_ACC_V2_IOUS = (0.3, 0.5, 0.7)
-_CHUNK_PIXELS = 1 << 23  # map pixels per chunk: ~300 MB of sweep state per chunk in flight
+_BATCH_PIXELS = 1 << 26  # map pixels quantized at once: 64 MB of uint8 levels
 _RUN_PATH_MAPS = 512  # maps per run-path task: ~1,300 runs per map, ~130 MB of run arrays in flight
-_MAX_WORKERS = min(os.cpu_count() or 1, 4)  # chunks swept concurrently (peak memory ~ workers x chunk)
+_MAX_WORKERS = min(os.cpu_count() or 1, 4)  # run-path tasks in flight at once
 
 
 def _check_gt_boxes(gt_boxes: Sequence[object], name: str = "gt_boxes") -> list[np.ndarray]:
@@ -51,7 +54,7 @@ def best_iou_with_image_gt(boxes: np.ndarray, image_of_box: np.ndarray, gt_boxes
     pair_offset = np.arange(len(pair_box)) - np.repeat(np.cumsum(pairs_per_box) - pairs_per_box, pairs_per_box)
     pair_gt = gt_start[image_of_box][pair_box] + pair_offset
     best = np.zeros(len(boxes))
-    np.maximum.at(best, pair_box, pairwise_iou_plus_one(boxes[pair_box].astype(np.float64), gt_all[pair_gt]))
+    np.maximum.at(best, pair_box, rowwise_iou_plus_one(boxes[pair_box].astype(np.float64), gt_all[pair_gt]))
     return best
 
 
@@ -270,7 +273,7 @@ def _check_unit_maps(heatmaps: object) -> np.ndarray:
     return arr
 
 
-def _check_thresholds(values: object, name: str, low_open: bool) -> np.ndarray:
+def _check_thresholds(values: object, name: str, low_open: bool) -> tuple[float, ...]:
     arr = as_array(values, name, ndim=1)
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
@@ -278,111 +281,111 @@ def _check_thresholds(values: object, name: str, low_open: bool) -> np.ndarray:
     if bad.any():
         interval = "(0, 1]" if low_open else "[0, 1)"
         raise ValueError(f"{name} must lie in {interval}, got {arr[bad][0]!r}")
-    return arr
+    return tuple(float(value) for value in arr)
 
 
-def box_hit_counts(
-    heatmaps: object,
-    gt_boxes: Sequence[object],
-    cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
-    iou_thresholds: Sequence[float] = (0.5,),
-    multi_contour: bool = False,
-    wsol_box_extent: bool = False,
-) -> np.ndarray:
+@dataclass(frozen=True)
+class MaxBoxAccOptions:
+    """What MaxBoxAcc evaluates: CAM thresholds t in [0, 1), IoU thresholds delta in (0, 1], boxes of
+    the largest component or of all (`multi_contour`), and the convention ("components" or
+    "wsolevaluation", see `level_sweep` and docs/metrics.md). Validated on construction."""
+
+    cam_thresholds: tuple[float, ...] = tuple(float(t) for t in DEFAULT_CAM_THRESHOLDS)
+    iou_thresholds: tuple[float, ...] = (0.5,)
+    multi_contour: bool = False
+    convention: str = "components"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cam_thresholds", _check_thresholds(self.cam_thresholds, "cam_thresholds", False))
+        object.__setattr__(self, "iou_thresholds", _check_thresholds(self.iou_thresholds, "iou_thresholds", True))
+        if self.convention not in CONVENTIONS:
+            raise ValueError(f"convention must be one of {CONVENTIONS}, got {self.convention!r}")
+
+    @classmethod
+    def v2(cls, cam_thresholds: object = DEFAULT_CAM_THRESHOLDS, convention: str = "components") -> MaxBoxAccOptions:
+        """MaxBoxAccV2's options: IoU 0.3, 0.5 and 0.7, boxes of every contour."""
+        return cls(tuple(np.asarray(cam_thresholds).reshape(-1)), MAX_BOX_ACC_V2_IOUS, True, convention)
+
+
+def box_hit_counts(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()
+                   ) -> np.ndarray:
     """(I, T) int64: images whose box at CAM threshold t_j has IoU >= delta_i with some GT box.
 
     wsolevaluation semantics: maps in [0, 1] are quantized to q = floor(255 s); at threshold t a
     pixel is foreground when q > floor(t * max q); the box is that of the largest 8-connected
-    component (or, multi_contour, the best of all components' boxes); no foreground gives the
-    box (0, 0, 0, 0). gt_boxes are inclusive boxes in the heat-map frame. `wsol_box_extent`
-    reproduces wsolevaluation's box x2 = min(x + w, W - 1), y2 = min(y + h, H - 1) from
-    cv2.boundingRect (one pixel beyond the component unless at the border); default: the
-    component's own inclusive box.
+    component (or, multi_contour, the best of all components' boxes) under `options.convention`;
+    no foreground gives the box (0, 0, 0, 0). gt_boxes are inclusive boxes in the heat-map frame.
+    One compiled sweep per map covers every threshold (`level_sweep.sweep_best_ious`).
     """
     maps = _check_unit_maps(heatmaps)
     gt = _check_gt_boxes(gt_boxes)
     check_same_length(heatmaps=maps, gt_boxes=gt)
-    thresholds = _check_thresholds(cam_thresholds, "cam_thresholds", low_open=False)
-    ious = _check_thresholds(iou_thresholds, "iou_thresholds", low_open=True)
-    if maps.size == 0:
-        return np.zeros((len(ious), len(thresholds)), dtype=np.int64)
-    limit = np.array([maps.shape[2] - 1, maps.shape[1] - 1])
-
-    def chunk_hits(chunk: slice) -> np.ndarray:
-        levels = quantize_heatmaps(maps[chunk])
-        cam_levels = np.floor(thresholds[None, :] * levels.max(axis=(1, 2))[:, None]).astype(np.int64)
-        chunk_gt = gt[chunk]
-
-        def score(boxes: np.ndarray, image: np.ndarray) -> np.ndarray:
-            if wsol_box_extent:
-                boxes = np.concatenate([boxes[:, :2], np.minimum(boxes[:, 2:] + 1, limit)], axis=1)
-            return best_iou_with_image_gt(boxes, image, chunk_gt)
-
-        best = level_set_scores(levels, cam_levels, score, multi_contour)
-        return (best[None] >= ious[:, None, None]).sum(axis=1)
-
-    per_chunk = max(1, _CHUNK_PIXELS // (maps.shape[1] * maps.shape[2]))
-    chunks = [slice(start, start + per_chunk) for start in range(0, len(maps), per_chunk)]
-    # numpy and scipy release the GIL in their loops: chunks in threads use the other cores.
-    with ThreadPoolExecutor(max_workers=min(len(chunks), _MAX_WORKERS)) as pool:
-        return np.sum(list(pool.map(chunk_hits, chunks)), axis=0).astype(np.int64)
+    thresholds = np.array(options.cam_thresholds)
+    ious = np.array(options.iou_thresholds)
+    hits = np.zeros((len(ious), len(thresholds)), dtype=np.int64)
+    order = np.argsort(thresholds, kind="stable")
+    per_batch = max(1, _BATCH_PIXELS // max(1, maps.shape[1] * maps.shape[2]))
+    for start in range(0, len(maps), per_batch):
+        levels = quantize_heatmaps(maps[start : start + per_batch])
+        record = np.floor(thresholds[None, :] * levels.max(axis=(1, 2))[:, None]).astype(np.int64)
+        batch_gt = gt[start : start + per_batch]
+        gt_start = np.concatenate([[0], np.cumsum([len(g) for g in batch_gt])]).astype(np.int64)
+        best = sweep_best_ious(levels, record, order, np.concatenate(batch_gt).reshape(-1, 4), gt_start,
+                               options.multi_contour, options.convention == "wsolevaluation")
+        hits += (best[None] >= ious[:, None, None]).sum(axis=1)
+    return hits
 
 
-def max_box_acc(
-    heatmaps: object,
-    gt_boxes: Sequence[object],
-    cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
-    iou_thresholds: Sequence[float] = (0.5,),
-    multi_contour: bool = False,
-    wsol_box_extent: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+def max_box_acc(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()
+                ) -> tuple[np.ndarray, np.ndarray]:
     """MaxBoxAcc (Choe et al. 2020): per IoU threshold delta, max over one dataset-wide CAM threshold t
     of the GT-known box accuracy. Returns ((I,) maxima, (I, T) accuracy curves), fractions in [0, 1].
 
-    MaxBoxAccV2 = mean of the maxima with iou_thresholds (0.3, 0.5, 0.7) and multi_contour=True.
-    Raises ValueError for no images.
+    MaxBoxAccV2 = mean of the maxima with `MaxBoxAccOptions.v2()`. Raises ValueError for no images.
     """
-    counts = box_hit_counts(heatmaps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour, wsol_box_extent)
+    counts = box_hit_counts(heatmaps, gt_boxes, options)
     if len(gt_boxes) == 0:
         raise ValueError("no images: heatmaps and gt_boxes are empty")
     curves = counts / len(gt_boxes)
     return curves.max(axis=1), curves
 
 
-def max_box_acc_v2(
-    heatmaps: object, gt_boxes: Sequence[object], cam_thresholds: object = DEFAULT_CAM_THRESHOLDS
-) -> float:
-    """MaxBoxAccV2: mean over IoU {0.3, 0.5, 0.7} of MaxBoxAcc with boxes from every component."""
-    maxima, _ = max_box_acc(heatmaps, gt_boxes, cam_thresholds, MAX_BOX_ACC_V2_IOUS, multi_contour=True)
+def max_box_acc_v2(heatmaps: object, gt_boxes: Sequence[object], cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
+                   convention: str = "components") -> float:
+    """MaxBoxAccV2: mean over IoU {0.3, 0.5, 0.7} of MaxBoxAcc with boxes from every contour."""
+    maxima, _ = max_box_acc(heatmaps, gt_boxes, MaxBoxAccOptions.v2(cam_thresholds, convention))
     return float(maxima.mean())
 
 
 class MaxBoxAcc(Accumulator):
-    """MaxBoxAcc over batches: stores per-batch (I, T) hit counts and image counts, never the maps."""
+    """MaxBoxAcc over batches in constant memory: the state is the summed (I, T) hit counts and the
+    image count (merging adds them), never the maps."""
 
-    def __init__(
-        self,
-        cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
-        iou_thresholds: Sequence[float] = (0.5,),
-        multi_contour: bool = False,
-        wsol_box_extent: bool = False,
-    ) -> None:
+    def __init__(self, options: MaxBoxAccOptions = MaxBoxAccOptions()) -> None:
         super().__init__()
-        self.wsol_box_extent = wsol_box_extent
-        self.cam_thresholds = _check_thresholds(cam_thresholds, "cam_thresholds", low_open=False)
-        self.iou_thresholds = _check_thresholds(iou_thresholds, "iou_thresholds", low_open=True)
-        self.multi_contour = multi_contour
+        self.options = options
+
+    def _add(self, counts: np.ndarray, images: int) -> None:
+        """Fold a batch (or a merged accumulator's totals) into the one-item state."""
+        total = self._items("counts")
+        self._state = {"counts": [counts + total[0] if total else counts],
+                       "images": [images + sum(self._items("images"))]}
 
     def update(self, heatmaps: object, gt_boxes: Sequence[object]) -> None:
-        counts = box_hit_counts(
-            heatmaps, gt_boxes, self.cam_thresholds, self.iou_thresholds, self.multi_contour, self.wsol_box_extent
-        )
-        self._append(counts=counts, images=len(gt_boxes))
+        self._add(box_hit_counts(heatmaps, gt_boxes, self.options), len(gt_boxes))
+
+    def merge(self, other: Accumulator | dict[str, dict[str, Any]]) -> MaxBoxAcc:
+        super().merge(other)  # checks the settings and appends the other side's totals
+        counts, images = self._items("counts"), self._items("images")
+        self._state = {}
+        if counts:
+            self._add(np.sum(counts, axis=0), sum(images))
+        return self
 
     def compute(self) -> tuple[np.ndarray, np.ndarray]:
         """((I,) MaxBoxAcc per IoU threshold, (I, T) accuracy curves)."""
         images = sum(self._items("images"))
         if images == 0:
             raise ValueError("MaxBoxAcc has no images: call update() first")
-        curves = np.sum(self._items("counts"), axis=0) / images
+        curves = self._items("counts")[0] / images
         return curves.max(axis=1), curves

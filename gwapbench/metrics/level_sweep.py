@@ -1,0 +1,396 @@
+"""Compiled sweep over all upper level sets of uint8 maps: best box IoU at every CAM threshold.
+
+For a map q (uint8 levels) and record levels r_j, the foreground at threshold j is {q > r_j}
+(wsolevaluation's `cv2.threshold(..., int(t * max q), THRESH_BINARY)`). Upper level sets are
+nested, so one sweep adds the pixels level by level from max q down to 1 (a counting sort
+buckets them) into a union-find over pixels that keeps, at each root, the component's size,
+box, first pixel, and for the wsolevaluation convention its bit-quad area and Euler number;
+after level v the thresholds with r_j = v - 1 are recorded. Cost: O(pixels) plus, per recorded
+level, one box (largest component) or one pass over the live components (all components).
+
+Conventions (docs/metrics.md, "MaxBoxAcc conventions"):
+- "components": the largest 8-connected component by pixel count (ties: the first pixel in
+  row-major order wins), or every component with `multi_contour`; inclusive boxes.
+- "wsolevaluation": OpenCV `findContours(RETR_TREE)` as wsolevaluation uses it. Contours are
+  ranked by `cv2.contourArea`, the area of the polygon through the pixel centres of the outer
+  border, which is the bit-quad area n(Q4) + n(Q3) / 2 (Gray 1971) of the component with its
+  holes filled; tied maxima go to the component found last in raster order (OpenCV lists sibling
+  contours newest first, and a component inside a hole never ties with the maximum, since its
+  ancestor's area is larger). Boxes are boundingRect's (x, y, min(x + w, W - 1), min(y + h, H - 1)).
+  `multi_contour` also scores each hole's contour: a hole (a 4-connected background component
+  that does not reach the border) with box X1..X2, Y1..Y2 has the contour box X1 - 1 .. X2 + 1,
+  found by a second, ascending sweep over the background.
+Hole-filled areas are exact: a component is hole-free when its Euler number (Gray's
+8-connected bit-quad formula, (n(Q1) - n(Q3) - 2 n(QD)) / 4) is 1; otherwise its filled area
+is computed by a flood fill of its box, and only when bounds (unfilled area <= filled area <=
+box area) cannot decide the ranking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gwapbench.compiled import njit, prange
+
+CONVENTIONS = ("components", "wsolevaluation")
+_MAPS_PER_TASK = 16  # maps per parallel task (work arrays are allocated once per task)
+
+# Per 2x2 quad, indexed by tl | tr << 1 | bl << 2 | br << 3: twice the area of the polygon through
+# the centres of its foreground pixels (Q3: a half square, Q4: a square), and 4 x its Euler
+# contribution for 8-connectivity (Q1: +1, Q3: -1, diagonal pair QD: -2).
+QUAD_AREA2 = np.array([0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 1, 2], dtype=np.int64)
+QUAD_EULER4 = np.array([0, 1, 1, 0, 1, 0, -2, -1, 1, -2, 0, -1, 0, -1, -1, 0], dtype=np.int64)
+
+# rows of the per-root statistics array
+_SIZE, _X1, _Y1, _X2, _Y2, _FIRST, _AREA2, _EULER4, _POS, _FILLED2 = range(10)
+_NUM_STATS = 10
+
+
+@njit(cache=True)
+def _find(parent: np.ndarray, pixel: int) -> int:
+    """Root of `pixel`, halving the path on the way."""
+    while parent[pixel] != pixel:
+        parent[pixel] = parent[parent[pixel]]
+        pixel = parent[pixel]
+    return pixel
+
+
+@njit(cache=True)
+def box_iou_max(x1: float, y1: float, x2: float, y2: float, gt: np.ndarray, start: int, stop: int) -> float:
+    """Max over gt[start:stop] of the +1-convention IoU with the box (0 when there is none);
+    the operations of `boxes.rowwise_iou_plus_one`, in float64."""
+    best = 0.0
+    for g in range(start, stop):
+        iw = max(min(x2, gt[g, 2]) - max(x1, gt[g, 0]) + 1.0, 0.0)
+        ih = max(min(y2, gt[g, 3]) - max(y1, gt[g, 1]) + 1.0, 0.0)
+        intersection = iw * ih
+        union = (x2 - x1 + 1.0) * (y2 - y1 + 1.0) + (gt[g, 2] - gt[g, 0] + 1.0) * (gt[g, 3] - gt[g, 1] + 1.0)
+        best = max(best, intersection / (union - intersection))
+    return best
+
+
+@njit(cache=True)
+def _component_score(stats, root, wsol, width, height, gt, g0, g1) -> float:
+    x2, y2 = stats[root, _X2], stats[root, _Y2]
+    if wsol:  # boundingRect's x + w and y + h, clipped to the last column and row
+        x2, y2 = min(x2 + 1, width - 1), min(y2 + 1, height - 1)
+    return box_iou_max(float(stats[root, _X1]), float(stats[root, _Y1]), float(x2), float(y2), gt, g0, g1)
+
+
+@njit(cache=True)
+def _bucket_pixels(q: np.ndarray, pixels: np.ndarray, starts: np.ndarray) -> int:
+    """Counting sort: pixels[starts[v]:starts[v + 1]] are the pixels of level v; returns max q."""
+    starts[:] = 0
+    top = 0
+    for p in range(q.size):
+        starts[q[p] + 1] += 1
+        top = max(top, int(q[p]))
+    for v in range(256):
+        starts[v + 1] += starts[v]
+    fill = starts[:256].copy()
+    for p in range(q.size):
+        pixels[fill[q[p]]] = p
+        fill[q[p]] += 1
+    return top
+
+
+@njit(cache=True)
+def _join(parent, stats, alive, live, a, b) -> int:
+    """Union by size of roots a != b; the absorbed root leaves the live list. Returns the new root."""
+    if stats[a, _SIZE] < stats[b, _SIZE]:
+        a, b = b, a
+    parent[b] = a
+    stats[a, _SIZE] += stats[b, _SIZE]
+    stats[a, _X1] = min(stats[a, _X1], stats[b, _X1])
+    stats[a, _Y1] = min(stats[a, _Y1], stats[b, _Y1])
+    stats[a, _X2] = max(stats[a, _X2], stats[b, _X2])
+    stats[a, _Y2] = max(stats[a, _Y2], stats[b, _Y2])
+    stats[a, _FIRST] = min(stats[a, _FIRST], stats[b, _FIRST])
+    stats[a, _AREA2] += stats[b, _AREA2]
+    stats[a, _EULER4] += stats[b, _EULER4]
+    _drop(stats, alive, live, b)
+    return a
+
+
+@njit(cache=True)
+def _drop(stats, alive, live, root) -> None:
+    """Remove `root` from the live list (swap with the last entry); live[0] holds its length."""
+    slot, last = stats[root, _POS], alive[live[0] - 1]
+    alive[slot] = last
+    stats[last, _POS] = slot
+    live[0] -= 1
+
+
+@njit(cache=True)
+def _start_component(parent, stats, alive, live, p, x, y) -> None:
+    parent[p] = p
+    stats[p, _SIZE] = 1
+    stats[p, _X1] = stats[p, _X2] = x
+    stats[p, _Y1] = stats[p, _Y2] = y
+    stats[p, _FIRST] = p
+    stats[p, _AREA2] = stats[p, _EULER4] = 0
+    stats[p, _POS] = live[0]
+    alive[live[0]] = p
+    live[0] += 1
+
+
+@njit(cache=True)
+def _quad_bits(parent, width, height, qy, qx) -> int:
+    """Foreground bits of the quad with top-left pixel (qy, qx); pixels outside the map are background."""
+    bits = 0
+    for k in range(4):
+        y, x = qy + k // 2, qx + k % 2
+        if 0 <= y < height and 0 <= x < width and parent[y * width + x] >= 0:
+            bits |= 1 << k
+    return bits
+
+
+@njit(cache=True)
+def _add_foreground_pixel(parent, stats, alive, live, p, width, height, wsol) -> int:
+    """Add pixel p and join it to its present 8-neighbours; returns its component's root."""
+    y, x = p // width, p % width
+    _start_component(parent, stats, alive, live, p, x, y)
+    root = p
+    for ny in range(max(y - 1, 0), min(y + 2, height)):
+        for nx in range(max(x - 1, 0), min(x + 2, width)):
+            neighbour = ny * width + nx
+            if neighbour != p and parent[neighbour] >= 0:
+                other = _find(parent, neighbour)
+                if other != root:
+                    root = _join(parent, stats, alive, live, root, other)
+    if wsol:  # the four quads holding p change pattern; all their foreground is in root's component
+        for qy in range(y - 1, y + 1):
+            for qx in range(x - 1, x + 1):
+                after = _quad_bits(parent, width, height, qy, qx)
+                before = after & ~(1 << ((y - qy) * 2 + (x - qx)))
+                stats[root, _AREA2] += QUAD_AREA2[after] - QUAD_AREA2[before]
+                stats[root, _EULER4] += QUAD_EULER4[after] - QUAD_EULER4[before]
+    return root
+
+
+@njit(cache=True)
+def _filled_area2(parent, stats, root, width, height, frame, stack) -> int:
+    """Twice the bit-quad area of `root`'s component with its holes filled (= 2 x cv2.contourArea of
+    its outer contour): flood the outside through non-members over the box plus a 1-pixel margin."""
+    x0, y0 = stats[root, _X1] - 1, stats[root, _Y1] - 1
+    fw, fh = stats[root, _X2] - x0 + 2, stats[root, _Y2] - y0 + 2
+    for ly in range(fh):  # 1 member, 0 not yet reached, 2 outside
+        for lx in range(fw):
+            gy, gx = y0 + ly, x0 + lx
+            member = 0 <= gy < height and 0 <= gx < width and parent[gy * width + gx] >= 0
+            frame[ly * fw + lx] = 1 if member and _find(parent, gy * width + gx) == root else 0
+    top = 0
+    for ly in range(fh):
+        for lx in range(fw):
+            if (ly == 0 or lx == 0 or ly == fh - 1 or lx == fw - 1) and frame[ly * fw + lx] == 0:
+                frame[ly * fw + lx] = 2
+                stack[top] = ly * fw + lx
+                top += 1
+    while top:
+        top -= 1
+        cell = stack[top]
+        ly, lx = cell // fw, cell % fw
+        for ny, nx in ((ly - 1, lx), (ly + 1, lx), (ly, lx - 1), (ly, lx + 1)):
+            if 0 <= ny < fh and 0 <= nx < fw and frame[ny * fw + nx] == 0:
+                frame[ny * fw + nx] = 2
+                stack[top] = ny * fw + nx
+                top += 1
+    area2 = 0
+    for ly in range(fh - 1):
+        for lx in range(fw - 1):
+            bits = 0
+            for k in range(4):
+                if frame[(ly + k // 2) * fw + lx + k % 2] != 2:
+                    bits |= 1 << k
+            area2 += QUAD_AREA2[bits]
+    return area2
+
+
+@njit(cache=True)
+def _largest_by_contour_area(parent, stats, alive, live, exact, width, height, frame, stack) -> int:
+    """Root with the largest hole-filled bit-quad area (ties: the last first pixel in raster order).
+
+    Hole-free components (Euler number 1) have their exact area; for the others unfilled area <=
+    filled area <= 2 (w - 1)(h - 1), and the flood fill runs only where bounds leave a tie possible.
+    """
+    best_low = -1
+    for i in range(live[0]):
+        root = alive[i]
+        if not exact[root] and stats[root, _EULER4] == 4:
+            stats[root, _FILLED2] = stats[root, _AREA2]
+            exact[root] = True
+        best_low = max(best_low, stats[root, _FILLED2] if exact[root] else stats[root, _AREA2])
+    winner, contenders = -1, 0
+    for i in range(live[0]):
+        root = alive[i]
+        bound = stats[root, _FILLED2] if exact[root] else 2 * (stats[root, _X2] - stats[root, _X1]) * (
+            stats[root, _Y2] - stats[root, _Y1])
+        if bound >= best_low:
+            winner, contenders = root, contenders + 1
+    if contenders == 1:
+        return winner
+    winner = -1
+    for i in range(live[0]):
+        root = alive[i]
+        bound = stats[root, _FILLED2] if exact[root] else 2 * (stats[root, _X2] - stats[root, _X1]) * (
+            stats[root, _Y2] - stats[root, _Y1])
+        if bound < best_low:
+            continue
+        if not exact[root]:
+            stats[root, _FILLED2] = _filled_area2(parent, stats, root, width, height, frame, stack)
+            exact[root] = True
+        if winner < 0 or stats[root, _FILLED2] > stats[winner, _FILLED2] or (
+                stats[root, _FILLED2] == stats[winner, _FILLED2] and stats[root, _FIRST] > stats[winner, _FIRST]):
+            winner = root
+    return winner
+
+
+@njit(cache=True)
+def _best_live_score(parent, stats, alive, live, score, scored, wsol, width, height, gt, g0, g1, hole) -> float:
+    """Best cached box score over the live components (foreground, or holes with `hole`)."""
+    best = -1.0
+    for i in range(live[0]):
+        root = alive[i]
+        if not scored[root]:
+            if hole:
+                x1, y1 = stats[root, _X1] - 1, stats[root, _Y1] - 1
+                x2, y2 = min(stats[root, _X2] + 2, width - 1), min(stats[root, _Y2] + 2, height - 1)
+                score[root] = box_iou_max(float(x1), float(y1), float(x2), float(y2), gt, g0, g1)
+            else:
+                score[root] = _component_score(stats, root, wsol, width, height, gt, g0, g1)
+            scored[root] = True
+        best = max(best, score[root])
+    return best
+
+
+@njit(cache=True)
+def _foreground_sweep(q, width, height, record, order, gt, g0, g1, multi, wsol, out, work) -> int:
+    """Descending sweep: fills out[j] for every threshold j; returns max q."""
+    parent, stats, alive, live, pixels, starts, score, scored, exact, frame, stack = work
+    top = _bucket_pixels(q, pixels, starts)
+    parent[: q.size] = -1
+    live[0] = 0
+    empty = box_iou_max(0.0, 0.0, 0.0, 0.0, gt, g0, g1)
+    k = len(order) - 1
+    while k >= 0 and record[order[k]] >= top:  # nothing above the level: wsolevaluation's (0, 0, 0, 0)
+        out[order[k]] = empty
+        k -= 1
+    leader = -1
+    for v in range(top, 0, -1):
+        for i in range(starts[v], starts[v + 1]):
+            root = _add_foreground_pixel(parent, stats, alive, live, pixels[i], width, height, wsol)
+            scored[root] = False
+            exact[root] = False
+            if not multi and not wsol:  # areas only grow: the leader changes only to a changed component
+                if leader >= 0:
+                    leader = _find(parent, leader)
+                if leader < 0 or stats[root, _SIZE] > stats[leader, _SIZE] or (
+                        stats[root, _SIZE] == stats[leader, _SIZE] and stats[root, _FIRST] < stats[leader, _FIRST]):
+                    leader = root
+        value = -1.0
+        while k >= 0 and record[order[k]] == v - 1:
+            if value < 0:
+                if multi:
+                    value = _best_live_score(parent, stats, alive, live, score, scored, wsol, width, height,
+                                             gt, g0, g1, False)
+                else:
+                    if wsol:
+                        leader = _largest_by_contour_area(parent, stats, alive, live, exact, width, height,
+                                                          frame, stack)
+                    leader = _find(parent, leader)
+                    if not scored[leader]:
+                        score[leader] = _component_score(stats, leader, wsol, width, height, gt, g0, g1)
+                        scored[leader] = True
+                    value = score[leader]
+            out[order[k]] = value
+            k -= 1
+    return top
+
+
+@njit(cache=True)
+def _hole_sweep(q, width, height, top, record, order, gt, g0, g1, out, work) -> None:
+    """Ascending sweep over the background {q <= r} (4-connected): out[j] = max(out[j], best score of
+    the hole contours' boxes at r_j). A component reaching the border (_FIRST = 1 here) is the
+    outside, not a hole, and leaves the live list (_POS = -1)."""
+    parent, stats, alive, live, pixels, starts, score, scored = work[:8]
+    parent[: q.size] = -1
+    live[0] = 0
+    k = 0
+    for v in range(top):
+        for i in range(starts[v], starts[v + 1]):
+            p = pixels[i]
+            y, x = p // width, p % width
+            _start_component(parent, stats, alive, live, p, x, y)
+            stats[p, _FIRST] = 0
+            if x == 0 or y == 0 or x == width - 1 or y == height - 1:
+                _leave_holes(stats, alive, live, p)
+            root = p
+            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= ny < height and 0 <= nx < width and parent[ny * width + nx] >= 0:
+                    other = _find(parent, ny * width + nx)
+                    if other != root:
+                        root = _join_background(parent, stats, alive, live, root, other)
+            scored[root] = False
+        best = -2.0
+        while k < len(order) and record[order[k]] <= v:
+            if best < -1.0:
+                best = _best_live_score(parent, stats, alive, live, score, scored, True, width, height,
+                                        gt, g0, g1, True)
+            out[order[k]] = max(out[order[k]], best)
+            k += 1
+
+
+@njit(cache=True)
+def _leave_holes(stats, alive, live, root) -> None:
+    """Mark a background component as reaching the border and drop it from the live list."""
+    stats[root, _FIRST] = 1
+    if stats[root, _POS] >= 0:
+        _drop(stats, alive, live, root)
+        stats[root, _POS] = -1
+
+
+@njit(cache=True)
+def _join_background(parent, stats, alive, live, a, b) -> int:
+    """Union by size of background roots a != b, keeping the border flag and the live list."""
+    if stats[a, _SIZE] < stats[b, _SIZE]:
+        a, b = b, a
+    parent[b] = a
+    stats[a, _SIZE] += stats[b, _SIZE]
+    stats[a, _X1] = min(stats[a, _X1], stats[b, _X1])
+    stats[a, _Y1] = min(stats[a, _Y1], stats[b, _Y1])
+    stats[a, _X2] = max(stats[a, _X2], stats[b, _X2])
+    stats[a, _Y2] = max(stats[a, _Y2], stats[b, _Y2])
+    border = stats[b, _FIRST] == 1
+    if stats[b, _POS] >= 0:
+        _drop(stats, alive, live, b)
+        stats[b, _POS] = -1
+    if border:
+        _leave_holes(stats, alive, live, a)
+    return a
+
+
+@njit(cache=True, parallel=True)
+def sweep_best_ious(levels, record, order, gt, gt_start, multi, wsol) -> np.ndarray:
+    """(n, T) float64: best IoU with the map's GT boxes of the box(es) at each record level.
+
+    levels (n, H, W) uint8, record (n, T) int64 record levels, order (T,) an argsort of the
+    thresholds (record levels are nondecreasing along it), gt (G, 4) float64 boxes of all maps,
+    gt_start (n + 1,) offsets of each map's boxes. Maps are swept in parallel tasks.
+    """
+    count, height, width = levels.shape
+    pixels_per_map = height * width
+    out = np.zeros(record.shape)
+    tasks = (count + _MAPS_PER_TASK - 1) // _MAPS_PER_TASK
+    for task in prange(tasks):
+        work = (np.empty(pixels_per_map, np.int64), np.empty((pixels_per_map, _NUM_STATS), np.int64),
+                np.empty(pixels_per_map, np.int64), np.zeros(1, np.int64), np.empty(pixels_per_map, np.int64),
+                np.zeros(257, np.int64), np.zeros(pixels_per_map), np.zeros(pixels_per_map, np.bool_),
+                np.zeros(pixels_per_map, np.bool_), np.empty((height + 2) * (width + 2), np.uint8),
+                np.empty((height + 2) * (width + 2), np.int64))
+        for i in range(task * _MAPS_PER_TASK, min(count, (task + 1) * _MAPS_PER_TASK)):
+            q = levels[i].reshape(-1)
+            top = _foreground_sweep(q, width, height, record[i], order, gt, gt_start[i], gt_start[i + 1],
+                                    multi, wsol, out[i], work)
+            if multi and wsol:
+                _hole_sweep(q, width, height, top, record[i], order, gt, gt_start[i], gt_start[i + 1], out[i], work)
+    return out
