@@ -41,6 +41,53 @@ _MAPS_PER_TASK = 16  # maps per parallel task (work arrays are allocated once pe
 QUAD_AREA2 = np.array([0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 1, 2], dtype=np.int64)
 QUAD_EULER4 = np.array([0, 1, 1, 0, 1, 0, -2, -1, 1, -2, 0, -1, 0, -1, -1, 0], dtype=np.int64)
 
+# The 8 neighbours in ring order N, NE, E, SE, S, SW, W, NW as (dy, dx). Present neighbours that are
+# 8-adjacent to each other (ring neighbours, or two orthogonal ones) are already in one component,
+# so one find per group of them suffices: NEIGHBOUR_GROUPS[mask] lists a ring position per group.
+RING = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
+RING_DY = np.array([dy for dy, _ in RING], dtype=np.int64)
+RING_DX = np.array([dx for _, dx in RING], dtype=np.int64)
+
+
+def _neighbour_groups() -> np.ndarray:
+    """(256, 5): for each presence mask of the ring, the group count then one ring position per group."""
+    table = np.zeros((256, 5), dtype=np.int64)
+    for mask in range(256):
+        present = [i for i in range(8) if mask >> i & 1]
+        group = {i: i for i in present}
+        for i in present:
+            for j in present:
+                dy, dx = RING[i][0] - RING[j][0], RING[i][1] - RING[j][1]
+                if max(abs(dy), abs(dx)) == 1:
+                    gi, gj = group[i], group[j]
+                    group = {k: (gi if g == gj else g) for k, g in group.items()}
+        leaders = sorted(set(group.values()))
+        table[mask, 0] = len(leaders)
+        table[mask, 1 : 1 + len(leaders)] = leaders
+    return table
+
+
+NEIGHBOUR_GROUPS = _neighbour_groups()
+
+
+def _quad_deltas(table: np.ndarray) -> np.ndarray:
+    """(256,): change of sum(table[quad pattern]) over the four quads holding a pixel when it is
+    added, for each presence mask of its ring (the 3x3 neighbourhood holds all four quads)."""
+    # per quad (top-left corner up-left, up, left, at the pixel): ring position or -1 (the pixel)
+    # of its tl, tr, bl, br corners
+    quads = ((7, 0, 6, -1), (0, 1, -1, 2), (6, -1, 5, 4), (-1, 2, 4, 3))
+    deltas = np.zeros(256, dtype=np.int64)
+    for mask in range(256):
+        for corners in quads:
+            before = sum(1 << k for k, ring in enumerate(corners) if ring >= 0 and mask >> ring & 1)
+            after = before | 1 << corners.index(-1)
+            deltas[mask] += table[after] - table[before]
+    return deltas
+
+
+AREA2_DELTA = _quad_deltas(QUAD_AREA2)
+EULER4_DELTA = _quad_deltas(QUAD_EULER4)
+
 # rows of the per-root statistics array
 _SIZE, _X1, _Y1, _X2, _Y2, _FIRST, _AREA2, _EULER4, _POS, _FILLED2 = range(10)
 _NUM_STATS = 10
@@ -78,8 +125,9 @@ def _component_score(stats, root, wsol, width, height, gt, g0, g1) -> float:
 
 
 @njit(cache=True)
-def _bucket_pixels(q: np.ndarray, pixels: np.ndarray, starts: np.ndarray) -> int:
-    """Counting sort: pixels[starts[v]:starts[v + 1]] are the pixels of level v; returns max q."""
+def _bucket_pixels(q: np.ndarray, width: int, pixels: np.ndarray, starts: np.ndarray) -> int:
+    """Counting sort: pixels[starts[v]:starts[v + 1]] are the padded indices (y + 1)(W + 2) + x + 1
+    of the pixels of level v, in raster order; returns max q."""
     starts[:] = 0
     top = 0
     for p in range(q.size):
@@ -89,14 +137,23 @@ def _bucket_pixels(q: np.ndarray, pixels: np.ndarray, starts: np.ndarray) -> int
         starts[v + 1] += starts[v]
     fill = starts[:256].copy()
     for p in range(q.size):
-        pixels[fill[q[p]]] = p
+        pixels[fill[q[p]]] = (p // width + 1) * (width + 2) + p % width + 1
         fill[q[p]] += 1
     return top
 
 
 @njit(cache=True)
+def _drop(stats, alive, live, root) -> None:
+    """Remove `root` from the live list (swap with the last entry); live[0] holds its length."""
+    slot, last = stats[root, _POS], alive[live[0] - 1]
+    alive[slot] = last
+    stats[last, _POS] = slot
+    live[0] -= 1
+
+
+@njit(cache=True)
 def _join(parent, stats, alive, live, a, b) -> int:
-    """Union by size of roots a != b; the absorbed root leaves the live list. Returns the new root."""
+    """Union by size of foreground roots a != b; the absorbed root leaves the live list."""
     if stats[a, _SIZE] < stats[b, _SIZE]:
         a, b = b, a
     parent[b] = a
@@ -113,15 +170,6 @@ def _join(parent, stats, alive, live, a, b) -> int:
 
 
 @njit(cache=True)
-def _drop(stats, alive, live, root) -> None:
-    """Remove `root` from the live list (swap with the last entry); live[0] holds its length."""
-    slot, last = stats[root, _POS], alive[live[0] - 1]
-    alive[slot] = last
-    stats[last, _POS] = slot
-    live[0] -= 1
-
-
-@njit(cache=True)
 def _start_component(parent, stats, alive, live, p, x, y) -> None:
     parent[p] = p
     stats[p, _SIZE] = 1
@@ -135,50 +183,46 @@ def _start_component(parent, stats, alive, live, p, x, y) -> None:
 
 
 @njit(cache=True)
-def _quad_bits(parent, width, height, qy, qx) -> int:
-    """Foreground bits of the quad with top-left pixel (qy, qx); pixels outside the map are background."""
-    bits = 0
-    for k in range(4):
-        y, x = qy + k // 2, qx + k % 2
-        if 0 <= y < height and 0 <= x < width and parent[y * width + x] >= 0:
-            bits |= 1 << k
-    return bits
-
-
-@njit(cache=True)
-def _add_foreground_pixel(parent, stats, alive, live, p, width, height, wsol) -> int:
-    """Add pixel p and join it to its present 8-neighbours; returns its component's root."""
-    y, x = p // width, p % width
-    _start_component(parent, stats, alive, live, p, x, y)
-    root = p
-    for ny in range(max(y - 1, 0), min(y + 2, height)):
-        for nx in range(max(x - 1, 0), min(x + 2, width)):
-            neighbour = ny * width + nx
-            if neighbour != p and parent[neighbour] >= 0:
-                other = _find(parent, neighbour)
-                if other != root:
-                    root = _join(parent, stats, alive, live, root, other)
+def _add_foreground_pixel(parent, stats, alive, live, p, padded_width, wsol, offsets) -> int:
+    """Add pixel p (padded index) and join it to its present 8-neighbours; returns its root."""
+    y, x = p // padded_width - 1, p % padded_width - 1
+    mask = 0
+    for i in range(8):
+        if parent[p + offsets[i]] >= 0:
+            mask |= 1 << i
+    groups = NEIGHBOUR_GROUPS[mask, 0]
+    if groups == 0:
+        _start_component(parent, stats, alive, live, p, x, y)
+        root = p
+    else:  # p joins the first group's component directly; further groups are merged into it
+        root = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1]])
+        parent[p] = root
+        stats[root, _SIZE] += 1
+        stats[root, _X1] = min(stats[root, _X1], x)
+        stats[root, _Y1] = min(stats[root, _Y1], y)
+        stats[root, _X2] = max(stats[root, _X2], x)
+        stats[root, _Y2] = max(stats[root, _Y2], y)
+        stats[root, _FIRST] = min(stats[root, _FIRST], p)
+        for g in range(1, groups):
+            other = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1 + g]])
+            if other != root:
+                root = _join(parent, stats, alive, live, root, other)
     if wsol:  # the four quads holding p change pattern; all their foreground is in root's component
-        for qy in range(y - 1, y + 1):
-            for qx in range(x - 1, x + 1):
-                after = _quad_bits(parent, width, height, qy, qx)
-                before = after & ~(1 << ((y - qy) * 2 + (x - qx)))
-                stats[root, _AREA2] += QUAD_AREA2[after] - QUAD_AREA2[before]
-                stats[root, _EULER4] += QUAD_EULER4[after] - QUAD_EULER4[before]
+        stats[root, _AREA2] += AREA2_DELTA[mask]
+        stats[root, _EULER4] += EULER4_DELTA[mask]
     return root
 
 
 @njit(cache=True)
-def _filled_area2(parent, stats, root, width, height, frame, stack) -> int:
+def _filled_area2(parent, stats, root, padded_width, frame, stack) -> int:
     """Twice the bit-quad area of `root`'s component with its holes filled (= 2 x cv2.contourArea of
     its outer contour): flood the outside through non-members over the box plus a 1-pixel margin."""
     x0, y0 = stats[root, _X1] - 1, stats[root, _Y1] - 1
     fw, fh = stats[root, _X2] - x0 + 2, stats[root, _Y2] - y0 + 2
     for ly in range(fh):  # 1 member, 0 not yet reached, 2 outside
         for lx in range(fw):
-            gy, gx = y0 + ly, x0 + lx
-            member = 0 <= gy < height and 0 <= gx < width and parent[gy * width + gx] >= 0
-            frame[ly * fw + lx] = 1 if member and _find(parent, gy * width + gx) == root else 0
+            pixel = (y0 + ly + 1) * padded_width + x0 + lx + 1
+            frame[ly * fw + lx] = 1 if parent[pixel] >= 0 and _find(parent, pixel) == root else 0
     top = 0
     for ly in range(fh):
         for lx in range(fw):
@@ -207,7 +251,15 @@ def _filled_area2(parent, stats, root, width, height, frame, stack) -> int:
 
 
 @njit(cache=True)
-def _largest_by_contour_area(parent, stats, alive, live, exact, width, height, frame, stack) -> int:
+def _area2_bound(stats, exact, root) -> int:
+    """The exact doubled filled area when known, else 2 (w - 1)(h - 1), the box's bound on it."""
+    if exact[root]:
+        return stats[root, _FILLED2]
+    return 2 * (stats[root, _X2] - stats[root, _X1]) * (stats[root, _Y2] - stats[root, _Y1])
+
+
+@njit(cache=True)
+def _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, frame, stack) -> int:
     """Root with the largest hole-filled bit-quad area (ties: the last first pixel in raster order).
 
     Hole-free components (Euler number 1) have their exact area; for the others unfilled area <=
@@ -222,22 +274,17 @@ def _largest_by_contour_area(parent, stats, alive, live, exact, width, height, f
         best_low = max(best_low, stats[root, _FILLED2] if exact[root] else stats[root, _AREA2])
     winner, contenders = -1, 0
     for i in range(live[0]):
-        root = alive[i]
-        bound = stats[root, _FILLED2] if exact[root] else 2 * (stats[root, _X2] - stats[root, _X1]) * (
-            stats[root, _Y2] - stats[root, _Y1])
-        if bound >= best_low:
-            winner, contenders = root, contenders + 1
+        if _area2_bound(stats, exact, alive[i]) >= best_low:
+            winner, contenders = alive[i], contenders + 1
     if contenders == 1:
         return winner
     winner = -1
     for i in range(live[0]):
         root = alive[i]
-        bound = stats[root, _FILLED2] if exact[root] else 2 * (stats[root, _X2] - stats[root, _X1]) * (
-            stats[root, _Y2] - stats[root, _Y1])
-        if bound < best_low:
+        if _area2_bound(stats, exact, root) < best_low:
             continue
         if not exact[root]:
-            stats[root, _FILLED2] = _filled_area2(parent, stats, root, width, height, frame, stack)
+            stats[root, _FILLED2] = _filled_area2(parent, stats, root, padded_width, frame, stack)
             exact[root] = True
         if winner < 0 or stats[root, _FILLED2] > stats[winner, _FILLED2] or (
                 stats[root, _FILLED2] == stats[winner, _FILLED2] and stats[root, _FIRST] > stats[winner, _FIRST]):
@@ -246,7 +293,7 @@ def _largest_by_contour_area(parent, stats, alive, live, exact, width, height, f
 
 
 @njit(cache=True)
-def _best_live_score(parent, stats, alive, live, score, scored, wsol, width, height, gt, g0, g1, hole) -> float:
+def _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt, g0, g1, hole) -> float:
     """Best cached box score over the live components (foreground, or holes with `hole`)."""
     best = -1.0
     for i in range(live[0]):
@@ -266,9 +313,12 @@ def _best_live_score(parent, stats, alive, live, score, scored, wsol, width, hei
 @njit(cache=True)
 def _foreground_sweep(q, width, height, record, order, gt, g0, g1, multi, wsol, out, work) -> int:
     """Descending sweep: fills out[j] for every threshold j; returns max q."""
-    parent, stats, alive, live, pixels, starts, score, scored, exact, frame, stack = work
-    top = _bucket_pixels(q, pixels, starts)
-    parent[: q.size] = -1
+    parent, stats, alive, live, pixels, starts, score, scored, exact, frame, stack, holes = work
+    padded_width = width + 2
+    holes[:] = 0
+    offsets = RING_DY * padded_width + RING_DX
+    top = _bucket_pixels(q, width, pixels, starts)
+    parent[:] = -1
     live[0] = 0
     empty = box_iou_max(0.0, 0.0, 0.0, 0.0, gt, g0, g1)
     k = len(order) - 1
@@ -278,10 +328,10 @@ def _foreground_sweep(q, width, height, record, order, gt, g0, g1, multi, wsol, 
     leader = -1
     for v in range(top, 0, -1):
         for i in range(starts[v], starts[v + 1]):
-            root = _add_foreground_pixel(parent, stats, alive, live, pixels[i], width, height, wsol)
+            root = _add_foreground_pixel(parent, stats, alive, live, pixels[i], padded_width, wsol, offsets)
             scored[root] = False
             exact[root] = False
-            if not multi and not wsol:  # areas only grow: the leader changes only to a changed component
+            if not multi and not wsol:  # sizes only grow: the leader changes only to a changed component
                 if leader >= 0:
                     leader = _find(parent, leader)
                 if leader < 0 or stats[root, _SIZE] > stats[leader, _SIZE] or (
@@ -291,17 +341,22 @@ def _foreground_sweep(q, width, height, record, order, gt, g0, g1, multi, wsol, 
         while k >= 0 and record[order[k]] == v - 1:
             if value < 0:
                 if multi:
-                    value = _best_live_score(parent, stats, alive, live, score, scored, wsol, width, height,
-                                             gt, g0, g1, False)
+                    value = _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt, g0, g1,
+                                             False)
+                    if wsol:  # holes = sum over components of 1 - Euler number
+                        for i in range(live[0]):
+                            holes[order[k]] += 1 - stats[alive[i], _EULER4] // 4
                 else:
                     if wsol:
-                        leader = _largest_by_contour_area(parent, stats, alive, live, exact, width, height,
-                                                          frame, stack)
+                        leader = _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, frame,
+                                                          stack)
                     leader = _find(parent, leader)
                     if not scored[leader]:
                         score[leader] = _component_score(stats, leader, wsol, width, height, gt, g0, g1)
                         scored[leader] = True
                     value = score[leader]
+            if k + 1 < len(order) and record[order[k + 1]] == v - 1:
+                holes[order[k]] = holes[order[k + 1]]
             out[order[k]] = value
             k -= 1
     return top
@@ -313,31 +368,53 @@ def _hole_sweep(q, width, height, top, record, order, gt, g0, g1, out, work) -> 
     the hole contours' boxes at r_j). A component reaching the border (_FIRST = 1 here) is the
     outside, not a hole, and leaves the live list (_POS = -1)."""
     parent, stats, alive, live, pixels, starts, score, scored = work[:8]
-    parent[: q.size] = -1
+    holes = work[11]
+    last = -1  # the highest record level with a hole (counted by the foreground sweep): sweep up to it only
+    for j in range(len(order)):
+        if holes[j] > 0:
+            last = max(last, record[j])
+    padded_width = width + 2
+    parent[:] = -1
     live[0] = 0
     k = 0
-    for v in range(top):
+    for v in range(last + 1):
         for i in range(starts[v], starts[v + 1]):
             p = pixels[i]
-            y, x = p // width, p % width
-            _start_component(parent, stats, alive, live, p, x, y)
-            stats[p, _FIRST] = 0
-            if x == 0 or y == 0 or x == width - 1 or y == height - 1:
-                _leave_holes(stats, alive, live, p)
-            root = p
-            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
-                if 0 <= ny < height and 0 <= nx < width and parent[ny * width + nx] >= 0:
-                    other = _find(parent, ny * width + nx)
-                    if other != root:
+            y, x = p // padded_width - 1, p % padded_width - 1
+            root = -1
+            for neighbour in (p - padded_width, p + padded_width, p - 1, p + 1):
+                if parent[neighbour] >= 0:
+                    other = _find(parent, neighbour)
+                    if root < 0:  # p joins the first neighbour's component directly
+                        root = other
+                        parent[p] = root
+                        _grow_background(stats, root, x, y)
+                    elif other != root:
                         root = _join_background(parent, stats, alive, live, root, other)
+            if root < 0:
+                _start_component(parent, stats, alive, live, p, x, y)
+                stats[p, _FIRST] = 0
+                root = p
+            if x == 0 or y == 0 or x == width - 1 or y == height - 1:
+                _leave_holes(stats, alive, live, root)
             scored[root] = False
         best = -2.0
         while k < len(order) and record[order[k]] <= v:
-            if best < -1.0:
-                best = _best_live_score(parent, stats, alive, live, score, scored, True, width, height,
-                                        gt, g0, g1, True)
-            out[order[k]] = max(out[order[k]], best)
+            if holes[order[k]] > 0:
+                if best < -1.0:
+                    best = _best_live_score(stats, alive, live, score, scored, True, width, height, gt, g0, g1,
+                                            True)
+                out[order[k]] = max(out[order[k]], best)
             k += 1
+
+
+@njit(cache=True)
+def _grow_background(stats, root, x, y) -> None:
+    stats[root, _SIZE] += 1
+    stats[root, _X1] = min(stats[root, _X1], x)
+    stats[root, _Y1] = min(stats[root, _Y1], y)
+    stats[root, _X2] = max(stats[root, _X2], x)
+    stats[root, _Y2] = max(stats[root, _Y2], y)
 
 
 @njit(cache=True)
@@ -378,15 +455,14 @@ def sweep_best_ious(levels, record, order, gt, gt_start, multi, wsol) -> np.ndar
     gt_start (n + 1,) offsets of each map's boxes. Maps are swept in parallel tasks.
     """
     count, height, width = levels.shape
-    pixels_per_map = height * width
+    padded = (height + 2) * (width + 2)
     out = np.zeros(record.shape)
     tasks = (count + _MAPS_PER_TASK - 1) // _MAPS_PER_TASK
     for task in prange(tasks):
-        work = (np.empty(pixels_per_map, np.int64), np.empty((pixels_per_map, _NUM_STATS), np.int64),
-                np.empty(pixels_per_map, np.int64), np.zeros(1, np.int64), np.empty(pixels_per_map, np.int64),
-                np.zeros(257, np.int64), np.zeros(pixels_per_map), np.zeros(pixels_per_map, np.bool_),
-                np.zeros(pixels_per_map, np.bool_), np.empty((height + 2) * (width + 2), np.uint8),
-                np.empty((height + 2) * (width + 2), np.int64))
+        work = (np.empty(padded, np.int32), np.empty((padded, _NUM_STATS), np.int32), np.empty(padded, np.int32),
+                np.zeros(1, np.int32), np.empty(height * width, np.int32), np.zeros(257, np.int64),
+                np.zeros(padded), np.zeros(padded, np.bool_), np.zeros(padded, np.bool_),
+                np.empty(padded, np.uint8), np.empty(padded, np.int32), np.zeros(record.shape[1], np.int64))
         for i in range(task * _MAPS_PER_TASK, min(count, (task + 1) * _MAPS_PER_TASK)):
             q = levels[i].reshape(-1)
             top = _foreground_sweep(q, width, height, record[i], order, gt, gt_start[i], gt_start[i + 1],
