@@ -9,7 +9,7 @@ See docs/metrics.md ("Box localization") for definitions, sources and pitfalls.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gwapbench.metrics._validation import as_array, check_boxes, check_same_length
+from gwapbench.metrics._validation import as_array, check_boxes, check_positive_int, check_same_length
 from gwapbench.metrics.accumulator import Accumulator
 from gwapbench.metrics.boxes import rowwise_iou_plus_one
 from gwapbench.metrics.components import largest_component_box
@@ -30,6 +30,7 @@ from gwapbench.metrics.upsampled_components import (
 )
 
 BOX_METHODS = ("largest_component",)
+MAX_IMAGE_PIXELS = 1 << 26  # upsampling bound of heatmaps_to_boxes: 256 MB per float32 map
 DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
 MAX_BOX_ACC_V2_IOUS = (0.3, 0.5, 0.7)
 _BATCH_PIXELS = 1 << 26  # map pixels quantized at once: 64 MB of uint8 levels
@@ -93,8 +94,9 @@ def heatmaps_to_boxes(
 ) -> np.ndarray:
     """(N, 4) int64 boxes of `heatmap_to_box` for N maps (a (N, H, W) array or a list of any sizes).
 
-    With `image_sizes` ((N, 2) heights and widths), each map is first resized bilinearly to its
-    image (`resize_heatmap`), so the boxes are inclusive pixel indices of the image (Table IV).
+    With `image_sizes` ((N, 2) heights and widths, at most `MAX_IMAGE_PIXELS` each), each map is
+    first resized bilinearly to its image (`resize_heatmap`), so the boxes are inclusive pixel
+    indices of the image (Table IV).
     Float32 maps take the run path (`upsampled_components`), which never builds the resized map
     and gives the same boxes.
     """
@@ -108,6 +110,11 @@ def heatmaps_to_boxes(
         check_same_length(heatmaps=maps, image_sizes=sizes)
         if sizes.size and sizes.min() < 1:
             raise ValueError("image_sizes must hold positive heights and widths")
+        pixels = sizes.astype(np.float64).prod(axis=1)
+        if pixels.size and pixels.max() > MAX_IMAGE_PIXELS:
+            i = int(np.argmax(pixels))
+            raise ValueError(f"image_sizes[{i}] = {sizes[i].tolist()} asks for {pixels[i]:.3g} pixels; at most "
+                             f"{MAX_IMAGE_PIXELS:,} (8192 x 8192) per image")
     boxes = np.zeros((len(maps), 4), dtype=np.int64)
     pixel_path = np.ones(len(maps), dtype=bool)
     if image_sizes is not None and len(maps):
@@ -149,12 +156,29 @@ def _upsampled_boxes(maps: list[np.ndarray], sizes: np.ndarray, threshold: float
 # ---------------------------------------------------------------- ILSVRC localization error
 
 
+def _check_label_indices(values: object, name: str, ndim: int, num_classes: int | None) -> np.ndarray:
+    """Integer class indices (an integer dtype; empty arrays of any dtype) in 0..num_classes-1, or >= 0
+    when num_classes is None; returned as int64."""
+    labels = as_array(values, name, ndim=ndim, dtype=None)
+    if labels.size == 0:
+        return labels.astype(np.int64)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integer class indices, got dtype {labels.dtype}")
+    if labels.min() < 0 or (num_classes is not None and labels.max() >= num_classes):
+        allowed = "non-negative class indices" if num_classes is None else f"in 0..{num_classes - 1}"
+        raise ValueError(f"{name} must be {allowed}, got range {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
+
+
 def _check_guesses(
-    pred_labels: object, pred_boxes: object, gt_labels: object, gt_boxes: Sequence[object], k: int
+    pred_labels: object, pred_boxes: object, gt_labels: object, gt_boxes: Sequence[object], k: int,
+    num_classes: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-    labels = as_array(pred_labels, "pred_labels", ndim=2, dtype=np.int64)
+    if num_classes is not None:
+        check_positive_int(num_classes, "num_classes")
+    labels = _check_label_indices(pred_labels, "pred_labels", 2, num_classes)
     boxes = as_array(pred_boxes, "pred_boxes", ndim=3)
-    truth = as_array(gt_labels, "gt_labels", ndim=1, dtype=np.int64)
+    truth = _check_label_indices(gt_labels, "gt_labels", 1, num_classes)
     if boxes.shape[1:] != (labels.shape[1], 4):
         raise ValueError(f"pred_boxes must have shape (N, K, 4) = (N, {labels.shape[1]}, 4), got {boxes.shape}")
     num_images = check_same_length(pred_labels=labels, pred_boxes=boxes, gt_labels=truth, gt_boxes=gt_boxes)
@@ -173,12 +197,14 @@ def localization_correct(
     gt_boxes: Sequence[object],
     k: int = 1,
     iou_threshold: float = 0.5,
+    num_classes: int | None = None,
 ) -> np.ndarray:
     """(N,) bool: some guess among the first k has class gt_labels[i] and IoU >= iou_threshold with
-    any GT box of image i (ILSVRC devkit `eval_clsloc`; an image without GT boxes is never correct)."""
+    any GT box of image i (ILSVRC devkit `eval_clsloc`; an image without GT boxes is never correct).
+    Labels are integer class indices, checked against 0..num_classes-1 when num_classes is given."""
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
-    labels, boxes, truth, gt = _check_guesses(pred_labels, pred_boxes, gt_labels, gt_boxes, k)
+    labels, boxes, truth, gt = _check_guesses(pred_labels, pred_boxes, gt_labels, gt_boxes, k, num_classes)
     num_images = len(truth)
     image_of_guess = np.repeat(np.arange(num_images), k)
     iou = best_iou_with_image_gt(boxes[:, :k].reshape(-1, 4), image_of_guess, gt).reshape(num_images, k)
@@ -208,15 +234,17 @@ def localization_error(
     k: int = 1,
     iou_threshold: float = 0.5,
     exclude: object | None = None,
+    num_classes: int | None = None,
 ) -> float:
     """Top-k localization error: 1 - (correct images / counted images), ILSVRC `eval_clsloc`.
 
     pred_labels (N, K) ranked class guesses, pred_boxes (N, K, 4) their boxes, gt_labels (N,),
     gt_boxes one (G, 4) array per image in the same pixel frame. `exclude` (a boolean mask or
-    index list, e.g. the devkit blacklist) removes images from the denominator.
+    index list, e.g. the devkit blacklist) removes images from the denominator. Labels must be
+    integer class indices (in 0..num_classes-1 when num_classes is given, e.g. 1000 for ILSVRC).
     Raises ValueError when no image is left to count.
     """
-    correct = localization_correct(pred_labels, pred_boxes, gt_labels, gt_boxes, k, iou_threshold)
+    correct = localization_correct(pred_labels, pred_boxes, gt_labels, gt_boxes, k, iou_threshold, num_classes)
     keep = _keep_mask(exclude, len(correct))
     if not keep.any():
         raise ValueError("exclude removes every image: the localization error is undefined")
@@ -226,18 +254,22 @@ def localization_error(
 def gt_known_accuracy(pred_boxes: object, gt_boxes: Sequence[object], iou_threshold: float = 0.5) -> float:
     """GT-known localization accuracy: fraction of images whose box (from the ground-truth class's
     heat map) has IoU >= iou_threshold with any GT box (Choe et al. 2020)."""
-    boxes = as_array(pred_boxes, "pred_boxes", ndim=2)
-    guesses = np.zeros((len(boxes), 1), dtype=np.int64)
-    correct = localization_correct(guesses, boxes[:, None], np.zeros(len(boxes)), gt_boxes, 1, iou_threshold)
+    boxes = as_array(pred_boxes, "pred_boxes")
+    if check_same_length(pred_boxes=boxes, gt_boxes=gt_boxes) == 0:
+        raise ValueError("no images: pred_boxes and gt_boxes are empty")
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"pred_boxes must have shape (N, 4), got {boxes.shape}")
+    same_class = np.zeros(len(boxes), dtype=np.int64)  # GT-known: the box is always for the true class
+    correct = localization_correct(same_class[:, None], boxes[:, None], same_class, gt_boxes, 1, iou_threshold)
     return float(correct.mean())
 
 
 class LocalizationError(Accumulator):
     """Top-k localization error over batches: stores one bool per counted image."""
 
-    def __init__(self, k: int = 1, iou_threshold: float = 0.5) -> None:
+    def __init__(self, k: int = 1, iou_threshold: float = 0.5, num_classes: int | None = None) -> None:
         super().__init__()
-        self.k, self.iou_threshold = k, iou_threshold
+        self.k, self.iou_threshold, self.num_classes = k, iou_threshold, num_classes
 
     def update(
         self,
@@ -247,7 +279,8 @@ class LocalizationError(Accumulator):
         gt_boxes: Sequence[object],
         exclude: object | None = None,
     ) -> None:
-        correct = localization_correct(pred_labels, pred_boxes, gt_labels, gt_boxes, self.k, self.iou_threshold)
+        correct = localization_correct(pred_labels, pred_boxes, gt_labels, gt_boxes, self.k, self.iou_threshold,
+                                       self.num_classes)
         self._append(correct=correct[_keep_mask(exclude, len(correct))])
 
     def compute(self) -> float:
@@ -307,22 +340,13 @@ class MaxBoxAccOptions:
         return cls(tuple(np.asarray(cam_thresholds).reshape(-1)), MAX_BOX_ACC_V2_IOUS, True, convention)
 
 
-def box_hit_counts(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()
-                   ) -> np.ndarray:
-    """(I, T) int64: images whose box at CAM threshold t_j has IoU >= delta_i with some GT box.
-
-    wsolevaluation semantics: maps in [0, 1] are quantized to q = floor(255 s); at threshold t a
-    pixel is foreground when q > floor(t * max q); the box is that of the largest 8-connected
-    component (or, multi_contour, the best of all components' boxes) under `options.convention`;
-    no foreground gives the box (0, 0, 0, 0). gt_boxes are inclusive boxes in the heat-map frame.
-    One compiled sweep per map covers every threshold (`level_sweep.sweep_best_ious`).
-    """
+def _best_ious_in_batches(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions
+                          ) -> Iterator[np.ndarray]:
+    """(batch, T) best IoUs of consecutive batches of maps (one uint8 copy of a batch at a time)."""
     maps = _check_unit_maps(heatmaps)
     gt = _check_gt_boxes(gt_boxes)
     check_same_length(heatmaps=maps, gt_boxes=gt)
     thresholds = np.array(options.cam_thresholds)
-    ious = np.array(options.iou_thresholds)
-    hits = np.zeros((len(ious), len(thresholds)), dtype=np.int64)
     order = np.argsort(thresholds, kind="stable")
     per_batch = max(1, _BATCH_PIXELS // max(1, maps.shape[1] * maps.shape[2]))
     for start in range(0, len(maps), per_batch):
@@ -330,8 +354,32 @@ def box_hit_counts(heatmaps: object, gt_boxes: Sequence[object], options: MaxBox
         record = np.floor(thresholds[None, :] * levels.max(axis=(1, 2))[:, None]).astype(np.int64)
         batch_gt = gt[start : start + per_batch]
         gt_start = np.concatenate([[0], np.cumsum([len(g) for g in batch_gt])]).astype(np.int64)
-        best = sweep_best_ious(levels, record, order, np.concatenate(batch_gt).reshape(-1, 4), gt_start,
-                               options.multi_contour, options.convention == "wsolevaluation")
+        yield sweep_best_ious(levels, record, order, np.concatenate(batch_gt).reshape(-1, 4), gt_start,
+                              options.multi_contour, options.convention == "wsolevaluation")
+
+
+def best_box_ious(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()
+                  ) -> np.ndarray:
+    """(N, T) float64: per map and CAM threshold t_j, the best IoU of its box (or boxes, multi_contour)
+    with its GT boxes (0 for a map without GT boxes).
+
+    wsolevaluation semantics: maps in [0, 1] are quantized to q = floor(255 s); at threshold t a
+    pixel is foreground when q > floor(t * max q); the box is that of the largest 8-connected
+    component (or every component's box, multi_contour) under `options.convention`; no foreground
+    gives the box (0, 0, 0, 0). gt_boxes are inclusive boxes in the heat-map frame. One compiled
+    sweep per map covers every threshold (`level_sweep.sweep_best_ious`).
+    """
+    batches = list(_best_ious_in_batches(heatmaps, gt_boxes, options))
+    return np.concatenate(batches) if batches else np.zeros((0, len(options.cam_thresholds)))
+
+
+def box_hit_counts(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()
+                   ) -> np.ndarray:
+    """(I, T) int64: images whose box at CAM threshold t_j has IoU >= delta_i with some GT box
+    (`best_box_ious` >= delta_i), counted batch by batch."""
+    ious = np.array(options.iou_thresholds)
+    hits = np.zeros((len(ious), len(options.cam_thresholds)), dtype=np.int64)
+    for best in _best_ious_in_batches(heatmaps, gt_boxes, options):
         hits += (best[None] >= ious[:, None, None]).sum(axis=1)
     return hits
 
