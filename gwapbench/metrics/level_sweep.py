@@ -93,7 +93,7 @@ _SIZE, _X1, _Y1, _X2, _Y2, _FIRST, _AREA2, _EULER4, _POS, _FILLED2 = range(10)
 _NUM_STATS = 10
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _find(parent: np.ndarray, pixel: int) -> int:
     """Root of `pixel`, halving the path on the way."""
     while parent[pixel] != pixel:
@@ -142,7 +142,7 @@ def _bucket_pixels(q: np.ndarray, width: int, pixels: np.ndarray, starts: np.nda
     return top
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _drop(stats, alive, live, root) -> None:
     """Remove `root` from the live list (swap with the last entry); live[0] holds its length."""
     slot, last = stats[root, _POS], alive[live[0] - 1]
@@ -151,7 +151,7 @@ def _drop(stats, alive, live, root) -> None:
     live[0] -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _join(parent, stats, alive, live, a, b) -> int:
     """Union by size of foreground roots a != b; the absorbed root leaves the live list."""
     if stats[a, _SIZE] < stats[b, _SIZE]:
@@ -169,7 +169,7 @@ def _join(parent, stats, alive, live, a, b) -> int:
     return a
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _start_component(parent, stats, alive, live, p, x, y) -> None:
     parent[p] = p
     stats[p, _SIZE] = 1
@@ -182,7 +182,7 @@ def _start_component(parent, stats, alive, live, p, x, y) -> None:
     live[0] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _add_foreground_pixel(parent, stats, alive, live, p, padded_width, wsol, offsets) -> int:
     """Add pixel p (padded index) and join it to its present 8-neighbours; returns its root."""
     y, x = p // padded_width - 1, p % padded_width - 1
@@ -253,7 +253,7 @@ def _filled_area2(parent, stats, root, padded_width, frame, stack) -> int:
 @njit(cache=True)
 def _area2_bound(stats, exact, root) -> int:
     """The exact doubled filled area when known, else 2 (w - 1)(h - 1), the box's bound on it."""
-    if exact[root]:
+    if exact[root] == stats[root, _SIZE]:
         return stats[root, _FILLED2]
     return 2 * (stats[root, _X2] - stats[root, _X1]) * (stats[root, _Y2] - stats[root, _Y1])
 
@@ -268,10 +268,10 @@ def _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, fr
     best_low = -1
     for i in range(live[0]):
         root = alive[i]
-        if not exact[root] and stats[root, _EULER4] == 4:
+        if exact[root] != stats[root, _SIZE] and stats[root, _EULER4] == 4:
             stats[root, _FILLED2] = stats[root, _AREA2]
-            exact[root] = True
-        best_low = max(best_low, stats[root, _FILLED2] if exact[root] else stats[root, _AREA2])
+            exact[root] = stats[root, _SIZE]
+        best_low = max(best_low, stats[root, _FILLED2] if exact[root] == stats[root, _SIZE] else stats[root, _AREA2])
     winner, contenders = -1, 0
     for i in range(live[0]):
         if _area2_bound(stats, exact, alive[i]) >= best_low:
@@ -283,9 +283,9 @@ def _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, fr
         root = alive[i]
         if _area2_bound(stats, exact, root) < best_low:
             continue
-        if not exact[root]:
+        if exact[root] != stats[root, _SIZE]:
             stats[root, _FILLED2] = _filled_area2(parent, stats, root, padded_width, frame, stack)
-            exact[root] = True
+            exact[root] = stats[root, _SIZE]
         if winner < 0 or stats[root, _FILLED2] > stats[winner, _FILLED2] or (
                 stats[root, _FILLED2] == stats[winner, _FILLED2] and stats[root, _FIRST] > stats[winner, _FIRST]):
             winner = root
@@ -298,14 +298,14 @@ def _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt,
     best = -1.0
     for i in range(live[0]):
         root = alive[i]
-        if not scored[root]:
+        if scored[root] != stats[root, _SIZE]:
             if hole:
                 x1, y1 = stats[root, _X1] - 1, stats[root, _Y1] - 1
                 x2, y2 = min(stats[root, _X2] + 2, width - 1), min(stats[root, _Y2] + 2, height - 1)
                 score[root] = box_iou_max(float(x1), float(y1), float(x2), float(y2), gt, g0, g1)
             else:
                 score[root] = _component_score(stats, root, wsol, width, height, gt, g0, g1)
-            scored[root] = True
+            scored[root] = stats[root, _SIZE]
         best = max(best, score[root])
     return best
 
@@ -316,6 +316,8 @@ def _foreground_sweep(q, width, height, record, order, gt, g0, g1, multi, wsol, 
     parent, stats, alive, live, pixels, starts, score, scored, exact, frame, stack, holes = work
     padded_width = width + 2
     holes[:] = 0
+    scored[:] = 0  # caches hold the component size they were computed at; sizes are >= 1
+    exact[:] = 0
     offsets = RING_DY * padded_width + RING_DX
     top = _bucket_pixels(q, width, pixels, starts)
     parent[:] = -1
@@ -329,12 +331,10 @@ def _foreground_sweep(q, width, height, record, order, gt, g0, g1, multi, wsol, 
     for v in range(top, 0, -1):
         for i in range(starts[v], starts[v + 1]):
             root = _add_foreground_pixel(parent, stats, alive, live, pixels[i], padded_width, wsol, offsets)
-            scored[root] = False
-            exact[root] = False
             if not multi and not wsol:  # sizes only grow: the leader changes only to a changed component
-                if leader >= 0:
+                if leader >= 0 and parent[leader] != leader:
                     leader = _find(parent, leader)
-                if leader < 0 or stats[root, _SIZE] > stats[leader, _SIZE] or (
+                if leader < 0 or root != leader and stats[root, _SIZE] > stats[leader, _SIZE] or (
                         stats[root, _SIZE] == stats[leader, _SIZE] and stats[root, _FIRST] < stats[leader, _FIRST]):
                     leader = root
         value = -1.0
@@ -351,9 +351,9 @@ def _foreground_sweep(q, width, height, record, order, gt, g0, g1, multi, wsol, 
                         leader = _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, frame,
                                                           stack)
                     leader = _find(parent, leader)
-                    if not scored[leader]:
+                    if scored[leader] != stats[leader, _SIZE]:
                         score[leader] = _component_score(stats, leader, wsol, width, height, gt, g0, g1)
-                        scored[leader] = True
+                        scored[leader] = stats[leader, _SIZE]
                     value = score[leader]
             if k + 1 < len(order) and record[order[k + 1]] == v - 1:
                 holes[order[k]] = holes[order[k + 1]]
@@ -375,6 +375,7 @@ def _hole_sweep(q, width, height, top, record, order, gt, g0, g1, out, work) -> 
             last = max(last, record[j])
     padded_width = width + 2
     parent[:] = -1
+    scored[:] = 0
     live[0] = 0
     k = 0
     for v in range(last + 1):
@@ -397,7 +398,6 @@ def _hole_sweep(q, width, height, top, record, order, gt, g0, g1, out, work) -> 
                 root = p
             if x == 0 or y == 0 or x == width - 1 or y == height - 1:
                 _leave_holes(stats, alive, live, root)
-            scored[root] = False
         best = -2.0
         while k < len(order) and record[order[k]] <= v:
             if holes[order[k]] > 0:
@@ -408,7 +408,7 @@ def _hole_sweep(q, width, height, top, record, order, gt, g0, g1, out, work) -> 
             k += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _grow_background(stats, root, x, y) -> None:
     stats[root, _SIZE] += 1
     stats[root, _X1] = min(stats[root, _X1], x)
@@ -417,7 +417,7 @@ def _grow_background(stats, root, x, y) -> None:
     stats[root, _Y2] = max(stats[root, _Y2], y)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _leave_holes(stats, alive, live, root) -> None:
     """Mark a background component as reaching the border and drop it from the live list."""
     stats[root, _FIRST] = 1
@@ -426,7 +426,7 @@ def _leave_holes(stats, alive, live, root) -> None:
         stats[root, _POS] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _join_background(parent, stats, alive, live, a, b) -> int:
     """Union by size of background roots a != b, keeping the border flag and the live list."""
     if stats[a, _SIZE] < stats[b, _SIZE]:
@@ -446,27 +446,43 @@ def _join_background(parent, stats, alive, live, a, b) -> int:
     return a
 
 
-@njit(cache=True, parallel=True)
-def sweep_best_ious(levels, record, order, gt, gt_start, multi, wsol) -> np.ndarray:
-    """(n, T) float64: best IoU with the map's GT boxes of the box(es) at each record level.
+@njit(cache=True)
+def _quantize(scores, scale, levels) -> int:
+    """levels = uint8(s * scale) with the map's float type (wsolevaluation's (s * 255).astype(np.uint8));
+    returns max level."""
+    top = 0
+    for p in range(scores.size):
+        levels[p] = np.uint8(scores[p] * scale)
+        top = max(top, int(levels[p]))
+    return top
 
-    levels (n, H, W) uint8, record (n, T) int64 record levels, order (T,) an argsort of the
-    thresholds (record levels are nondecreasing along it), gt (G, 4) float64 boxes of all maps,
+
+@njit(cache=True, parallel=True)
+def sweep_best_ious(maps, scale, thresholds, order, gt, gt_start, multi, wsol) -> np.ndarray:
+    """(n, T) float64: best IoU with the map's GT boxes of the box(es) at each CAM threshold.
+
+    maps (n, H, W) C-contiguous float32 or float64 in [0, 1], quantized with `scale` (255 in the
+    maps' type); thresholds (T,) float64, their record levels floor(t * max q) (wsolevaluation's
+    int(t * max)); order (T,) an argsort of the thresholds; gt (G, 4) float64 boxes of all maps,
     gt_start (n + 1,) offsets of each map's boxes. Maps are swept in parallel tasks.
     """
-    count, height, width = levels.shape
+    count, height, width = maps.shape
     padded = (height + 2) * (width + 2)
-    out = np.zeros(record.shape)
+    out = np.zeros((count, len(thresholds)))
     tasks = (count + _MAPS_PER_TASK - 1) // _MAPS_PER_TASK
     for task in prange(tasks):
         work = (np.empty(padded, np.int32), np.empty((padded, _NUM_STATS), np.int32), np.empty(padded, np.int32),
                 np.zeros(1, np.int32), np.empty(height * width, np.int32), np.zeros(257, np.int64),
-                np.zeros(padded), np.zeros(padded, np.bool_), np.zeros(padded, np.bool_),
-                np.empty(padded, np.uint8), np.empty(padded, np.int32), np.zeros(record.shape[1], np.int64))
+                np.zeros(padded), np.zeros(padded, np.int32), np.zeros(padded, np.int32),
+                np.empty(padded, np.uint8), np.empty(padded, np.int32), np.zeros(len(thresholds), np.int64))
+        levels = np.empty(height * width, np.uint8)
+        record = np.empty(len(thresholds), np.int64)
         for i in range(task * _MAPS_PER_TASK, min(count, (task + 1) * _MAPS_PER_TASK)):
-            q = levels[i].reshape(-1)
-            top = _foreground_sweep(q, width, height, record[i], order, gt, gt_start[i], gt_start[i + 1],
-                                    multi, wsol, out[i], work)
+            top = _quantize(maps[i].reshape(-1), scale, levels)
+            for j in range(len(thresholds)):
+                record[j] = int(np.floor(thresholds[j] * top))
+            _foreground_sweep(levels, width, height, record, order, gt, gt_start[i], gt_start[i + 1], multi, wsol,
+                              out[i], work)
             if multi and wsol:
-                _hole_sweep(q, width, height, top, record[i], order, gt, gt_start[i], gt_start[i + 1], out[i], work)
+                _hole_sweep(levels, width, height, top, record, order, gt, gt_start[i], gt_start[i + 1], out[i], work)
     return out

@@ -33,7 +33,7 @@ BOX_METHODS = ("largest_component",)
 MAX_IMAGE_PIXELS = 1 << 26  # upsampling bound of heatmaps_to_boxes: 256 MB per float32 map
 DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
 MAX_BOX_ACC_V2_IOUS = (0.3, 0.5, 0.7)
-_BATCH_PIXELS = 1 << 26  # map pixels quantized at once: 64 MB of uint8 levels
+_BATCH_MAPS = 4096  # maps per compiled call
 _RUN_PATH_MAPS = 512  # maps per run-path task: ~1,300 runs per map, ~130 MB of run arrays in flight
 _MAX_WORKERS = min(os.cpu_count() or 1, 4)  # run-path tasks in flight at once
 
@@ -293,11 +293,6 @@ class LocalizationError(Accumulator):
 # ---------------------------------------------------------------- MaxBoxAcc (Choe et al. 2020)
 
 
-def quantize_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
-    """uint8 levels floor(255 s) of maps in [0, 1], as wsolevaluation's `(scoremap * 255).astype(np.uint8)`."""
-    return (heatmaps * heatmaps.dtype.type(255)).astype(np.uint8)
-
-
 def _check_unit_maps(heatmaps: object) -> np.ndarray:
     arr = heatmaps.detach().cpu().numpy() if hasattr(heatmaps, "detach") else np.asarray(heatmaps)
     arr = as_array(arr, "heatmaps", ndim=3, dtype=np.float32 if arr.dtype == np.float32 else np.float64)
@@ -342,20 +337,19 @@ class MaxBoxAccOptions:
 
 def _best_ious_in_batches(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions
                           ) -> Iterator[np.ndarray]:
-    """(batch, T) best IoUs of consecutive batches of maps (one uint8 copy of a batch at a time)."""
+    """(batch, T) best IoUs of consecutive batches of maps (memory: the (batch, T) result)."""
     maps = _check_unit_maps(heatmaps)
     gt = _check_gt_boxes(gt_boxes)
     check_same_length(heatmaps=maps, gt_boxes=gt)
     thresholds = np.array(options.cam_thresholds)
     order = np.argsort(thresholds, kind="stable")
-    per_batch = max(1, _BATCH_PIXELS // max(1, maps.shape[1] * maps.shape[2]))
+    per_batch = max(1, _BATCH_MAPS)
     for start in range(0, len(maps), per_batch):
-        levels = quantize_heatmaps(maps[start : start + per_batch])
-        record = np.floor(thresholds[None, :] * levels.max(axis=(1, 2))[:, None]).astype(np.int64)
         batch_gt = gt[start : start + per_batch]
         gt_start = np.concatenate([[0], np.cumsum([len(g) for g in batch_gt])]).astype(np.int64)
-        yield sweep_best_ious(levels, record, order, np.concatenate(batch_gt).reshape(-1, 4), gt_start,
-                              options.multi_contour, options.convention == "wsolevaluation")
+        yield sweep_best_ious(np.ascontiguousarray(maps[start : start + per_batch]), maps.dtype.type(255), thresholds,
+                              order, np.concatenate(batch_gt).reshape(-1, 4), gt_start, options.multi_contour,
+                              options.convention == "wsolevaluation")
 
 
 def best_box_ious(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()

@@ -11,13 +11,13 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from gwapbench.metrics.components import EMPTY_BOX
-from gwapbench.metrics.localization import best_iou_with_image_gt, quantize_heatmaps
+from gwapbench.metrics.localization import best_iou_with_image_gt
 
 
 def numpy_best_ious(maps: np.ndarray, gt_boxes: list[np.ndarray], thresholds: np.ndarray, multi_contour: bool
                     ) -> np.ndarray:
     """(n, T) best IoU of the largest (or every) component's inclusive box at each CAM threshold."""
-    levels = quantize_heatmaps(maps)
+    levels = (maps * maps.dtype.type(255)).astype(np.uint8)  # wsolevaluation: (scoremap * 255).astype(uint8)
     cam_levels = np.floor(thresholds[None, :] * levels.max(axis=(1, 2))[:, None]).astype(np.int64)
     return level_set_scores(levels, cam_levels, lambda boxes, image: best_iou_with_image_gt(boxes, image, gt_boxes),
                             multi_contour)
