@@ -36,7 +36,8 @@ def test_import_sets_the_fallback_before_numba_reads_it(tmp_path):
     fresh interpreter: numba's own configuration must see the fallback folder."""
     package = tmp_path / "package"
     package.mkdir()
-    (package / "compiled.py").write_text((Path(__file__).resolve().parents[1] / "gwapbench" / "compiled.py").read_text())
+    source = Path(__file__).resolve().parents[1] / "gwapbench" / "compiled.py"
+    (package / "compiled.py").write_text(source.read_text())
     (package / "metrics").write_text("a file where the cache folder would go")
     code = (
         "import importlib.util, sys\n"

@@ -23,7 +23,10 @@ Conventions (docs/metrics.md, "MaxBoxAcc conventions"):
 Hole-filled areas are exact: a component is hole-free when its Euler number (Gray's
 8-connected bit-quad formula, (n(Q1) - n(Q3) - 2 n(QD)) / 4) is 1; otherwise its filled area
 is computed by a flood fill of its box, and only when bounds (unfilled area <= filled area <=
-box area) cannot decide the ranking.
+box area) cannot decide the ranking. That flood fill costs up to ~3x on noisy maps, so
+- "wsolevaluation_fast" ranks by the bit-quad area without filling holes; it differs from
+  "wsolevaluation" only when the largest contour is decided by a component's holes (MaxBoxAcc
+  V1; V2 scores every contour and is identical).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 
 from gwapbench.compiled import njit, prange
 
-CONVENTIONS = ("components", "wsolevaluation")
+CONVENTIONS = ("components", "wsolevaluation_fast", "wsolevaluation")  # index = the kernels' `wsol`
 _MAPS_PER_TASK = 16  # maps per parallel task (work arrays are allocated once per task)
 
 # Per 2x2 quad, indexed by tl | tr << 1 | bl << 2 | br << 3: twice the area of the polygon through
@@ -88,6 +91,8 @@ def _quad_deltas(table: np.ndarray) -> np.ndarray:
 AREA2_DELTA = _quad_deltas(QUAD_AREA2)
 EULER4_DELTA = _quad_deltas(QUAD_EULER4)
 
+WSOL_EXACT = CONVENTIONS.index("wsolevaluation")  # the kernels' `wsol` for exact hole-filled areas
+
 # rows of the per-root statistics array
 _SIZE, _X1, _Y1, _X2, _Y2, _FIRST, _AREA2, _EULER4, _POS, _FILLED2 = range(10)
 _NUM_STATS = 10
@@ -125,21 +130,16 @@ def _component_score(stats, root, wsol, width, height, gt, g0, g1) -> float:
 
 
 @njit(cache=True)
-def _bucket_pixels(q: np.ndarray, width: int, pixels: np.ndarray, starts: np.ndarray) -> int:
-    """Counting sort: pixels[starts[v]:starts[v + 1]] are the padded indices (y + 1)(W + 2) + x + 1
-    of the pixels of level v, in raster order; returns max q."""
-    starts[:] = 0
-    top = 0
-    for p in range(q.size):
-        starts[q[p] + 1] += 1
-        top = max(top, int(q[p]))
+def _bucket_pixels(q: np.ndarray, width: int, pixels: np.ndarray, starts: np.ndarray) -> None:
+    """Counting sort, given starts[v + 1] = number of pixels of level v (from `_quantize`):
+    afterwards pixels[starts[v]:starts[v + 1]] are the padded indices (y + 1)(W + 2) + x + 1 of the
+    pixels of level v, in raster order."""
     for v in range(256):
         starts[v + 1] += starts[v]
     fill = starts[:256].copy()
     for p in range(q.size):
         pixels[fill[q[p]]] = (p // width + 1) * (width + 2) + p % width + 1
         fill[q[p]] += 1
-    return top
 
 
 @njit(cache=True, inline="always")
@@ -152,8 +152,8 @@ def _drop(stats, alive, live, root) -> None:
 
 
 @njit(cache=True, inline="always")
-def _join(parent, stats, alive, live, a, b) -> int:
-    """Union by size of foreground roots a != b; the absorbed root leaves the live list."""
+def _link(parent, stats, a, b) -> tuple[int, int]:
+    """Union by size of roots a != b: (kept root, absorbed root), sizes and boxes merged."""
     if stats[a, _SIZE] < stats[b, _SIZE]:
         a, b = b, a
     parent[b] = a
@@ -162,6 +162,24 @@ def _join(parent, stats, alive, live, a, b) -> int:
     stats[a, _Y1] = min(stats[a, _Y1], stats[b, _Y1])
     stats[a, _X2] = max(stats[a, _X2], stats[b, _X2])
     stats[a, _Y2] = max(stats[a, _Y2], stats[b, _Y2])
+    return a, b
+
+
+@njit(cache=True, inline="always")
+def _grow(stats, root, x, y) -> None:
+    """Add the pixel (x, y) to the size and box of `root`."""
+    stats[root, _SIZE] += 1
+    stats[root, _X1] = min(stats[root, _X1], x)
+    stats[root, _Y1] = min(stats[root, _Y1], y)
+    stats[root, _X2] = max(stats[root, _X2], x)
+    stats[root, _Y2] = max(stats[root, _Y2], y)
+
+
+@njit(cache=True, inline="always")
+def _join(parent, stats, alive, live, a, b) -> int:
+    """Union of foreground roots a != b (first pixel, bit-quad sums too); the absorbed root leaves
+    the live list."""
+    a, b = _link(parent, stats, a, b)
     stats[a, _FIRST] = min(stats[a, _FIRST], stats[b, _FIRST])
     stats[a, _AREA2] += stats[b, _AREA2]
     stats[a, _EULER4] += stats[b, _EULER4]
@@ -197,11 +215,7 @@ def _add_foreground_pixel(parent, stats, alive, live, p, padded_width, wsol, off
     else:  # p joins the first group's component directly; further groups are merged into it
         root = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1]])
         parent[p] = root
-        stats[root, _SIZE] += 1
-        stats[root, _X1] = min(stats[root, _X1], x)
-        stats[root, _Y1] = min(stats[root, _Y1], y)
-        stats[root, _X2] = max(stats[root, _X2], x)
-        stats[root, _Y2] = max(stats[root, _Y2], y)
+        _grow(stats, root, x, y)
         stats[root, _FIRST] = min(stats[root, _FIRST], p)
         for g in range(1, groups):
             other = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1 + g]])
@@ -259,7 +273,7 @@ def _area2_bound(stats, exact, root) -> int:
 
 
 @njit(cache=True)
-def _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, frame, stack) -> int:
+def _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, frame, stack, fill_holes) -> int:
     """Root with the largest hole-filled bit-quad area (ties: the last first pixel in raster order).
 
     Hole-free components (Euler number 1) have their exact area; for the others unfilled area <=
@@ -268,7 +282,7 @@ def _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, fr
     best_low = -1
     for i in range(live[0]):
         root = alive[i]
-        if exact[root] != stats[root, _SIZE] and stats[root, _EULER4] == 4:
+        if exact[root] != stats[root, _SIZE] and (stats[root, _EULER4] == 4 or not fill_holes):
             stats[root, _FILLED2] = stats[root, _AREA2]
             exact[root] = stats[root, _SIZE]
         best_low = max(best_low, stats[root, _FILLED2] if exact[root] == stats[root, _SIZE] else stats[root, _AREA2])
@@ -311,15 +325,16 @@ def _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt,
 
 
 @njit(cache=True)
-def _foreground_sweep(q, width, height, record, order, gt, g0, g1, multi, wsol, out, work) -> int:
-    """Descending sweep: fills out[j] for every threshold j; returns max q."""
+def _foreground_sweep(q, top, width, height, record, order, gt, g0, g1, multi, wsol, out, work) -> None:
+    """Descending sweep from level `top` = max q (pixels counted by `_quantize`): fills out[j] for
+    every threshold j."""
     parent, stats, alive, live, pixels, starts, score, scored, exact, frame, stack, holes = work
     padded_width = width + 2
     holes[:] = 0
     scored[:] = 0  # caches hold the component size they were computed at; sizes are >= 1
     exact[:] = 0
     offsets = RING_DY * padded_width + RING_DX
-    top = _bucket_pixels(q, width, pixels, starts)
+    _bucket_pixels(q, width, pixels, starts)
     parent[:] = -1
     live[0] = 0
     empty = box_iou_max(0.0, 0.0, 0.0, 0.0, gt, g0, g1)
@@ -349,7 +364,7 @@ def _foreground_sweep(q, width, height, record, order, gt, g0, g1, multi, wsol, 
                 else:
                     if wsol:
                         leader = _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, frame,
-                                                          stack)
+                                                          stack, wsol == WSOL_EXACT)
                     leader = _find(parent, leader)
                     if scored[leader] != stats[leader, _SIZE]:
                         score[leader] = _component_score(stats, leader, wsol, width, height, gt, g0, g1)
@@ -359,7 +374,6 @@ def _foreground_sweep(q, width, height, record, order, gt, g0, g1, multi, wsol, 
                 holes[order[k]] = holes[order[k + 1]]
             out[order[k]] = value
             k -= 1
-    return top
 
 
 @njit(cache=True)
@@ -389,7 +403,7 @@ def _hole_sweep(q, width, height, top, record, order, gt, g0, g1, out, work) -> 
                     if root < 0:  # p joins the first neighbour's component directly
                         root = other
                         parent[p] = root
-                        _grow_background(stats, root, x, y)
+                        _grow(stats, root, x, y)
                     elif other != root:
                         root = _join_background(parent, stats, alive, live, root, other)
             if root < 0:
@@ -409,15 +423,6 @@ def _hole_sweep(q, width, height, top, record, order, gt, g0, g1, out, work) -> 
 
 
 @njit(cache=True, inline="always")
-def _grow_background(stats, root, x, y) -> None:
-    stats[root, _SIZE] += 1
-    stats[root, _X1] = min(stats[root, _X1], x)
-    stats[root, _Y1] = min(stats[root, _Y1], y)
-    stats[root, _X2] = max(stats[root, _X2], x)
-    stats[root, _Y2] = max(stats[root, _Y2], y)
-
-
-@njit(cache=True, inline="always")
 def _leave_holes(stats, alive, live, root) -> None:
     """Mark a background component as reaching the border and drop it from the live list."""
     stats[root, _FIRST] = 1
@@ -428,15 +433,8 @@ def _leave_holes(stats, alive, live, root) -> None:
 
 @njit(cache=True, inline="always")
 def _join_background(parent, stats, alive, live, a, b) -> int:
-    """Union by size of background roots a != b, keeping the border flag and the live list."""
-    if stats[a, _SIZE] < stats[b, _SIZE]:
-        a, b = b, a
-    parent[b] = a
-    stats[a, _SIZE] += stats[b, _SIZE]
-    stats[a, _X1] = min(stats[a, _X1], stats[b, _X1])
-    stats[a, _Y1] = min(stats[a, _Y1], stats[b, _Y1])
-    stats[a, _X2] = max(stats[a, _X2], stats[b, _X2])
-    stats[a, _Y2] = max(stats[a, _Y2], stats[b, _Y2])
+    """Union of background roots a != b, keeping the border flag and the live list."""
+    a, b = _link(parent, stats, a, b)
     border = stats[b, _FIRST] == 1
     if stats[b, _POS] >= 0:
         _drop(stats, alive, live, b)
@@ -447,13 +445,16 @@ def _join_background(parent, stats, alive, live, a, b) -> int:
 
 
 @njit(cache=True)
-def _quantize(scores, scale, levels) -> int:
-    """levels = uint8(s * scale) with the map's float type (wsolevaluation's (s * 255).astype(np.uint8));
-    returns max level."""
+def _quantize(scores, scale, levels, starts) -> int:
+    """levels = uint8(s * scale) with the map's float type (wsolevaluation's (s * 255).astype(np.uint8)),
+    counted into starts[level + 1] for `_bucket_pixels`; returns max level."""
+    starts[:] = 0
     top = 0
     for p in range(scores.size):
-        levels[p] = np.uint8(scores[p] * scale)
-        top = max(top, int(levels[p]))
+        level = np.uint8(scores[p] * scale)
+        levels[p] = level
+        starts[level + 1] += 1
+        top = max(top, int(level))
     return top
 
 
@@ -478,10 +479,10 @@ def sweep_best_ious(maps, scale, thresholds, order, gt, gt_start, multi, wsol) -
         levels = np.empty(height * width, np.uint8)
         record = np.empty(len(thresholds), np.int64)
         for i in range(task * _MAPS_PER_TASK, min(count, (task + 1) * _MAPS_PER_TASK)):
-            top = _quantize(maps[i].reshape(-1), scale, levels)
+            top = _quantize(maps[i].reshape(-1), scale, levels, work[5])
             for j in range(len(thresholds)):
                 record[j] = int(np.floor(thresholds[j] * top))
-            _foreground_sweep(levels, width, height, record, order, gt, gt_start[i], gt_start[i + 1], multi, wsol,
+            _foreground_sweep(levels, top, width, height, record, order, gt, gt_start[i], gt_start[i + 1], multi, wsol,
                               out[i], work)
             if multi and wsol:
                 _hole_sweep(levels, width, height, top, record, order, gt, gt_start[i], gt_start[i + 1], out[i], work)

@@ -349,7 +349,7 @@ def _best_ious_in_batches(heatmaps: object, gt_boxes: Sequence[object], options:
         gt_start = np.concatenate([[0], np.cumsum([len(g) for g in batch_gt])]).astype(np.int64)
         yield sweep_best_ious(np.ascontiguousarray(maps[start : start + per_batch]), maps.dtype.type(255), thresholds,
                               order, np.concatenate(batch_gt).reshape(-1, 4), gt_start, options.multi_contour,
-                              options.convention == "wsolevaluation")
+                              CONVENTIONS.index(options.convention))
 
 
 def best_box_ious(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()
