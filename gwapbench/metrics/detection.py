@@ -34,7 +34,7 @@ from gwapbench.metrics._validation import (
 )
 from gwapbench.metrics.accumulator import Accumulator
 from gwapbench.metrics.ap import average_precision, check_convention, check_metric, descending_order
-from gwapbench.metrics.boxes import pairwise_iou_plus_one
+from gwapbench.metrics.boxes import rowwise_iou_plus_one
 
 
 class FlatDetections(NamedTuple):
@@ -134,7 +134,7 @@ def best_gt_match(dets: FlatDetections, gt: FlatGroundTruth, num_classes: int) -
     pair_owner = np.repeat(np.arange(len(with_gt)), counts)  # index into with_gt of each pair
     pair_start = np.cumsum(counts) - counts
     pair_gt = gt_order[np.arange(len(pair_owner)) + np.repeat(start - pair_start, counts)]
-    iou = pairwise_iou_plus_one(dets.boxes[with_gt][pair_owner], gt.boxes[pair_gt])
+    iou = rowwise_iou_plus_one(dets.boxes[with_gt][pair_owner], gt.boxes[pair_gt])
 
     best_iou = np.zeros(len(dets.image))
     best_gt = np.full(len(dets.image), -1, dtype=np.int64)
