@@ -73,7 +73,8 @@ def report(folders: dict[Trial, Path]) -> list[str]:
         trials = [trial for trial in folders if trial[0] == threads]
         same = all(identical(stored[trials[0]], stored[t]) for t in trials[1:])
         spread = metric_spreads([values[t] for t in trials])
-        lines.append(f"{threads} thread(s), {len(trials)} repeats: spread {spread}, predictions bitwise identical: {same}")
+        lines.append(f"{threads} thread(s), {len(trials)} repeats: spread {spread}, "
+                     f"predictions bitwise identical: {same}")
     if len(thread_counts) > 1:
         firsts = [(threads, 0) for threads in thread_counts]
         same = all(identical(stored[firsts[0]], stored[t]) for t in firsts[1:])
