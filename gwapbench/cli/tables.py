@@ -109,7 +109,7 @@ def _produce_and_write(spec_name: str, out: Path, setup_args: dict) -> None:
     paths = write_table(spec, result, out)
     click.echo(to_markdown(spec.title, result.rows))
     for line in result.skipped_files:
-        click.echo(f"skipped {line}")
+        click.echo(line)
     click.echo("wrote " + ", ".join(str(p) for p in paths))
 
 

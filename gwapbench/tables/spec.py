@@ -97,7 +97,7 @@ def run_configs(spec: TableSpec, options: TableOptions) -> list[RunConfig]:
 def read_run_data(data: DataConfig) -> tuple[RunData, list[str]]:
     """The train and test samples, and one line per file the bad-file policy skipped."""
     train, test = read_split(data, data.train_split), read_split(data, data.test_split)
-    skipped = [f"{item.path}: {item.reason}" for r in (train, test) for item in r.report.skipped]
+    skipped = [item.describe() for r in (train, test) for item in r.report.skipped]
     return RunData(train.samples, test.samples, data.classes), skipped
 
 

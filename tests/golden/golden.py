@@ -47,8 +47,10 @@ class GoldenTable:
 
 
 GOLDEN_TABLES: tuple[GoldenTable, ...] = (
-    GoldenTable("table1", {"synthetic_cls_map": 0.0}),
-    GoldenTable("table2", {"synthetic_otsu_fmeasure": 0.0}),
+    # 5x the 1-vs-2-thread difference measured on the ci schedule (README.md): CI machines may differ
+    # from the development machine in the CPU instruction set, which moves results by that order.
+    GoldenTable("table1", {"synthetic_cls_map": 0.25}),
+    GoldenTable("table2", {"synthetic_otsu_fmeasure": 0.0025}),
 )
 
 
