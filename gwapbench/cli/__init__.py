@@ -1,10 +1,6 @@
 """The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
 
-from gwapbench.cli import check, data, tables  # noqa: E402  (commands register after the group exists)
-
-for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
-                 tables.table2_command, tables.figures_group, check.check_command):
-(`gwapbench.errors.InputError`, and a missing weights file) print as one line on stderr and
+User errors (`gwapbench.errors.InputError`, and a missing weights file) print as one line on stderr and
 exit with code 2, without a traceback.
 """
 
@@ -43,16 +39,10 @@ def cli() -> None:
     """
 
 
-<<<<<<< HEAD
-from gwapbench.cli import data, tables  # noqa: E402  (commands register after the group exists)
+from gwapbench.cli import check, data, tables  # noqa: E402  (commands register after the group exists)
 
 for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
-                 tables.table2_command, tables.figures_group):
-=======
-from gwapbench.cli import check, data  # noqa: E402  (commands register after the group exists)
-
-for _command in (data.make_synthetic_command, data.check_data_command, check.check_command):
->>>>>>> check
+                 tables.table2_command, tables.figures_group, check.check_command):
     cli.add_command(_command)
 
 
