@@ -1,6 +1,7 @@
 """The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
 
-User errors (`gwapbench.errors.InputError`, and a missing weights file) print as one line on stderr and
+Commands live in one module per topic (`data`, `check`, ...) and are registered here. User errors
+(`gwapbench.errors.InputError`, and a missing weights file) print as one line on stderr and
 exit with code 2, without a traceback.
 """
 
