@@ -10,7 +10,7 @@
   resized to 224 x 224 and min-max normalized, GT boxes scaled to that frame.
 
 Multi-scale (Table IV's last row): the maps of each scale are resized to the image and averaged
-(`multiscale_average`); the ranking is that of the first scale.
+(`multiscale_average`); the classes are those ranked at the training scale.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from gwapbench.metrics import (
 from gwapbench.metrics.localization import MAX_BOX_ACC_V2_IOUS
 
 ILSVRC_TASK = "ilsvrc_classification"
-TOP_KS = (1, 5)
 WSOL_SIZE = 224  # wsolevaluation's map frame for MaxBoxAcc
 CHUNK = 2048  # images per multi-scale / MaxBoxAcc chunk (bounds memory at image size)
 
@@ -44,12 +43,13 @@ CHUNK = 2048  # images per multi-scale / MaxBoxAcc chunk (bounds memory at image
 class LocalizationOptions:
     """threshold: fraction of the map's max; box_method: a `heatmap_to_box` method; exclude: (N,) bool mask
     of images left out of the localization denominators (the devkit blacklist); max_box_acc: also compute
-    MaxBoxAcc (IoU 0.5) and MaxBoxAccV2."""
+    MaxBoxAcc (IoU 0.5) and MaxBoxAccV2 (single-scale maps only); top_ks: the k of the top-k errors."""
 
     threshold: float = 0.2
     box_method: str = "largest_component"
     exclude: np.ndarray | None = None
     max_box_acc: bool = False
+    top_ks: tuple[int, ...] = (1, 5)
 
 
 def true_labels(samples: Sequence[Sample]) -> np.ndarray:
@@ -111,27 +111,28 @@ def max_box_acc_metrics(maps: np.ndarray | list[np.ndarray], samples: Sequence[S
 
 
 def ilsvrc_metrics(logits: np.ndarray, samples: Sequence[Sample], guess_boxes: Sequence[np.ndarray] | None = None,
-                   gt_class_boxes: np.ndarray | None = None, exclude: np.ndarray | None = None) -> dict[str, object]:
+                   gt_class_boxes: np.ndarray | None = None,
+                   options: LocalizationOptions = LocalizationOptions()) -> dict[str, object]:
     """Classification errors, and with boxes the localization metrics (module doc).
 
     guess_boxes[r]: (N, 4) boxes of each image's r-th ranked class (one entry for class-agnostic maps,
     used for every guess); gt_class_boxes: (N, 4) boxes of the true class's map."""
     labels = true_labels(samples)
     metrics: dict[str, object] = {"test_images": len(samples)}
-    for k in TOP_KS:
+    for k in options.top_ks:
         if k <= logits.shape[1]:
             metrics[f"top{k}_cls_error"] = 100 * topk_error(logits, labels, k)
     if guess_boxes is None:
         return metrics
     gt_boxes = [s.boxes for s in samples]
-    ranked = ranked_classes(logits, max(TOP_KS))
-    for k in TOP_KS:
+    ranked = ranked_classes(logits, max(options.top_ks))
+    for k in options.top_ks:
         if k <= ranked.shape[1]:
             guesses = np.stack([guess_boxes[min(r, len(guess_boxes) - 1)] for r in range(k)], axis=1)
             metrics[f"top{k}_loc_error"] = 100 * localization_error(ranked[:, :k], guesses, labels, gt_boxes, k=k,
-                                                                     exclude=exclude)
-    if exclude is not None:
-        metrics["excluded_from_loc"] = int(np.count_nonzero(exclude))
+                                                                     exclude=options.exclude)
+    if options.exclude is not None:
+        metrics["excluded_from_loc"] = int(np.count_nonzero(options.exclude))
     if gt_class_boxes is not None:
         metrics["gt_known_loc_accuracy"] = 100 * gt_known_accuracy(gt_class_boxes, gt_boxes)
     return metrics
@@ -155,30 +156,35 @@ def _check_ids(predictions: dict[str, np.ndarray], samples: Sequence[Sample]) ->
         raise ValueError("stored predictions do not list the val images in the dataset's order")
 
 
-def evaluate_ilsvrc(predictions: dict[str, np.ndarray], samples: Sequence[Sample],
-                    options: LocalizationOptions = LocalizationOptions()) -> dict[str, object]:
-    """A run's metrics.json content from its single-scale predictions."""
-    _check_ids(predictions, samples)
-    ranks, gt = stored_guess_maps(predictions)
-    logits = predictions["logits"].astype(np.float64)
-    if ranks is None:
-        return ilsvrc_metrics(logits, samples)
-    guess_boxes = [image_boxes(maps, samples, options) for maps in ranks]
-    metrics = ilsvrc_metrics(logits, samples, guess_boxes, image_boxes(gt, samples, options), options.exclude)
-    if options.max_box_acc:
-        metrics.update(max_box_acc_metrics(gt, samples))
-    return metrics
-
-
-def evaluate_multiscale(scale_predictions: Sequence[dict[str, np.ndarray]], samples: Sequence[Sample],
-                        options: LocalizationOptions = LocalizationOptions()) -> dict[str, object]:
-    """Metrics of maps averaged over scales (the first scale's logits and ranking, see module doc)."""
+def prediction_boxes(scale_predictions: Sequence[dict[str, np.ndarray]], samples: Sequence[Sample],
+                     options: LocalizationOptions) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
+    """(boxes per ranked guess, boxes of the true class's map) in the image frame: from one scale's maps,
+    or from each image's maps averaged over several scales; (None, None) without maps."""
     for predictions in scale_predictions:
         _check_ids(predictions, samples)
     stored = [stored_guess_maps(p) for p in scale_predictions]
     if stored[0][0] is None:
-        raise InputError("multi-scale maps need a method with maps (not `original`)")
-    guess_boxes = [multiscale_boxes([s[0][r] for s in stored], samples, options) for r in range(len(stored[0][0]))]
-    gt = multiscale_boxes([s[1] for s in stored], samples, options)
-    return ilsvrc_metrics(scale_predictions[0]["logits"].astype(np.float64), samples, guess_boxes, gt,
-                          options.exclude)
+        if len(stored) > 1:
+            raise InputError("multi-scale maps need a method with maps (not `original`)")
+        return None, None
+    if len(stored) == 1:
+        ranks, gt = stored[0]
+        return [image_boxes(maps, samples, options) for maps in ranks], image_boxes(gt, samples, options)
+    guess = [multiscale_boxes([s[0][r] for s in stored], samples, options) for r in range(len(stored[0][0]))]
+    return guess, multiscale_boxes([s[1] for s in stored], samples, options)
+
+
+def evaluate_ilsvrc(scale_predictions: dict[str, np.ndarray] | Sequence[dict[str, np.ndarray]],
+                    samples: Sequence[Sample], options: LocalizationOptions = LocalizationOptions(),
+                    ranking: dict[str, np.ndarray] | None = None) -> dict[str, object]:
+    """Metrics of one prediction file (a run's metrics.json) or of several scales' maps averaged; logits
+    and class ranking from `ranking` (the training scale's predictions; default the first given), which
+    the stored maps of every scale follow."""
+    if isinstance(scale_predictions, dict):
+        scale_predictions = [scale_predictions]
+    guess_boxes, gt_class_boxes = prediction_boxes(scale_predictions, samples, options)
+    logits = (scale_predictions[0] if ranking is None else ranking)["logits"].astype(np.float64)
+    metrics = ilsvrc_metrics(logits, samples, guess_boxes, gt_class_boxes, options)
+    if options.max_box_acc and guess_boxes is not None and len(scale_predictions) == 1:
+        metrics.update(max_box_acc_metrics(stored_guess_maps(scale_predictions[0])[1], samples))
+    return metrics

@@ -11,6 +11,7 @@ import io
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -143,10 +144,7 @@ def execute(run: Run, config: RunConfig, schedule: Schedule, data: RunData, opti
         task = task.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
         if task.trainable:
             train_run(run, task, config, schedule, data.train, device, options, info)
-        test_set = ImageLabelDataset(data.test, schedule.image_size)
-        loader = _loader(test_set, _batched(shard_keys(len(data.test), info.rank, info.world_size),
-                                            schedule.batch_size), options.workers)
-        predictions = predict(task, loader, _preparer(task, device), [s.image_id for s in data.test], info)
+        predictions = predict_samples(task, data.test, schedule.image_size, schedule.batch_size, device, options, info)
         if info.is_main:
             run.save_predictions(predictions)
             run.log(f"predicted {len(data.test)} test images")
@@ -158,6 +156,16 @@ def execute(run: Run, config: RunConfig, schedule: Schedule, data: RunData, opti
     run.save_metrics(metrics)
     run.log("evaluated: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict)))
     return metrics
+
+
+def predict_samples(task: torch.nn.Module, samples: list[Sample], image_size: int, batch_size: int,
+                    device: torch.device, options: EngineOptions, info: distributed.Dist,
+                    map_classes: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
+    """`predict` over `samples` resized to `image_size` (this process's share; gathered on rank 0)."""
+    dataset = ImageLabelDataset(samples, image_size)
+    keys = _batched(shard_keys(len(samples), info.rank, info.world_size), batch_size)
+    return predict(task, _loader(dataset, keys, options.workers), _preparer(task, device),
+                   [s.image_id for s in samples], info, map_classes)
 
 
 def build_run_task(config: RunConfig, num_classes: int, image_size: int) -> torch.nn.Module:

@@ -7,6 +7,13 @@ Caffe solver values of the CAM release it builds on), flip probability 0.5 ("eac
 horizontally flipped" read as the usual random mirror), and the classifier layers' lr equal to the
 backbone's.
 
+`ilsvrc_paper` (Tables III-IV; the CLI's `--schedule paper` for table3/table4): fine-tuning on the
+ILSVRC train set at 224x224, "the same experimental setup as in GAP [6]". The CAM release
+(metalbubble/CAM) ships deploy prototxts and trained weights but no solver, so every number is
+assumed: mini-batch 64, lr 0.01 divided by 10 every 100,000 iterations, 300,000 iterations (15
+epochs), momentum 0.9, weight decay 5e-4, random mirror. Images are resized to 224x224 (no
+256-resize-and-crop as Caffe's data layer would do).
+
 `quick` and `ci` train the `tiny` net from scratch on CPU: `quick` is the default of
 `--net tiny` (about 40 s a run on 2 cores at the default synthetic size), `ci` is about a third of
 that, for regression checks. Their numbers were chosen for run time, not tuned toward any result.
@@ -46,6 +53,8 @@ SCHEDULES: dict[str, Schedule] = {
     for s in (
         Schedule("paper", image_size=600, batch_size=4, lr=5e-4, lr_step=20_000, iterations=60_000,
                  checkpoint_every=2_000),
+        Schedule("ilsvrc_paper", image_size=224, batch_size=64, lr=0.01, lr_step=100_000, iterations=300_000,
+                 checkpoint_every=5_000),
         Schedule("quick", image_size=128, batch_size=16, lr=0.05, lr_step=240, iterations=300,
                  checkpoint_every=100),
         Schedule("ci", image_size=96, batch_size=16, lr=0.05, lr_step=80, iterations=100, checkpoint_every=50),

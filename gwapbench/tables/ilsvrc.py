@@ -1,0 +1,210 @@
+"""Tables III and IV (ILSVRC val): classification error and top-1 localization error.
+
+Rows: the trained CAM-style models (`gap`, `gmp`, `gwap` on `--net`), and rows that need no
+training, from torchvision's weights as shipped: `original` (Table III) for each of
+`pretrained_nets`, `backprop` (Table IV) for googlenet and vgg16. Every row is a run in the
+store (pretrained rows are runs without training). Table III reads each run's metrics.json;
+Table IV evaluates the stored maps with the chosen box options (threshold, box method,
+blacklist), at the training scale and, for trained rows, averaged over `scales` (predictions
+at the other scales are made from the run's checkpoint once and kept beside it as
+`predictions-<size>.npz`).
+
+Setting column: the paper's setting for the row where it has one ("cited [6]" for the rows it
+quotes from Zhou et al. 2016), so the paper value sits beside ours; otherwise
+"single-scale <size>" / "multi-scale <a>+<b>+<c>" (Table IV).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id
+from gwapbench.data.sample import Sample
+from gwapbench.engine import distributed
+from gwapbench.engine.ilsvrc_evaluate import (
+    ILSVRC_TASK,
+    LocalizationOptions,
+    evaluate_ilsvrc,
+    ranked_classes,
+)
+from gwapbench.engine.ilsvrc_models import BACKPROP_NETS, PRETRAINED_METHODS, TRAINED_METHODS
+from gwapbench.engine.runner import EngineOptions, RunData, build_run_task, execute, predict_samples, resolve_device
+from gwapbench.engine.schedules import Schedule, resolve_schedule
+from gwapbench.engine.sources import read_split
+from gwapbench.engine.store import Run, RunStore
+from gwapbench.errors import InputError
+from gwapbench.tables.paper import PAPER_KEY, paper_values
+from gwapbench.tables.spec import COLUMNS, TableResult, TableSpec
+
+TABLE3_METRICS = ("top1_cls_error", "top5_cls_error")
+TABLE4_METRICS = ("top1_loc_error",)
+PAPER_SCALE = 224
+
+
+@dataclass(frozen=True)
+class IlsvrcOptions:
+    """What the user chose for table3 / table4."""
+
+    net: str
+    data: DataConfig
+    runs_dir: Path
+    schedule: str
+    seed: int = 0
+    overrides: tuple[tuple[str, Any], ...] = ()
+    weights: str = "default"
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    methods: tuple[str, ...] = ()  # empty: the spec's methods
+    pretrained_nets: tuple[str, ...] = ("googlenet", "vgg16", "alexnet")
+    extra_conv: bool = True
+    scales: tuple[int, ...] = (224, 448, 672)
+    localization: LocalizationOptions = field(default_factory=LocalizationOptions)
+
+
+def _headline(metrics: dict[str, Any], options: Any) -> float:
+    return metrics["top1_cls_error"]
+
+
+TABLE3 = TableSpec(name="table3", title="Table III: classification error on ILSVRC val (%)",
+                   methods=(*TRAINED_METHODS, "original"), metric="top1_cls_error", read=_headline)
+TABLE4 = TableSpec(name="table4", title="Table IV: top-1 localization error on ILSVRC val (%)",
+                   methods=(*TRAINED_METHODS, "backprop"), metric="top1_loc_error", read=_headline)
+
+
+def row_plan(spec: TableSpec, options: IlsvrcOptions) -> list[tuple[str, str]]:
+    """(net, method) of every row: trained methods on `net`, pretrained ones on each pretrained net."""
+    unknown = [m for m in options.methods if m not in spec.methods]
+    if unknown:
+        raise InputError(f"--methods: {', '.join(unknown)} not in {spec.name} (choose from {', '.join(spec.methods)})")
+    plan = []
+    for method in options.methods or spec.methods:
+        if method in TRAINED_METHODS:
+            plan.append((options.net, method))
+        else:
+            nets = [n for n in options.pretrained_nets if method == "original" or n in BACKPROP_NETS]
+            plan += [(net, method) for net in nets]
+    return plan
+
+
+def run_config(net: str, method: str, options: IlsvrcOptions, image_size: int) -> RunConfig:
+    model = (("extra_conv", False),) if method in TRAINED_METHODS and not options.extra_conv else ()
+    return RunConfig(data=options.data, net=net, method=method, schedule=options.schedule, seed=options.seed,
+                     image_size=image_size, weights=options.weights, task=ILSVRC_TASK, overrides=options.overrides,
+                     model=model)
+
+
+def paper_setting(table: str, net: str, method: str, metric: str) -> str | None:
+    """The paper's setting of a single-scale row (None when it reports none)."""
+    values = paper_values()
+    rows = values[(values.table == table) & (values.net == net) & (values.method == method)
+                  & (values.metric == metric) & ~values.setting.str.startswith("multi-scale")]
+    return str(rows.setting.iloc[0]) if len(rows) else None
+
+
+def _single_scale_setting(spec: TableSpec, net: str, method: str, metric: str, image_size: int) -> str:
+    setting = paper_setting(spec.name, net, method, f"ilsvrc_{metric}") if image_size == PAPER_SCALE else None
+    if setting is not None:
+        return setting
+    return "" if spec.name == "table3" else f"single-scale {image_size}"
+
+
+def _row(spec: TableSpec, net: str, method: str, setting: str, metric: str, value: float, identifier: str,
+         paper: dict[tuple, float]) -> dict[str, Any]:
+    reference = paper.get((spec.name, net, method, setting, metric), math.nan)
+    return dict(zip(COLUMNS, (spec.name, net, method, setting, metric, value, reference, value - reference,
+                              identifier)))
+
+
+def scale_predictions(run: Run, config: RunConfig, schedule: Schedule, test: list[Sample], size: int,
+                      engine: EngineOptions, info: distributed.Dist) -> dict[str, np.ndarray] | None:
+    """The run's predictions at input `size`: the stored file, else made from its checkpoint with the classes
+    ranked at the training scale, and kept as `predictions-<size>.npz` (None on ranks other than 0)."""
+    if size == schedule.image_size:
+        return run.load_predictions() if info.is_main else None
+    if not run.scale_predictions_path(size).is_file():
+        device = resolve_device(engine.device, info)
+        task = build_run_task(config, len(config.data.classes), size).to(device)
+        if task.trainable:
+            task.load_state_dict(torch.load(run.checkpoint_path, map_location=device, weights_only=True)["model"])
+        base_logits = run.load_predictions()["logits"]
+        classes = ranked_classes(base_logits, len(task.map_names) - 1) if task.map_names != ("alpha",) else None
+        made = predict_samples(task, test, size, schedule.batch_size, device, engine, info, classes)
+        if info.is_main:
+            run.save_predictions(made, size)
+            run.log(f"predicted {len(test)} val images at {size}x{size}")
+        distributed.barrier(info)
+    return run.load_predictions(size) if info.is_main else None
+
+
+def produce_ilsvrc_table(spec: TableSpec, options: IlsvrcOptions,
+                         on_run: Callable[[str], None] = lambda line: None) -> TableResult | None:
+    """Run the spec's pending rows and return its rows (None on torchrun ranks other than 0)."""
+    info = distributed.init(resolve_device(options.engine.device))
+    plan = row_plan(spec, options)
+    schedule = resolve_schedule(options.schedule, options.overrides)
+    val = read_split(options.data, options.data.test_split)
+    train: list[Sample] = []
+    if any(method in TRAINED_METHODS for _, method in plan):
+        train = read_split(options.data, options.data.train_split).samples
+    data = RunData(train, val.samples, options.data.classes)
+    store = RunStore(options.runs_dir)
+    runs = []
+    for net, method in plan:
+        config = run_config(net, method, options, schedule.image_size)
+        splits = [("train", train), ("test", val.samples)] if method in TRAINED_METHODS else [("test", val.samples)]
+        fingerprint = data_fingerprint(splits)
+        run = store.run(run_id(config, fingerprint))
+        if info.is_main:
+            run.create(config, fingerprint, schedule)
+        runs.append((config, run))
+    distributed.barrier(info)
+    metrics = {}
+    for config, run in runs:
+        finished = run.is_finished
+        metrics[run.id] = execute(run, config, schedule, data, options.engine, info)
+        if info.is_main and not finished:
+            on_run(f"run {run.id}: {config.net} {config.method} finished in {metrics[run.id]['seconds']} s, "
+                   f"top-1 classification error {metrics[run.id]['top1_cls_error']:.4g} %")
+    rows = []
+    paper = {tuple(row[k] for k in PAPER_KEY): row["value"] for row in paper_values().to_dict("records")}
+    for config, run in runs:
+        if spec.name == "table3":
+            rows += _table3_rows(spec, config, run, metrics[run.id], options, paper) if info.is_main else []
+        else:
+            rows += _table4_rows(spec, config, run, schedule, data.test, options, info, paper)
+    skipped = [f"{item.path}: {item.reason}" for item in val.report.skipped]
+    return TableResult(rows, [], skipped) if info.is_main else None
+
+
+def _table3_rows(spec: TableSpec, config: RunConfig, run: Run, metrics: dict[str, Any], options: IlsvrcOptions,
+                 paper: dict[tuple, float]) -> list[dict[str, Any]]:
+    rows = []
+    for key in TABLE3_METRICS:
+        if key in metrics:
+            metric = f"{options.data.kind}_{key}"
+            setting = _single_scale_setting(spec, config.net, config.method, key, config.image_size)
+            rows.append(_row(spec, config.net, config.method, setting, metric, metrics[key], run.id, paper))
+    return rows
+
+
+def _table4_rows(spec: TableSpec, config: RunConfig, run: Run, schedule: Schedule, test: list[Sample],
+                 options: IlsvrcOptions, info: distributed.Dist, paper: dict[tuple, float]) -> list[dict[str, Any]]:
+    metric = f"{options.data.kind}_top1_loc_error"
+    rows = []
+    if info.is_main:
+        single = evaluate_ilsvrc(run.load_predictions(), test, options.localization)
+        setting = _single_scale_setting(spec, config.net, config.method, "top1_loc_error", config.image_size)
+        rows.append(_row(spec, config.net, config.method, setting, metric, single["top1_loc_error"], run.id, paper))
+    if config.method in TRAINED_METHODS and len(options.scales) > 1:
+        stored = [scale_predictions(run, config, schedule, test, size, options.engine, info) for size in options.scales]
+        if info.is_main:
+            multi = evaluate_ilsvrc(stored, test, options.localization, ranking=run.load_predictions())
+            setting = "multi-scale " + "+".join(str(s) for s in options.scales)
+            rows.append(_row(spec, config.net, config.method, setting, metric, multi["top1_loc_error"], run.id, paper))
+    return rows
