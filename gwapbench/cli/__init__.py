@@ -40,10 +40,11 @@ def cli() -> None:
     """
 
 
-from gwapbench.cli import check, data, tables  # noqa: E402  (commands register after the group exists)
+from gwapbench.cli import check, data, ilsvrc, tables  # noqa: E402  (commands register after the group exists)
 
 for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
-                 tables.table2_command, tables.figures_group, check.check_command):
+                 tables.table2_command, tables.figures_group, check.check_command, ilsvrc.table3_command,
+                 ilsvrc.table4_command, ilsvrc.localize_error_command):
     cli.add_command(_command)
 
 

@@ -174,17 +174,21 @@ def prediction_boxes(scale_predictions: Sequence[dict[str, np.ndarray]], samples
     return guess, multiscale_boxes([s[1] for s in stored], samples, options)
 
 
-def evaluate_ilsvrc(scale_predictions: dict[str, np.ndarray] | Sequence[dict[str, np.ndarray]],
-                    samples: Sequence[Sample], options: LocalizationOptions = LocalizationOptions(),
-                    ranking: dict[str, np.ndarray] | None = None) -> dict[str, object]:
-    """Metrics of one prediction file (a run's metrics.json) or of several scales' maps averaged; logits
+def evaluate_ilsvrc_boxes(scale_predictions: Sequence[dict[str, np.ndarray]], samples: Sequence[Sample],
+                          options: LocalizationOptions = LocalizationOptions(),
+                          ranking: dict[str, np.ndarray] | None = None) -> tuple[dict[str, object], np.ndarray | None]:
+    """(metrics, (N, 4) top-1 boxes or None) of one scale's maps or of several scales' maps averaged; logits
     and class ranking from `ranking` (the training scale's predictions; default the first given), which
     the stored maps of every scale follow."""
-    if isinstance(scale_predictions, dict):
-        scale_predictions = [scale_predictions]
     guess_boxes, gt_class_boxes = prediction_boxes(scale_predictions, samples, options)
     logits = (scale_predictions[0] if ranking is None else ranking)["logits"].astype(np.float64)
     metrics = ilsvrc_metrics(logits, samples, guess_boxes, gt_class_boxes, options)
     if options.max_box_acc and guess_boxes is not None and len(scale_predictions) == 1:
         metrics.update(max_box_acc_metrics(stored_guess_maps(scale_predictions[0])[1], samples))
-    return metrics
+    return metrics, None if guess_boxes is None else guess_boxes[0]
+
+
+def evaluate_ilsvrc(predictions: dict[str, np.ndarray], samples: Sequence[Sample],
+                    options: LocalizationOptions = LocalizationOptions()) -> dict[str, object]:
+    """A run's metrics.json content from its single-scale predictions."""
+    return evaluate_ilsvrc_boxes([predictions], samples, options)[0]

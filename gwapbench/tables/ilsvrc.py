@@ -32,9 +32,10 @@ from gwapbench.engine.ilsvrc_evaluate import (
     ILSVRC_TASK,
     LocalizationOptions,
     evaluate_ilsvrc,
+    evaluate_ilsvrc_boxes,
     ranked_classes,
 )
-from gwapbench.engine.ilsvrc_models import BACKPROP_NETS, PRETRAINED_METHODS, TRAINED_METHODS
+from gwapbench.engine.ilsvrc_models import BACKPROP_NETS, ILSVRC_NUM_CLASSES, PRETRAINED_METHODS, TRAINED_METHODS
 from gwapbench.engine.runner import EngineOptions, RunData, build_run_task, execute, predict_samples, resolve_device
 from gwapbench.engine.schedules import Schedule, resolve_schedule
 from gwapbench.engine.sources import read_split
@@ -78,12 +79,16 @@ TABLE4 = TableSpec(name="table4", title="Table IV: top-1 localization error on I
 
 
 def row_plan(spec: TableSpec, options: IlsvrcOptions) -> list[tuple[str, str]]:
-    """(net, method) of every row: trained methods on `net`, pretrained ones on each pretrained net."""
+    """(net, method) of every row: trained methods on `net`, pretrained ones on each pretrained net (by
+    default only on data with the 1000 ILSVRC classes)."""
     unknown = [m for m in options.methods if m not in spec.methods]
     if unknown:
         raise InputError(f"--methods: {', '.join(unknown)} not in {spec.name} (choose from {', '.join(spec.methods)})")
+    methods = options.methods or spec.methods
+    if not options.methods and len(options.data.classes) != ILSVRC_NUM_CLASSES:
+        methods = tuple(m for m in methods if m in TRAINED_METHODS)  # torchvision's heads know 1000 classes
     plan = []
-    for method in options.methods or spec.methods:
+    for method in methods:
         if method in TRAINED_METHODS:
             plan.append((options.net, method))
         else:
@@ -122,24 +127,33 @@ def _row(spec: TableSpec, net: str, method: str, setting: str, metric: str, valu
 
 
 def scale_predictions(run: Run, config: RunConfig, schedule: Schedule, test: list[Sample], size: int,
-                      engine: EngineOptions, info: distributed.Dist) -> dict[str, np.ndarray] | None:
-    """The run's predictions at input `size`: the stored file, else made from its checkpoint with the classes
-    ranked at the training scale, and kept as `predictions-<size>.npz` (None on ranks other than 0)."""
-    if size == schedule.image_size:
-        return run.load_predictions() if info.is_main else None
-    if not run.scale_predictions_path(size).is_file():
+                      engine: EngineOptions, info: distributed.Dist = distributed.Dist()) -> dict[str, np.ndarray] | None:
+    """The run's predictions at input `size` (its training size: `predictions.npz`, else
+    `predictions-<size>.npz`): the stored file, else made from the run's checkpoint (or shipped weights)
+    with the classes ranked at the training size, and kept (None on ranks other than 0)."""
+    base = size == schedule.image_size
+    path = run.predictions_path if base else run.scale_predictions_path(size)
+    if not path.is_file():
+        if task_needs_checkpoint(config) and not run.checkpoint_path.is_file():
+            raise InputError(f"run {run.id}: no checkpoint to predict from (train it first, e.g. with table3)")
         device = resolve_device(engine.device, info)
         task = build_run_task(config, len(config.data.classes), size).to(device)
         if task.trainable:
             task.load_state_dict(torch.load(run.checkpoint_path, map_location=device, weights_only=True)["model"])
-        base_logits = run.load_predictions()["logits"]
-        classes = ranked_classes(base_logits, len(task.map_names) - 1) if task.map_names != ("alpha",) else None
+        classes = None
+        if not base and task.map_names not in ((), ("alpha",)):
+            scale_predictions(run, config, schedule, test, schedule.image_size, engine, info)  # made if missing
+            classes = ranked_classes(run.load_predictions()["logits"], len(task.map_names) - 1)
         made = predict_samples(task, test, size, schedule.batch_size, device, engine, info, classes)
         if info.is_main:
-            run.save_predictions(made, size)
+            run.save_predictions(made, None if base else size)
             run.log(f"predicted {len(test)} val images at {size}x{size}")
         distributed.barrier(info)
-    return run.load_predictions(size) if info.is_main else None
+    return run.load_predictions(None if base else size) if info.is_main else None
+
+
+def task_needs_checkpoint(config: RunConfig) -> bool:
+    return config.method not in PRETRAINED_METHODS
 
 
 def produce_ilsvrc_table(spec: TableSpec, options: IlsvrcOptions,
@@ -204,7 +218,7 @@ def _table4_rows(spec: TableSpec, config: RunConfig, run: Run, schedule: Schedul
     if config.method in TRAINED_METHODS and len(options.scales) > 1:
         stored = [scale_predictions(run, config, schedule, test, size, options.engine, info) for size in options.scales]
         if info.is_main:
-            multi = evaluate_ilsvrc(stored, test, options.localization, ranking=run.load_predictions())
+            multi = evaluate_ilsvrc_boxes(stored, test, options.localization, ranking=run.load_predictions())[0]
             setting = "multi-scale " + "+".join(str(s) for s in options.scales)
             rows.append(_row(spec, config.net, config.method, setting, metric, multi["top1_loc_error"], run.id, paper))
     return rows
