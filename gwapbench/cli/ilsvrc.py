@@ -244,8 +244,8 @@ def _run_of(run_id: str | None, checkpoint: Path | None, runs_dir: Path):
 @click.option("--scales", default=None, help="Input sizes whose maps are averaged, e.g. 224,448,672 "
                                              "(default: the run's training size).")
 @click.option("--top-k", "top_k", default="1,5", show_default=True, help="The k of the top-k errors.")
-@click.option("--max-box-acc/--no-max-box-acc", default=True, show_default=True,
-              help="Also MaxBoxAcc and MaxBoxAccV2 (Choe et al. 2020; single-scale maps).")
+@click.option("--max-box-acc/--no-max-box-acc", default=False, show_default=True,
+              help="Also MaxBoxAcc and MaxBoxAccV2 (Choe et al. 2020; single-scale maps; about 8 ms a map).")
 @click.option("--boxes-csv/--no-boxes-csv", default=False, show_default=True,
               help="Also write each image's top-1 class and box (boxes.csv).")
 @box_options

@@ -64,8 +64,15 @@ def true_labels(samples: Sequence[Sample]) -> np.ndarray:
 
 
 def ranked_classes(logits: np.ndarray, k: int) -> np.ndarray:
-    """(N, k) classes by descending logit, ties to the lower class index (as `topk_error`)."""
-    return np.argsort(-logits, axis=1, kind="stable")[:, :k]
+    """(N, k) classes by descending logit, ties to the lower class index (as `topk_error`): k argmax passes,
+    each masking the class it found (argmax returns the first maximum)."""
+    work = np.array(logits, dtype=np.float64)
+    ranked = np.empty((len(work), k), dtype=np.int64)
+    rows = np.arange(len(work))
+    for r in range(k):
+        ranked[:, r] = work.argmax(axis=1)
+        work[rows, ranked[:, r]] = -np.inf
+    return ranked
 
 
 def map_of(maps: np.ndarray, map_names: Sequence[str], name: str) -> np.ndarray:
@@ -125,7 +132,7 @@ def ilsvrc_metrics(logits: np.ndarray, samples: Sequence[Sample], guess_boxes: S
     if guess_boxes is None:
         return metrics
     gt_boxes = [s.boxes for s in samples]
-    ranked = ranked_classes(logits, max(options.top_ks))
+    ranked = ranked_classes(logits, min(max(options.top_ks), logits.shape[1]))
     for k in options.top_ks:
         if k <= ranked.shape[1]:
             guesses = np.stack([guess_boxes[min(r, len(guess_boxes) - 1)] for r in range(k)], axis=1)
@@ -167,11 +174,14 @@ def prediction_boxes(scale_predictions: Sequence[dict[str, np.ndarray]], samples
         if len(stored) > 1:
             raise InputError("multi-scale maps need a method with maps (not `original`)")
         return None, None
+    guesses = min(len(stored[0][0]), max(options.top_ks))  # boxes only for the ranks some top-k error uses
     if len(stored) == 1:
         ranks, gt = stored[0]
-        return [image_boxes(maps, samples, options) for maps in ranks], image_boxes(gt, samples, options)
-    guess = [multiscale_boxes([s[0][r] for s in stored], samples, options) for r in range(len(stored[0][0]))]
-    return guess, multiscale_boxes([s[1] for s in stored], samples, options)
+        guess = [image_boxes(maps, samples, options) for maps in ranks[:guesses]]
+        return guess, guess[0] if gt is ranks[0] else image_boxes(gt, samples, options)  # alpha: one map
+    guess = [multiscale_boxes([s[0][r] for s in stored], samples, options) for r in range(guesses)]
+    same = stored[0][1] is stored[0][0][0]
+    return guess, guess[0] if same else multiscale_boxes([s[1] for s in stored], samples, options)
 
 
 def evaluate_ilsvrc_boxes(scale_predictions: Sequence[dict[str, np.ndarray]], samples: Sequence[Sample],

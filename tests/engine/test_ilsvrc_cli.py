@@ -95,7 +95,7 @@ def test_localize_error_matches_table4_and_writes_boxes(produced, tmp_path):
     boxes = _rows(tmp_path / "le" / "boxes.csv")
     assert len(boxes) == metrics["test_images"] == 10
     single = CliRunner().invoke(cli, ["localize-error", "--run", multi["run_id"], "--runs-dir", str(base / "runs"),
-                                      "--out", str(tmp_path / "le1")])
+                                      "--max-box-acc", "--out", str(tmp_path / "le1")])
     assert single.exit_code == 0, single.output
     metrics = json.loads((tmp_path / "le1" / "localize_error.json").read_text())
     assert {"max_box_acc", "max_box_acc_v2"} <= set(metrics)
