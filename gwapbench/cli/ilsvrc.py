@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.tables import _split_names, figures_group, parse_overrides
+from gwapbench.cli.tables import _split_names, figures_group, parse_overrides, write_and_print
 from gwapbench.errors import InputError
 
 NETS = ("googlenet", "vgg16", "caffenet", "resnet50", "tiny")
@@ -101,6 +101,7 @@ def _options(net, methods, pretrained_nets, extra_conv, schedule, overrides, see
     from gwapbench.engine.runner import EngineOptions
     from gwapbench.engine.sources import resolve_ilsvrc_data
     from gwapbench.tables.ilsvrc import IlsvrcOptions
+    from gwapbench.tables.spec import TableOptions
 
     nets = tuple(_split_names(pretrained_nets, "--pretrained-nets") or ())
     unknown = [n for n in nets if n not in PRETRAINED]
@@ -108,23 +109,12 @@ def _options(net, methods, pretrained_nets, extra_conv, schedule, overrides, see
         raise InputError(f"--pretrained-nets: {', '.join(unknown)} (choose from {', '.join(PRETRAINED)})")
     name = SCHEDULE_NAMES[schedule] if schedule else ("quick" if net == "tiny" else "ilsvrc_paper")
     config = resolve_ilsvrc_data(data, runs_dir, imagenet_root, on_bad_file)
-    return IlsvrcOptions(net=net, data=config, runs_dir=runs_dir, schedule=name, seed=seed,
+    table = TableOptions(net=net, data=config, runs_dir=runs_dir, schedule=name, seed=seed,
                          overrides=parse_overrides(overrides), weights=weights,
                          engine=EngineOptions(device=device, workers=workers),
-                         methods=tuple(_split_names(methods, "--methods") or ()), pretrained_nets=nets,
-                         extra_conv=extra_conv, scales=scales, localization=localization or LocalizationOptions())
-
-
-def _write(spec_name: str, out: Path, result) -> None:
-    from gwapbench.tables.registry import SPECS
-    from gwapbench.tables.render import to_markdown, write_table
-
-    spec = SPECS[spec_name]
-    paths = write_table(spec, result, out)
-    click.echo(to_markdown(spec.title, result.rows))
-    for line in result.skipped_files:
-        click.echo(f"skipped {line}")
-    click.echo("wrote " + ", ".join(str(p) for p in paths))
+                         methods=tuple(_split_names(methods, "--methods") or ()))
+    return IlsvrcOptions(table, pretrained_nets=nets, extra_conv=extra_conv, scales=scales,
+                         localization=localization or LocalizationOptions())
 
 
 @click.command("table3")
@@ -147,7 +137,7 @@ def table3_command(out: Path, **args) -> None:
     prepare_output_folder(out, output_files(TABLE3))
     result = produce_ilsvrc_table(TABLE3, _options(**args), on_run=click.echo)
     if result is not None:
-        _write("table3", out, result)
+        write_and_print(TABLE3, result, out)
 
 
 @click.command("table4")
@@ -176,13 +166,13 @@ def table4_command(out: Path, threshold: float, box_method: str, blacklist: Path
     sizes = parse_ints(scales, "--scales", low=16)
     prepare_output_folder(out, output_files(TABLE4))
     options = _options(**args, scales=sizes)
-    val = read_split(options.data, options.data.test_split).samples
+    val = read_split(options.table.data, options.table.data.test_split).samples
     loc = localization_options(threshold, box_method, blacklist, val)
     if loc.exclude is not None:
         click.echo(f"blacklist: {int(loc.exclude.sum())} of {len(val)} images left out of the localization error")
     result = produce_ilsvrc_table(TABLE4, replace(options, localization=loc), on_run=click.echo)
     if result is not None:
-        _write("table4", out, result)
+        write_and_print(TABLE4, result, out)
 
 
 def _align(samples, image_ids, source: str):
@@ -376,13 +366,13 @@ def fig8_command(out: Path, scales: str, image_count: int, **args) -> None:
     if result is None:
         return
     run_of = {row["method"]: row["run_id"] for row in result.rows}
-    store = RunStore(options.runs_dir)
+    store = RunStore(options.table.runs_dir)
     gwap, gap = store.run(run_of["gwap"]), store.run(run_of["gap"])
     config = gwap.config()
     schedule = resolve_schedule(config.schedule, config.overrides)
-    val = read_split(options.data, options.data.test_split).samples
+    val = read_split(options.table.data, options.table.data.test_split).samples
     chosen = range(min(image_count, len(val)))
-    per_scale = [map_of(scale_predictions(gwap, config, schedule, val, size, options.engine)["maps"], ["alpha"],
+    per_scale = [map_of(scale_predictions(gwap, config, schedule, val, size, options.table.engine)["maps"], ["alpha"],
                         "alpha") for size in sizes]
     mean = [multiscale_average([m[i] for m in per_scale], val[i].height, val[i].width) for i in chosen]
     cam = gap.load_predictions()

@@ -80,13 +80,26 @@ class SingleLabelTask(MultiLabelTask):
         return logits, self.classifier(images, map_classes=chosen).maps
 
 
-def _torchvision_classifier(net: str, weights: object) -> nn.Module:
-    """torchvision's full ImageNet classifier `net` with `weights` ("default", "none" or a path)."""
+def _classifier_state(net: str, weights: object) -> dict[str, Tensor] | None:
+    """The state dict of torchvision's full classifier `net` ("default": its ImageNet weights)."""
     if net not in PRETRAINED_NETS:
         raise InputError(f"--net {net!r}: pretrained rows exist for {', '.join(PRETRAINED_NETS)}")
     default = {"googlenet": tvm.GoogLeNet_Weights.DEFAULT, "vgg16": tvm.VGG16_Weights.DEFAULT,
                "alexnet": tvm.AlexNet_Weights.DEFAULT}[net]
-    state = resolve_state_dict(weights, default)
+    return resolve_state_dict(weights, default)
+
+
+def check_ilsvrc_weights(net: str, method: str, weights: object) -> None:
+    """Resolve a row's weights once, so that a missing file is reported before any run starts."""
+    if method in PRETRAINED_METHODS:
+        _classifier_state(net, weights)
+    else:
+        build_backbone(net, weights)
+
+
+def _torchvision_classifier(net: str, weights: object) -> nn.Module:
+    """torchvision's full ImageNet classifier `net` with `weights` ("default", "none" or a path)."""
+    state = _classifier_state(net, weights)
     if net == "googlenet":
         model = tvm.googlenet(weights=None, aux_logits=False, transform_input=True, init_weights=state is None)
         state = None if state is None else {k: v for k, v in state.items() if not k.startswith("aux")}

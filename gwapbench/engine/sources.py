@@ -15,7 +15,7 @@ ILSVRC (`resolve_ilsvrc_data`): `--imagenet-root P`, a CLS-LOC folder (`ILSVRC/D
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +34,20 @@ DEFAULT_VOC_ROOT = Path("VOCdevkit") / "VOC2007"
 SYNTHETIC_FOLDER = Path("_datasets") / "synthetic-voc"
 
 
-def synthetic_voc_root(runs_dir: Path) -> Path:
-    """The cached synthetic VOC devkit, generated on first use (atomically: a partial one never shows)."""
-    out = runs_dir / SYNTHETIC_FOLDER
+def generated_once(out: Path, make: Callable[[Path], object]) -> Path:
+    """`out`, written by `make(out)` on first use (atomically: a partial one never shows)."""
     if not out.is_dir():
         try:
-            make_synthetic_voc(out)
+            make(out)
         except InputError:
             if not out.is_dir():  # else another process (a torchrun rank) finished it first
                 raise
-    return out / "VOCdevkit" / VOC_YEAR
+    return out
+
+
+def synthetic_voc_root(runs_dir: Path) -> Path:
+    """The cached synthetic VOC devkit, generated on first use."""
+    return generated_once(runs_dir / SYNTHETIC_FOLDER, make_synthetic_voc) / "VOCdevkit" / VOC_YEAR
 
 
 def resolve_data(
@@ -103,14 +107,7 @@ SYNSET_MAPPING = "LOC_synset_mapping.txt"
 
 def synthetic_ilsvrc_root(runs_dir: Path) -> Path:
     """The cached synthetic ILSVRC tree (`make_synthetic_ilsvrc` defaults), generated on first use."""
-    out = runs_dir / SYNTHETIC_ILSVRC_FOLDER
-    if not out.is_dir():
-        try:
-            make_synthetic_ilsvrc(out)
-        except InputError:
-            if not out.is_dir():
-                raise
-    return out
+    return generated_once(runs_dir / SYNTHETIC_ILSVRC_FOLDER, make_synthetic_ilsvrc)
 
 
 def synset_mapping_path(root: Path) -> Path:
@@ -118,11 +115,13 @@ def synset_mapping_path(root: Path) -> Path:
     for path in (root / SYNSET_MAPPING, root / "ILSVRC" / SYNSET_MAPPING):
         if path.is_file():
             return path
-    raise InputError(f"--imagenet-root {root}: no {SYNSET_MAPPING} there or in {root / 'ILSVRC'} (the class list "
-                     "in sorted-wnid order); point --imagenet-root at an ILSVRC CLS-LOC folder, or try --data synthetic")
+    raise InputError(f"--imagenet-root {root}: no {SYNSET_MAPPING} there or in {root / 'ILSVRC'} (the class "
+                     "list in sorted-wnid order); point --imagenet-root at an ILSVRC CLS-LOC folder, or try --data "
+                     "synthetic")
 
 
-def resolve_ilsvrc_data(kind: str, runs_dir: Path, imagenet_root: Path | None, on_bad_file: str = "fail") -> DataConfig:
+def resolve_ilsvrc_data(kind: str, runs_dir: Path, imagenet_root: Path | None,
+                        on_bad_file: str = "fail") -> DataConfig:
     """A DataConfig for `--imagenet-root P` (kind "ilsvrc") or `--data synthetic` (the cached synthetic tree)."""
     if kind == "synthetic":
         if imagenet_root is not None:

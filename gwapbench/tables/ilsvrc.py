@@ -35,14 +35,20 @@ from gwapbench.engine.ilsvrc_evaluate import (
     evaluate_ilsvrc_boxes,
     ranked_classes,
 )
-from gwapbench.engine.ilsvrc_models import BACKPROP_NETS, ILSVRC_NUM_CLASSES, PRETRAINED_METHODS, TRAINED_METHODS
-from gwapbench.engine.runner import EngineOptions, RunData, build_run_task, execute, predict_samples, resolve_device
+from gwapbench.engine.ilsvrc_models import (
+    BACKPROP_NETS,
+    ILSVRC_NUM_CLASSES,
+    PRETRAINED_METHODS,
+    TRAINED_METHODS,
+    check_ilsvrc_weights,
+)
+from gwapbench.engine.runner import EngineOptions, RunData, build_run_task, predict_samples, resolve_device
 from gwapbench.engine.schedules import Schedule, resolve_schedule
 from gwapbench.engine.sources import read_split
 from gwapbench.engine.store import Run, RunStore
 from gwapbench.errors import InputError
 from gwapbench.tables.paper import PAPER_KEY, paper_values
-from gwapbench.tables.spec import COLUMNS, TableResult, TableSpec
+from gwapbench.tables.spec import COLUMNS, TableOptions, TableResult, TableSpec, execute_runs
 
 TABLE3_METRICS = ("top1_cls_error", "top5_cls_error")
 TABLE4_METRICS = ("top1_loc_error",)
@@ -51,17 +57,10 @@ PAPER_SCALE = 224
 
 @dataclass(frozen=True)
 class IlsvrcOptions:
-    """What the user chose for table3 / table4."""
+    """What the user chose for table3 / table4: the shared table options (`table.net` is the trained rows'
+    net, `table.methods` a subset of the spec's rows), then the ILSVRC ones."""
 
-    net: str
-    data: DataConfig
-    runs_dir: Path
-    schedule: str
-    seed: int = 0
-    overrides: tuple[tuple[str, Any], ...] = ()
-    weights: str = "default"
-    engine: EngineOptions = field(default_factory=EngineOptions)
-    methods: tuple[str, ...] = ()  # empty: the spec's methods
+    table: TableOptions
     pretrained_nets: tuple[str, ...] = ("googlenet", "vgg16", "alexnet")
     extra_conv: bool = True
     scales: tuple[int, ...] = (224, 448, 672)
@@ -81,16 +80,16 @@ TABLE4 = TableSpec(name="table4", title="Table IV: top-1 localization error on I
 def row_plan(spec: TableSpec, options: IlsvrcOptions) -> list[tuple[str, str]]:
     """(net, method) of every row: trained methods on `net`, pretrained ones on each pretrained net (by
     default only on data with the 1000 ILSVRC classes)."""
-    unknown = [m for m in options.methods if m not in spec.methods]
+    unknown = [m for m in options.table.methods if m not in spec.methods]
     if unknown:
         raise InputError(f"--methods: {', '.join(unknown)} not in {spec.name} (choose from {', '.join(spec.methods)})")
-    methods = options.methods or spec.methods
-    if not options.methods and len(options.data.classes) != ILSVRC_NUM_CLASSES:
+    methods = options.table.methods or spec.methods
+    if not options.table.methods and len(options.table.data.classes) != ILSVRC_NUM_CLASSES:
         methods = tuple(m for m in methods if m in TRAINED_METHODS)  # torchvision's heads know 1000 classes
     plan = []
     for method in methods:
         if method in TRAINED_METHODS:
-            plan.append((options.net, method))
+            plan.append((options.table.net, method))
         else:
             nets = [n for n in options.pretrained_nets if method == "original" or n in BACKPROP_NETS]
             plan += [(net, method) for net in nets]
@@ -99,8 +98,9 @@ def row_plan(spec: TableSpec, options: IlsvrcOptions) -> list[tuple[str, str]]:
 
 def run_config(net: str, method: str, options: IlsvrcOptions, image_size: int) -> RunConfig:
     model = (("extra_conv", False),) if method in TRAINED_METHODS and not options.extra_conv else ()
-    return RunConfig(data=options.data, net=net, method=method, schedule=options.schedule, seed=options.seed,
-                     image_size=image_size, weights=options.weights, task=ILSVRC_TASK, overrides=options.overrides,
+    table = options.table
+    return RunConfig(data=table.data, net=net, method=method, schedule=table.schedule, seed=table.seed,
+                     image_size=image_size, weights=table.weights, task=ILSVRC_TASK, overrides=table.overrides,
                      model=model)
 
 
@@ -127,7 +127,8 @@ def _row(spec: TableSpec, net: str, method: str, setting: str, metric: str, valu
 
 
 def scale_predictions(run: Run, config: RunConfig, schedule: Schedule, test: list[Sample], size: int,
-                      engine: EngineOptions, info: distributed.Dist = distributed.Dist()) -> dict[str, np.ndarray] | None:
+                      engine: EngineOptions, info: distributed.Dist = distributed.Dist()
+                      ) -> dict[str, np.ndarray] | None:
     """The run's predictions at input `size` (its training size: `predictions.npz`, else
     `predictions-<size>.npz`): the stored file, else made from the run's checkpoint (or shipped weights)
     with the classes ranked at the training size, and kept (None on ranks other than 0)."""
@@ -159,15 +160,16 @@ def task_needs_checkpoint(config: RunConfig) -> bool:
 def produce_ilsvrc_table(spec: TableSpec, options: IlsvrcOptions,
                          on_run: Callable[[str], None] = lambda line: None) -> TableResult | None:
     """Run the spec's pending rows and return its rows (None on torchrun ranks other than 0)."""
-    info = distributed.init(resolve_device(options.engine.device))
+    table = options.table
+    info = distributed.init(resolve_device(table.engine.device))
     plan = row_plan(spec, options)
-    schedule = resolve_schedule(options.schedule, options.overrides)
-    val = read_split(options.data, options.data.test_split)
+    schedule = resolve_schedule(table.schedule, table.overrides)
+    val = read_split(table.data, table.data.test_split)
     train: list[Sample] = []
     if any(method in TRAINED_METHODS for _, method in plan):
-        train = read_split(options.data, options.data.train_split).samples
-    data = RunData(train, val.samples, options.data.classes)
-    store = RunStore(options.runs_dir)
+        train = read_split(table.data, table.data.train_split).samples
+    data = RunData(train, val.samples, table.data.classes)
+    store = RunStore(table.runs_dir)
     runs = []
     for net, method in plan:
         config = run_config(net, method, options, schedule.image_size)
@@ -178,13 +180,11 @@ def produce_ilsvrc_table(spec: TableSpec, options: IlsvrcOptions,
             run.create(config, fingerprint, schedule)
         runs.append((config, run))
     distributed.barrier(info)
-    metrics = {}
-    for config, run in runs:
-        finished = run.is_finished
-        metrics[run.id] = execute(run, config, schedule, data, options.engine, info)
-        if info.is_main and not finished:
-            on_run(f"run {run.id}: {config.net} {config.method} finished in {metrics[run.id]['seconds']} s, "
-                   f"top-1 classification error {metrics[run.id]['top1_cls_error']:.4g} %")
+    for net, method in sorted({(c.net, c.method) for c, run in runs if not run.is_finished}):
+        check_ilsvrc_weights(net, method, table.weights)  # a missing weights file fails before any training
+    metrics = execute_runs(runs, schedule, data, table.engine, info, on_run, lambda config, m: (
+        f"{config.net} {config.method} finished in {m['seconds']} s, top-1 classification error "
+        f"{m['top1_cls_error']:.4g} %"))
     rows = []
     paper = {tuple(row[k] for k in PAPER_KEY): row["value"] for row in paper_values().to_dict("records")}
     for config, run in runs:
@@ -201,7 +201,7 @@ def _table3_rows(spec: TableSpec, config: RunConfig, run: Run, metrics: dict[str
     rows = []
     for key in TABLE3_METRICS:
         if key in metrics:
-            metric = f"{options.data.kind}_{key}"
+            metric = f"{options.table.data.kind}_{key}"
             setting = _single_scale_setting(spec, config.net, config.method, key, config.image_size)
             rows.append(_row(spec, config.net, config.method, setting, metric, metrics[key], run.id, paper))
     return rows
@@ -209,14 +209,15 @@ def _table3_rows(spec: TableSpec, config: RunConfig, run: Run, metrics: dict[str
 
 def _table4_rows(spec: TableSpec, config: RunConfig, run: Run, schedule: Schedule, test: list[Sample],
                  options: IlsvrcOptions, info: distributed.Dist, paper: dict[tuple, float]) -> list[dict[str, Any]]:
-    metric = f"{options.data.kind}_top1_loc_error"
+    metric = f"{options.table.data.kind}_top1_loc_error"
     rows = []
     if info.is_main:
         single = evaluate_ilsvrc(run.load_predictions(), test, options.localization)
         setting = _single_scale_setting(spec, config.net, config.method, "top1_loc_error", config.image_size)
         rows.append(_row(spec, config.net, config.method, setting, metric, single["top1_loc_error"], run.id, paper))
     if config.method in TRAINED_METHODS and len(options.scales) > 1:
-        stored = [scale_predictions(run, config, schedule, test, size, options.engine, info) for size in options.scales]
+        engine = options.table.engine
+        stored = [scale_predictions(run, config, schedule, test, size, engine, info) for size in options.scales]
         if info.is_main:
             multi = evaluate_ilsvrc_boxes(stored, test, options.localization, ranking=run.load_predictions())[0]
             setting = "multi-scale " + "+".join(str(s) for s in options.scales)
