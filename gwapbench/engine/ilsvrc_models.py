@@ -74,10 +74,12 @@ class SingleLabelTask(MultiLabelTask):
         if self.classifier.map_kind != "cam":
             logits, maps = self.classifier(images, return_maps=True)
             return logits, maps[:, :1]
-        logits = self.classifier(images).logits
-        ranked = map_classes if map_classes is not None else logits.topk(len(self.map_names) - 1, dim=1).indices
+        logits, cams = self.classifier(images, return_maps=True)  # one pass: all C class maps
+        if map_classes is None:  # ties to the lower class index, as the evaluation's ranking
+            map_classes = logits.sort(dim=1, descending=True, stable=True).indices[:, : len(self.map_names) - 1]
+        ranked = map_classes
         chosen = torch.cat([ranked.to(images.device), true_classes(batch, images.device)[:, None]], dim=1)
-        return logits, self.classifier(images, map_classes=chosen).maps
+        return logits, cams.gather(1, chosen[:, :, None, None].expand(-1, -1, *cams.shape[2:]))
 
 
 def _classifier_state(net: str, weights: object) -> dict[str, Tensor] | None:

@@ -84,8 +84,11 @@ def row_plan(spec: TableSpec, options: IlsvrcOptions) -> list[tuple[str, str]]:
     if unknown:
         raise InputError(f"--methods: {', '.join(unknown)} not in {spec.name} (choose from {', '.join(spec.methods)})")
     methods = options.table.methods or spec.methods
-    if not options.table.methods and len(options.table.data.classes) != ILSVRC_NUM_CLASSES:
-        methods = tuple(m for m in methods if m in TRAINED_METHODS)  # torchvision's heads know 1000 classes
+    if len(options.table.data.classes) != ILSVRC_NUM_CLASSES:  # torchvision's heads know the 1000 ILSVRC classes
+        if any(m in PRETRAINED_METHODS for m in options.table.methods):
+            raise InputError(f"--methods: {', '.join(m for m in methods if m in PRETRAINED_METHODS)} need the "
+                             f"{ILSVRC_NUM_CLASSES} ILSVRC classes; this dataset has {len(options.table.data.classes)}")
+        methods = tuple(m for m in methods if m in TRAINED_METHODS)
     plan = []
     for method in methods:
         if method in TRAINED_METHODS:

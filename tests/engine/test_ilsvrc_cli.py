@@ -169,3 +169,19 @@ def test_paper_settings_for_reproduced_rows():
     assert paper_setting("table3", "googlenet", "gwap", "ilsvrc_top5_cls_error") == ""
     assert paper_setting("table4", "vgg16", "backprop", "ilsvrc_top1_loc_error") == "cited [6]"
     assert paper_setting("table4", "tiny", "gwap", "ilsvrc_top1_loc_error") is None
+
+
+def test_localize_error_from_a_checkpoint_predicts_a_new_scale(produced, tmp_path):
+    base, _ = produced
+    gap = [r for r in _rows(base / "out" / "table4.csv") if r["method"] == "gap"][0]["run_id"]
+    run = RunStore(base / "runs").run(gap)
+    assert not run.scale_predictions_path(64).is_file()
+    result = CliRunner().invoke(cli, ["localize-error", "--checkpoint", str(run.checkpoint_path), "--scales", "48,64",
+                                      "--top-k", "1", "--out", str(tmp_path / "le"), "--device", "cpu",
+                                      "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    stored = run.load_predictions(64)
+    assert stored["maps"].shape[:2] == (10, 6)  # top-5 CAMs and the true class's, at the new size
+    assert [str(i) for i in stored["image_ids"]] == [str(i) for i in run.load_predictions()["image_ids"]]
+    metrics = json.loads((tmp_path / "le" / "localize_error.json").read_text())
+    assert {"top1_cls_error", "top1_loc_error"} <= set(metrics) and "top5_loc_error" not in metrics
