@@ -9,7 +9,9 @@ command is a fresh process: `gwapbench localize-error --run ID --wsol-metadata
 classification and localization error, GT-known accuracy, write CSV + JSON). Reference, in the
 same run: the per-image loop of bench_localization (cv2.resize, scipy.ndimage.label, literal
 IoU) on a 2,000-image prefix, extrapolated; the command's top-1 localization error on that
-prefix must equal the loop's.
+prefix must equal the loop's. A second row times the box step alone in-process
+(`heatmaps_to_boxes` + `localization_error` on the same stored maps, as bench_localization), so
+that command = box step + (process start, reading, the other metrics) can be read off.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import best_time, print_row, run_script  # noqa: E402
-from bench_localization import reference_top1_error  # noqa: E402
+from bench_localization import ours_top1_error, reference_top1_error  # noqa: E402
 from shared_data import shared_data  # noqa: E402
 
 from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id  # noqa: E402
@@ -83,6 +85,8 @@ def run(quick: bool) -> None:
         predictions = store.run(prefix).load_predictions()
         maps = predictions["maps"][:, 0].astype(np.float32)
         reference_s, loc_only = best_time(lambda: reference_top1_error(maps, sub), repeat=1)
+        all_maps = store.run(full).load_predictions()["maps"][:, 0].astype(np.float32)
+        boxes_s, _ = best_time(lambda: ours_top1_error(all_maps, samples[:count]), repeat=1)
     labels = np.array([int(s.positive_classes[0]) for s in sub])
     classified = predictions["logits"].argmax(axis=1) == labels
     # the loop scores boxes only; an image counts as localized when its class is also right
@@ -92,6 +96,7 @@ def run(quick: bool) -> None:
     scale = count / PREFIX
     print_row(f"localize-error end to end, {count} val images (ref x{scale:g})", ours_s, reference_s * scale,
               "cv2.resize + ndimage.label loop (loc only)")
+    print_row(f"box step alone in-process, {count} val images", boxes_s, ours_s, "the whole command (row above)")
     print(f"top-1 loc error {metrics['top1_loc_error']:.3f} %, top-5 {metrics['top5_loc_error']:.3f} %, "
           f"GT-known {metrics['gt_known_loc_accuracy']:.3f} %, inside the command {metrics['seconds']} s; "
           f"box-only error of the loop on the prefix {100 * loc_only:.2f} %")

@@ -260,6 +260,8 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
     """
     import time
 
+    import numpy as np
+
     from gwapbench.atomic import write_text_atomic
     from gwapbench.data.ilsvrc import read_wsol_metadata
     from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc_boxes
@@ -296,26 +298,27 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
         samples, source = read_split(config.data, "val").samples, f"run {run.id}'s data"
     if run is None:
         stored = [_read_heatmaps(heatmaps)]
-        samples = _align(samples, [str(i) for i in stored[0]["image_ids"]], source)
+        samples, ranking = _align(samples, [str(i) for i in stored[0]["image_ids"]], source), stored[0]
     else:
         schedule = resolve_schedule(config.schedule, config.overrides)
         sizes = parse_ints(scales, "--scales", low=16) if scales else (schedule.image_size,)
         if not run.predictions_path.is_file() and run_id is not None:
             raise InputError(f"--run {run.id}: no predictions yet (finish it with table3, or pass --checkpoint)")
         engine = EngineOptions(device=device, workers=workers)
-        if run.predictions_path.is_file():
-            ids = [str(i) for i in run.load_predictions()["image_ids"]]
-            samples = _align(samples, ids, source)
-        stored = [scale_predictions(run, config, schedule, samples, size, engine) for size in sizes]
+        if run.predictions_path.is_file():  # the ids alone (an .npz reads its arrays lazily)
+            with np.load(run.predictions_path, allow_pickle=False) as stored_file:
+                samples = _align(samples, [str(i) for i in stored_file["image_ids"]], source)
+        ranking = scale_predictions(run, config, schedule, samples, schedule.image_size, engine)
+        stored = [ranking if size == schedule.image_size else scale_predictions(run, config, schedule, samples, size,
+                                                                                engine) for size in sizes]
     options = localization_options(threshold, box_method, blacklist, samples, max_box_acc, ks)
-    ranking = run.load_predictions() if run is not None else None
     metrics, boxes = evaluate_ilsvrc_boxes(stored, samples, options, ranking)
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     rows = [{"metric": k, "value": v} for k, v in metrics.items()]
     write_text_atomic(out / "localize_error.csv", to_csv(rows, ("metric", "value")))
     write_json(out / "localize_error.json", metrics)
     if boxes_csv:
-        write_text_atomic(out / "boxes.csv", _boxes_csv(samples, ranking or stored[0], boxes))
+        write_text_atomic(out / "boxes.csv", _boxes_csv(samples, ranking, boxes))
     for row in rows:
         click.echo(f"{row['metric']:>24} {row['value']:.4f}" if isinstance(row["value"], float)
                    else f"{row['metric']:>24} {row['value']}")
