@@ -55,9 +55,9 @@ SCHEDULES: dict[str, Schedule] = {
                  checkpoint_every=2_000),
         Schedule("ilsvrc_paper", image_size=224, batch_size=64, lr=0.01, lr_step=100_000, iterations=300_000,
                  checkpoint_every=5_000),
-        Schedule("quick", image_size=128, batch_size=16, lr=0.05, lr_step=240, iterations=300,
-                 checkpoint_every=100),
-        Schedule("ci", image_size=96, batch_size=16, lr=0.05, lr_step=80, iterations=100, checkpoint_every=50),
+        Schedule("quick", image_size=96, batch_size=16, lr=0.05, lr_step=120, iterations=160,
+                 checkpoint_every=50),
+        Schedule("ci", image_size=64, batch_size=16, lr=0.05, lr_step=45, iterations=60, checkpoint_every=30),
     )
 }
 

@@ -85,12 +85,20 @@ def resolve_data(
 
 
 def read_split(data: DataConfig, split: str) -> ReadResult:
-    """Read one split of the run's dataset with its bad-file policy."""
+    """Read one split of the run's dataset with its bad-file policy.
+
+    Under "skip" every image is decoded once up front, so that a corrupt one is left out (and
+    reported) before training rather than stopping it midway; under "fail" images are decoded when
+    used, and the first that does not decode stops the run with one line naming it (the last
+    checkpoint stays, so the run resumes once the file is fixed).
+    """
+    skip = data.on_bad_file == "skip"
     if data.kind in ILSVRC_KINDS:
         root = Path(data.root)
-        result = read_ilsvrc_train(root, data.classes) if split == "train" else read_ilsvrc_val(root, data.on_bad_file)
+        train = split == "train"
+        result = read_ilsvrc_train(root, data.classes) if train else read_ilsvrc_val(root, data.on_bad_file, skip)
     else:
-        result = read_voc(data.root, split, data.classes, on_bad_file=data.on_bad_file)
+        result = read_voc(data.root, split, data.classes, on_bad_file=data.on_bad_file, verify_images=skip)
     if not result.samples:
         raise InputError(f"{data.root}: split {split!r} holds no readable image")
     return result
@@ -162,12 +170,13 @@ def read_ilsvrc_train(root: Path, wnids: Sequence[str]) -> ReadResult:
     return ReadResult(samples, BadFileReport("fail"))
 
 
-def read_ilsvrc_val(root: Path, on_bad_file: str = "fail") -> ReadResult:
-    """Val ground truth from the per-image XMLs, else from `LOC_val_solution.csv` at the root."""
+def read_ilsvrc_val(root: Path, on_bad_file: str = "fail", verify_images: bool = False) -> ReadResult:
+    """Val ground truth from the per-image XMLs, else from `LOC_val_solution.csv` at the root (images
+    decoded up front with `verify_images`, as `read_split` does under "skip")."""
     mapping = synset_mapping_path(root)
     images = root / ILSVRC_CLS_LOC / "val"
     if (root / ILSVRC_VAL_XML).is_dir():
-        return read_ilsvrc_val_xml(root / ILSVRC_VAL_XML, mapping, images, on_bad_file)
+        return read_ilsvrc_val_xml(root / ILSVRC_VAL_XML, mapping, images, on_bad_file, verify_images)
     if (root / "LOC_val_solution.csv").is_file():
-        return read_loc_val_solution(root / "LOC_val_solution.csv", mapping, images, on_bad_file)
+        return read_loc_val_solution(root / "LOC_val_solution.csv", mapping, images, on_bad_file, verify_images)
     raise InputError(f"--imagenet-root {root}: no val ground truth ({ILSVRC_VAL_XML} or LOC_val_solution.csv)")
