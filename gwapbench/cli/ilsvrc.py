@@ -158,7 +158,7 @@ def table4_command(out: Path, threshold: float, box_method: str, blacklist: Path
     """
     from dataclasses import replace
 
-    from gwapbench.engine.sources import read_split
+    from gwapbench.engine.sources import read_ilsvrc_split
     from gwapbench.outdir import prepare_output_folder
     from gwapbench.tables.ilsvrc import TABLE4, produce_ilsvrc_table
     from gwapbench.tables.render import output_files
@@ -166,7 +166,7 @@ def table4_command(out: Path, threshold: float, box_method: str, blacklist: Path
     sizes = parse_ints(scales, "--scales", low=16)
     prepare_output_folder(out, output_files(TABLE4))
     options = _options(**args, scales=sizes)
-    val = read_split(options.table.data, options.table.data.test_split).samples
+    val = read_ilsvrc_split(options.table.data, options.table.data.test_split).samples
     loc = localization_options(threshold, box_method, blacklist, val)
     if loc.exclude is not None:
         click.echo(f"blacklist: {int(loc.exclude.sum())} of {len(val)} images left out of the localization error")
@@ -267,7 +267,7 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
     from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc_boxes
     from gwapbench.engine.runner import EngineOptions
     from gwapbench.engine.schedules import resolve_schedule
-    from gwapbench.engine.sources import read_split, resolve_ilsvrc_data
+    from gwapbench.engine.sources import read_ilsvrc_split, resolve_ilsvrc_data
     from gwapbench.engine.store import write_json
     from gwapbench.outdir import prepare_output_folder
     from gwapbench.tables.ilsvrc import scale_predictions
@@ -292,10 +292,10 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
     if wsol_metadata is not None:
         samples, source = read_wsol_metadata(wsol_metadata), f"--wsol-metadata {wsol_metadata}"
     elif data is not None:
-        samples = read_split(resolve_ilsvrc_data(data, runs_dir, imagenet_root), "val").samples
+        samples = read_ilsvrc_split(resolve_ilsvrc_data(data, runs_dir, imagenet_root), "val").samples
         source = f"--data {data}"
     else:
-        samples, source = read_split(config.data, "val").samples, f"run {run.id}'s data"
+        samples, source = read_ilsvrc_split(config.data, "val").samples, f"run {run.id}'s data"
     if run is None:
         stored = [_read_heatmaps(heatmaps)]
         samples, ranking = _align(samples, [str(i) for i in stored[0]["image_ids"]], source), stored[0]
@@ -355,7 +355,7 @@ def fig8_command(out: Path, scales: str, image_count: int, **args) -> None:
     from gwapbench.atomic import write_bytes_atomic
     from gwapbench.engine.ilsvrc_evaluate import map_of
     from gwapbench.engine.schedules import resolve_schedule
-    from gwapbench.engine.sources import read_split
+    from gwapbench.engine.sources import read_ilsvrc_split
     from gwapbench.engine.store import RunStore
     from gwapbench.figures import figure7
     from gwapbench.metrics import multiscale_average
@@ -373,7 +373,7 @@ def fig8_command(out: Path, scales: str, image_count: int, **args) -> None:
     gwap, gap = store.run(run_of["gwap"]), store.run(run_of["gap"])
     config = gwap.config()
     schedule = resolve_schedule(config.schedule, config.overrides)
-    val = read_split(options.table.data, options.table.data.test_split).samples
+    val = read_ilsvrc_split(options.table.data, options.table.data.test_split).samples
     chosen = range(min(image_count, len(val)))
     per_scale = [map_of(scale_predictions(gwap, config, schedule, val, size, options.table.engine)["maps"], ["alpha"],
                         "alpha") for size in sizes]

@@ -93,12 +93,7 @@ def read_split(data: DataConfig, split: str) -> ReadResult:
     checkpoint stays, so the run resumes once the file is fixed).
     """
     skip = data.on_bad_file == "skip"
-    if data.kind in ILSVRC_KINDS:
-        root = Path(data.root)
-        train = split == "train"
-        result = read_ilsvrc_train(root, data.classes) if train else read_ilsvrc_val(root, data.on_bad_file, skip)
-    else:
-        result = read_voc(data.root, split, data.classes, on_bad_file=data.on_bad_file, verify_images=skip)
+    result = read_voc(data.root, split, data.classes, on_bad_file=data.on_bad_file, verify_images=skip)
     if not result.samples:
         raise InputError(f"{data.root}: split {split!r} holds no readable image")
     return result
@@ -180,3 +175,14 @@ def read_ilsvrc_val(root: Path, on_bad_file: str = "fail", verify_images: bool =
     if (root / "LOC_val_solution.csv").is_file():
         return read_loc_val_solution(root / "LOC_val_solution.csv", mapping, images, on_bad_file, verify_images)
     raise InputError(f"--imagenet-root {root}: no val ground truth ({ILSVRC_VAL_XML} or LOC_val_solution.csv)")
+
+
+def read_ilsvrc_split(data: DataConfig, split: str) -> ReadResult:
+    """`read_split` for ILSVRC data ("train": the listing, else val), images verified under "skip"."""
+    root = Path(data.root)
+    if split == "train":
+        return read_ilsvrc_train(root, data.classes)
+    result = read_ilsvrc_val(root, data.on_bad_file, verify_images=data.on_bad_file == "skip")
+    if not result.samples:
+        raise InputError(f"{data.root}: split {split!r} holds no readable image")
+    return result

@@ -44,7 +44,7 @@ from gwapbench.engine.ilsvrc_models import (
 )
 from gwapbench.engine.runner import EngineOptions, RunData, build_run_task, predict_samples, resolve_device
 from gwapbench.engine.schedules import Schedule, resolve_schedule
-from gwapbench.engine.sources import read_split
+from gwapbench.engine.sources import read_ilsvrc_split
 from gwapbench.engine.store import Run, RunStore
 from gwapbench.errors import InputError
 from gwapbench.tables.paper import PAPER_KEY, paper_values
@@ -167,10 +167,10 @@ def produce_ilsvrc_table(spec: TableSpec, options: IlsvrcOptions,
     info = distributed.init(resolve_device(table.engine.device))
     plan = row_plan(spec, options)
     schedule = resolve_schedule(table.schedule, table.overrides)
-    val = read_split(table.data, table.data.test_split)
+    val = read_ilsvrc_split(table.data, table.data.test_split)
     train: list[Sample] = []
     if any(method in TRAINED_METHODS for _, method in plan):
-        train = read_split(table.data, table.data.train_split).samples
+        train = read_ilsvrc_split(table.data, table.data.train_split).samples
     data = RunData(train, val.samples, table.data.classes)
     store = RunStore(table.runs_dir)
     runs = []
