@@ -182,7 +182,7 @@ def read_ilsvrc_split(data: DataConfig, split: str) -> ReadResult:
     root = Path(data.root)
     if split == "train":
         return read_ilsvrc_train(root, data.classes)
-    result = read_ilsvrc_val(root, data.on_bad_file, verify_images=data.on_bad_file == "skip")
-    if not result.samples:
-        raise InputError(f"{data.root}: split {split!r} holds no readable image")
-    return result
+    val = read_ilsvrc_val(root, data.on_bad_file, verify_images=data.on_bad_file == "skip")
+    if val.samples:
+        return val
+    raise InputError(f"{data.root}: the val split holds no readable image")
