@@ -108,7 +108,10 @@ def _torchvision_classifier(net: str, weights: object) -> nn.Module:
     else:
         model = getattr(tvm, net)(weights=None)
     if state is not None:
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:  # missing / unexpected keys, shape mismatches
+            raise InputError(f"--weights {weights}: not a state dict of torchvision's {net} ({str(err)[:200]})") from err
     return model
 
 
