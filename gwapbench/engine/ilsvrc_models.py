@@ -111,7 +111,8 @@ def _torchvision_classifier(net: str, weights: object) -> nn.Module:
         try:
             model.load_state_dict(state)
         except RuntimeError as err:  # missing / unexpected keys, shape mismatches
-            raise InputError(f"--weights {weights}: not a state dict of torchvision's {net} ({str(err)[:200]})") from err
+            raise InputError(f"--weights {weights}: not a state dict of torchvision's {net} "
+                             f"({str(err).splitlines()[0][:200]})") from err
     return model
 
 

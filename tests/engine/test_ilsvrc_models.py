@@ -87,7 +87,11 @@ def test_pretrained_rows_with_random_weights(mini_val, net, method):
         assert maps.shape[1] == 0
 
 
-def test_bad_model_requests():
+def test_bad_model_requests(tmp_path):
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"features.0.weight": torch.zeros(1)}, wrong)
+    with pytest.raises(InputError, match="not a state dict of torchvision's alexnet"):
+        build_ilsvrc_task("alexnet", "original", 1000, SIZE, weights=str(wrong))
     with pytest.raises(InputError, match="1000 ILSVRC classes"):
         build_ilsvrc_task("googlenet", "original", 10, SIZE, weights="none")
     with pytest.raises(InputError, match="backprop rows exist for googlenet, vgg16"):
