@@ -86,11 +86,10 @@ def localization_options(threshold: float, box_method: str, blacklist: Path | No
                          max_box_acc: bool = False, top_ks: tuple[int, ...] = (1, 5)):
     """LocalizationOptions from the flags; the blacklist as an exclusion mask over `samples`."""
     from gwapbench.data.ilsvrc import blacklisted, read_blacklist
-    from gwapbench.engine.ilsvrc_evaluate import LocalizationOptions
-    from gwapbench.metrics.localization import BOX_METHODS as AVAILABLE
+    from gwapbench.engine.ilsvrc_evaluate import LocalizationOptions, box_method_available
 
-    if box_method not in AVAILABLE:
-        raise InputError(f"--box-method {box_method}: not available in this version (have {', '.join(AVAILABLE)})")
+    if not box_method_available(box_method):
+        raise InputError(f"--box-method {box_method}: not available in this version of gwapbench.metrics")
     exclude = None if blacklist is None else blacklisted(list(samples), read_blacklist(blacklist))
     return LocalizationOptions(threshold, box_method, exclude, max_box_acc, top_ks)
 

@@ -25,6 +25,7 @@ from gwapbench.errors import InputError
 from gwapbench.metrics import (
     MaxBoxAcc,
     gt_known_accuracy,
+    heatmap_to_box,
     heatmaps_to_boxes,
     localization_error,
     minmax_normalize,
@@ -37,6 +38,7 @@ from gwapbench.metrics.localization import MAX_BOX_ACC_V2_IOUS
 ILSVRC_TASK = "ilsvrc_classification"
 WSOL_SIZE = 224  # wsolevaluation's map frame for MaxBoxAcc
 CHUNK = 2048  # images per multi-scale / MaxBoxAcc chunk (bounds memory at image size)
+DEFAULT_BOX_METHOD = "largest_component"
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class LocalizationOptions:
     MaxBoxAcc (IoU 0.5) and MaxBoxAccV2 (single-scale maps only); top_ks: the k of the top-k errors."""
 
     threshold: float = 0.2
-    box_method: str = "largest_component"
+    box_method: str = DEFAULT_BOX_METHOD
     exclude: np.ndarray | None = None
     max_box_acc: bool = False
     top_ks: tuple[int, ...] = (1, 5)
@@ -85,8 +87,29 @@ def map_of(maps: np.ndarray, map_names: Sequence[str], name: str) -> np.ndarray:
     return maps[:, names.index(name)].astype(np.float32)
 
 
+def box_method_available(method: str) -> bool:
+    """Whether `heatmap_to_box` knows `method` in this installation (e.g. "cam_legacy")."""
+    try:
+        heatmap_to_box(np.ones((2, 2), np.float32), method=method)
+    except ValueError:
+        return False
+    return True
+
+
+def _boxes_at_image_size(maps: Sequence[np.ndarray], options: LocalizationOptions) -> np.ndarray:
+    """(N, 4) boxes of maps already at their image's size: `heatmaps_to_boxes`, or one `heatmap_to_box`
+    call per map for the other box methods (cam_legacy)."""
+    if options.box_method == DEFAULT_BOX_METHOD:
+        return heatmaps_to_boxes(list(maps), options.threshold)
+    boxes = [heatmap_to_box(m, options.threshold, options.box_method) for m in maps]
+    return np.array(boxes, dtype=np.int64).reshape(-1, 4)
+
+
 def image_boxes(maps: Sequence[np.ndarray], samples: Sequence[Sample], options: LocalizationOptions) -> np.ndarray:
-    """(N, 4) boxes in the image frame of maps at any size (each resized to its image first)."""
+    """(N, 4) boxes in the image frame of maps at any size (each resized bilinearly to its image first;
+    the default method never builds the resized map)."""
+    if options.box_method != DEFAULT_BOX_METHOD:
+        return _boxes_at_image_size([resize_heatmap(m, s.height, s.width) for m, s in zip(maps, samples)], options)
     sizes = np.array([[s.height, s.width] for s in samples], dtype=np.int64)
     return heatmaps_to_boxes(list(maps), options.threshold, options.box_method, sizes)
 
@@ -100,7 +123,7 @@ def multiscale_boxes(scale_maps: Sequence[np.ndarray], samples: Sequence[Sample]
         chunk = range(first, min(first + CHUNK, len(samples)))
         averaged = [multiscale_average([m[i] for m in scale_maps], samples[i].height, samples[i].width)
                     .astype(np.float32) for i in chunk]
-        boxes.append(heatmaps_to_boxes(averaged, options.threshold, options.box_method))
+        boxes.append(_boxes_at_image_size(averaged, options))
     return np.concatenate(boxes) if boxes else np.zeros((0, 4), np.int64)
 
 

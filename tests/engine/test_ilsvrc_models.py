@@ -231,3 +231,16 @@ def test_blacklist_leaves_images_out_of_the_localization_error():
     assert metrics["top1_loc_error"] == pytest.approx(subset["top1_loc_error"])
     assert metrics["top1_cls_error"] == pytest.approx(full["top1_cls_error"])
     assert metrics["excluded_from_loc"] == 10
+
+
+def test_other_box_methods_box_each_map_at_image_size():
+    from gwapbench.engine.ilsvrc_evaluate import box_method_available, image_boxes
+    from gwapbench.metrics import heatmap_to_box, resize_heatmap
+
+    if not box_method_available("cam_legacy"):
+        pytest.skip("gwapbench.metrics has no cam_legacy box method in this version")
+    samples, _, coarse = _random_case(4, count=12)
+    got = image_boxes(list(coarse[:, 0]), samples, LocalizationOptions(box_method="cam_legacy"))
+    for i, s in enumerate(samples):
+        expected = heatmap_to_box(resize_heatmap(coarse[i, 0], s.height, s.width), method="cam_legacy")
+        np.testing.assert_array_equal(got[i], expected)
