@@ -129,7 +129,7 @@ def multiscale_boxes(scale_maps: Sequence[np.ndarray], samples: Sequence[Sample]
 
 def max_box_acc_metrics(maps: np.ndarray | list[np.ndarray], samples: Sequence[Sample]) -> dict[str, float]:
     """MaxBoxAcc at IoU 0.5 and MaxBoxAccV2 (percent) in wsolevaluation's 224 x 224 frame."""
-    v1, v2 = MaxBoxAcc(iou_thresholds=(0.5,)), MaxBoxAcc(iou_thresholds=MAX_BOX_ACC_V2_IOUS, multi_contour=True)
+    v1, v2 = MaxBoxAcc(), MaxBoxAcc(iou_thresholds=MAX_BOX_ACC_V2_IOUS, multi_contour=True)  # v1: IoU 0.5
     for first in range(0, len(samples), CHUNK):
         chunk = range(first, min(first + CHUNK, len(samples)))
         unit = np.stack([minmax_normalize(resize_heatmap(maps[i], WSOL_SIZE, WSOL_SIZE)) for i in chunk])

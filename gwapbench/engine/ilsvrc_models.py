@@ -42,8 +42,9 @@ def cam_backbone(net: str, weights: object = "default", extra_conv: bool = True)
     if not extra_conv:
         return backbone
     conv = nn.Conv2d(backbone.out_channels, CAM_CONV_UNITS, kernel_size=3, stride=1, padding=1)
-    body = nn.Sequential(backbone.body, conv, nn.ReLU(inplace=True))
-    return Backbone(backbone.name, body, CAM_CONV_UNITS, backbone.stride, backbone.mean, backbone.std)
+    backbone.body = nn.Sequential(backbone.body, conv, nn.ReLU(inplace=True))  # name, stride, mean, std kept
+    backbone.out_channels = CAM_CONV_UNITS
+    return backbone
 
 
 def cam_map_names(num_classes: int) -> tuple[str, ...]:
