@@ -36,7 +36,7 @@ from gwapbench.metrics import (
     minmax_normalize,
     resize_heatmap,
 )
-from gwapbench.metrics.localization import MAX_BOX_ACC_V2_IOUS
+from gwapbench.metrics.localization import MaxBoxAccOptions
 
 METRICS = ("fmeasure", "gt-known", "loc-error", "max-box-acc", "max-box-acc-v2", "pxap")
 ON_MISSING_CHOICES = ("fail", "skip")
@@ -112,9 +112,9 @@ class _Accumulators:
         self.box_acc_size = box_acc_size
         self.fmeasure = OtsuFMeasure() if "fmeasure" in chosen else None
         self.pxap = PxAP() if "pxap" in chosen else None
-        self.box_acc = MaxBoxAcc(iou_thresholds=(0.5,)) if "max-box-acc" in chosen else None
+        self.box_acc = MaxBoxAcc() if "max-box-acc" in chosen else None
         self.box_acc_v2 = (
-            MaxBoxAcc(iou_thresholds=MAX_BOX_ACC_V2_IOUS, multi_contour=True) if "max-box-acc-v2" in chosen else None
+            MaxBoxAcc(MaxBoxAccOptions.v2()) if "max-box-acc-v2" in chosen else None
         )
 
     def update(
