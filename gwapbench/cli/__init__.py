@@ -43,11 +43,12 @@ def cli() -> None:
     """
 
 
-from gwapbench.cli import check, data, tables  # noqa: E402  (commands register after the group exists)
+from gwapbench.cli import check, data, detection, tables  # noqa: E402  (commands register after the group exists)
 
 for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
-                 tables.table2_command, tables.figures_group, check.check_command):
+                 tables.table2_command, tables.figures_group, check.check_command, detection.table5_command):
     cli.add_command(_command)
+tables.figures_group.add_command(detection.fig9_command)
 
 
 def main() -> None:
