@@ -8,8 +8,8 @@ are scaled to the training set a run reads: `round(value * N / 16551)`, N = ever
 (with or without boxes; the same count for all four methods of a proportion, so rows get equal
 compute). For the VOC07+12 union that is exactly 20k + 10k.
 
-`quick` and `ci` train the `tiny` backbone from scratch on CPU at the synthetic set's native size
-(160 px), with a small R-FCN (3x3 position-sensitive bins, 128-channel head, 100 proposals) whose
+`quick` and `ci` train the `tiny` backbone from scratch on CPU (`quick` at the synthetic set's
+native 160 px, `ci` at 128 px), with a small R-FCN (3x3 position-sensitive bins, 128-channel head, 100 proposals) whose
 anchors scale with the shorter side as R-FCN's (128, 256, 512) do at 600. They are not scaled
 (their counts fit a CPU budget, not a dataset), and were chosen for run time, not tuned toward a result.
 
@@ -55,7 +55,7 @@ DETECTION_SCHEDULES: dict[str, DetectionSchedule] = {
         head=_SMALL_HEAD,
     ),
     "ci": DetectionSchedule(
-        Schedule("ci", image_size=160, batch_size=4, lr=0.01, lr_step=60, iterations=80, checkpoint_every=20),
+        Schedule("ci", image_size=128, batch_size=4, lr=0.01, lr_step=45, iterations=60, checkpoint_every=20),
         head=_SMALL_HEAD,
     ),
 }
