@@ -76,9 +76,12 @@ def figure9(samples: Sequence[Sample], detections: Sequence[tuple[np.ndarray, np
                                 squeeze=False)
     for row, (sample, (boxes, scores, labels), alpha) in enumerate(zip(samples, detections, weight_maps)):
         image = load_image(sample.image_path).permute(1, 2, 0).numpy()
-        shown = np.flatnonzero(scores >= DETECTION_SCORE) if (scores >= DETECTION_SCORE).any() else np.arange(
-            min(1, len(scores)))
-        top_class = int(labels[np.argmax(scores)]) if len(scores) else int(alpha.reshape(len(alpha), -1).max(1).argmax())
+        shown = np.flatnonzero(scores >= DETECTION_SCORE)
+        if not len(shown):
+            shown = np.arange(min(1, len(scores)))  # detections are sorted by score: the top one
+        # the top detection's class; without detections, the class whose weight map peaks highest
+        peaks = alpha.reshape(len(alpha), -1).max(axis=1)
+        top_class = int(labels[np.argmax(scores)]) if len(scores) else int(peaks.argmax())
         axes[row, 0].imshow(image)
         for i in shown:
             x1, y1, x2, y2 = boxes[i]

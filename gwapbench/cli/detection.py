@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.tables import _split_names, parse_overrides
+from gwapbench.cli.tables import _split_names, parse_overrides, write_and_report
 from gwapbench.errors import InputError
 
 DETECTION_NETS = ("resnet50", "tiny")
@@ -90,18 +90,13 @@ def table5_command(out: Path, methods: str, proportions: str, **flags) -> None:
       gwapbench table5 --net tiny --data synthetic --schedule ci --proportions 0.1
     """
     from gwapbench.outdir import prepare_output_folder
-    from gwapbench.tables.render import output_files, to_markdown, write_table
+    from gwapbench.tables.render import output_files
     from gwapbench.tables.table5 import TABLE5, produce_table5
 
     options = _table5_options(methods=tuple(_split_names(methods, "--methods")),
                               proportions=parse_proportions(proportions), **flags)
     prepare_output_folder(out, output_files(TABLE5))
-    result = produce_table5(options, on_run=click.echo)
-    paths = write_table(TABLE5, result, out)
-    click.echo(to_markdown(TABLE5.title, result.rows))
-    for line in result.skipped_files:
-        click.echo(f"skipped {line}")
-    click.echo("wrote " + ", ".join(str(p) for p in paths))
+    write_and_report(TABLE5, produce_table5(options, on_run=click.echo), out)
 
 
 @click.command("fig9")

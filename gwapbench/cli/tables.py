@@ -97,7 +97,7 @@ def _table_setup(net, data, voc_root, classes, train_split, test_split, on_bad_f
 def _produce_and_write(spec_name: str, out: Path, setup_args: dict) -> None:
     from gwapbench.outdir import prepare_output_folder
     from gwapbench.tables.registry import SPECS
-    from gwapbench.tables.render import output_files, to_markdown, write_table
+    from gwapbench.tables.render import output_files
     from gwapbench.tables.spec import produce_table
 
     spec = SPECS[spec_name]
@@ -106,6 +106,13 @@ def _produce_and_write(spec_name: str, out: Path, setup_args: dict) -> None:
     result = produce_table(spec, options, on_run=click.echo)
     if result is None:  # a torchrun rank other than 0
         return
+    write_and_report(spec, result, out)
+
+
+def write_and_report(spec, result, out: Path) -> None:
+    """Write a produced table's files into `out` (prepared) and print it, the skipped files and the paths."""
+    from gwapbench.tables.render import to_markdown, write_table
+
     paths = write_table(spec, result, out)
     click.echo(to_markdown(spec.title, result.rows))
     for line in result.skipped_files:
