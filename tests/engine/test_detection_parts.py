@@ -79,3 +79,22 @@ def test_plain_rfcn_trains_on_the_box_images_only_and_weak_methods_on_all():
     weak = DetectionTask(build_rfcn("rfcn_gwap", 3, backbone="tiny", weights="none", config=config))
     assert training_samples(plain, split) == with_boxes
     assert training_samples(weak, split) == split
+
+
+def test_rfcn_trains_and_detects_under_bfloat16_autocast():
+    """The mixed-precision path of CUDA runs (the loop's autocast), exercised with CPU autocast."""
+    torch.manual_seed(0)
+    config = RFCNConfig(min_size=64, max_size=80, anchor_sizes=(16, 32), rpn_channels=8, mid_channels=8, k=3)
+    model = build_rfcn("rfcn_gwap_gap", 3, backbone="tiny", weights="none", config=config)
+    images = [torch.rand(3, 64, 80), torch.rand(3, 64, 72)]
+    targets = [{"boxes": torch.tensor([[8.0, 8.0, 40.0, 50.0]]), "labels": torch.tensor([1])},
+               {"image_labels": torch.tensor([1.0, 0.0, 1.0])}]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = model(images, targets)
+    total = sum(losses.values())
+    total.backward()
+    assert torch.isfinite(total) and losses["loss_classifier"] > 0 and losses["loss_weak_gwap"] > 0
+    model.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        detections = model(images)
+    assert detections[0]["boxes"].dtype == torch.float32 and detections[1]["weight_maps"].shape[0] == 3
