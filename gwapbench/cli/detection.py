@@ -43,7 +43,7 @@ def detection_options(command: Callable) -> Callable:
                      help="VOC2012 devkit folder, whose trainval joins VOC2007's (the paper's VOC07+12)."),
         click.option("--on-bad-file", type=click.Choice(("fail", "skip")), default="fail", show_default=True),
         click.option("--schedule", type=click.Choice(DETECTION_SCHEDULE_NAMES), default=None,
-                     help="Training schedule (default: ci for --net tiny, paper otherwise)."),
+                     help="Training schedule (default: quick for --net tiny, paper otherwise)."),
         click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Replace a schedule field, e.g. --override iterations=200 (part of the run id)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -67,7 +67,7 @@ def _table5_options(net, data, voc_root, voc2012_root, on_bad_file, schedule, ov
     check_choices(methods, proportions)
     source = resolve_detection_source(data, runs_dir, voc_root, voc2012_root, on_bad_file)
     return Table5Options(source=source, runs_dir=runs_dir, net=net,
-                         schedule=schedule or ("ci" if net == "tiny" else "paper"), methods=methods,
+                         schedule=schedule or ("quick" if net == "tiny" else "paper"), methods=methods,
                          proportions=proportions, seed=seed, overrides=parse_overrides(overrides), weights=weights,
                          engine=EngineOptions(device=device, workers=workers))
 
