@@ -41,16 +41,29 @@ PREDICT_BATCH = 4
 
 
 class DetectionTask(nn.Module):
-    """`forward(batch, images)` -> R-FCN's weighted losses; `detect(images)` -> R-FCN's detections."""
+    """`forward(batch, images)` -> R-FCN's weighted losses; `detect(images)` -> R-FCN's detections.
 
-    def __init__(self, model: RFCN) -> None:
+    R-FCN draws random numbers in training (the RPN's and the head's balanced samplers). Each training
+    step draws them from torch's generator seeded with SeedSequence([seed, step]) (the global state is
+    restored afterwards); `step` is a buffer, saved in checkpoints, so a resumed run draws what an
+    uninterrupted one would.
+    """
+
+    def __init__(self, model: RFCN, seed: int = 0) -> None:
         super().__init__()
         self.model = model
+        self.seed = seed
+        self.register_buffer("step", torch.zeros((), dtype=torch.int64))
 
     def forward(self, batch: DetectionBatch, images: list[Tensor]) -> dict[str, Tensor]:
         device = images[0].device
         targets = [{key: value.to(device) for key, value in target.items()} for target in batch.targets]
-        return self.model(images, targets)
+        step_seed = int(np.random.SeedSequence([self.seed, int(self.step)]).generate_state(1)[0])
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(step_seed)
+            losses = self.model(images, targets)
+        self.step += 1
+        return losses
 
     @torch.no_grad()
     def detect(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
@@ -58,8 +71,9 @@ class DetectionTask(nn.Module):
 
 
 def build_detection_task(config: RunConfig, num_classes: int, head: dict) -> DetectionTask:
-    return DetectionTask(build_rfcn(config.method, num_classes, backbone=config.net, weights=config.weights,
-                                    config=RFCNConfig(**head)))
+    model = build_rfcn(config.method, num_classes, backbone=config.net, weights=config.weights,
+                       config=RFCNConfig(**head))
+    return DetectionTask(model, config.seed)
 
 
 def training_samples(task: DetectionTask, samples: Sequence[Sample]) -> list[Sample]:
