@@ -1,14 +1,11 @@
-"""Box localization speed on the 50,000 ILSVRC2012 val images: `python benchmarks/bench_localization.py [--quick]`.
+"""Top-1 localization speed on the 50,000 ILSVRC2012 val images: `python benchmarks/bench_localization.py [--quick]`.
 
-1. Top-1 localization error: seeded 14x14 simulated maps upsampled (bilinear) to each image's
-   size, box of the largest 8-connected component above 0.2 * max (`heatmaps_to_boxes` with
-   image_sizes: the run path, no per-pixel work), vs a per-image loop (cv2.resize,
-   scipy.ndimage.label, np.nonzero box, literal eval_clsloc IoU loop).
-2. MaxBoxAcc, 100 CAM thresholds, 224x224 maps, vs wsolevaluation's per-image, per-threshold
-   OpenCV findContours loop (written out here).
-Where a side is too slow for all 50,000 images it runs on a prefix and its time is extrapolated
-linearly to 50,000 (the row name says so). Values are checked to agree before timing is printed.
-OpenCV (opencv-python-headless, a test/bench extra) is needed for the references.
+Seeded 14x14 simulated maps upsampled (bilinear) to each image's size, box of the largest
+8-connected component above 0.2 * max (`heatmaps_to_boxes` with image_sizes: the run path, no
+per-pixel work), vs a per-image loop (cv2.resize, scipy.ndimage.label, np.nonzero box, literal
+eval_clsloc IoU loop) on a prefix, extrapolated (the row says so). Values are checked to agree
+before timing is printed. OpenCV (opencv-python-headless, a test/bench extra) is needed for the
+reference. MaxBoxAcc: bench_max_box_acc.py.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from _timing import best_time, optional_reference, print_row, run_script  # noqa
 from shared_data import shared_data  # noqa: E402
 
 from gwapbench.data.ilsvrc import read_wsol_metadata  # noqa: E402
-from gwapbench.metrics.localization import heatmaps_to_boxes, localization_error, max_box_acc  # noqa: E402
+from gwapbench.metrics.localization import heatmaps_to_boxes, localization_error  # noqa: E402
 
 FULL = 50_000
 THRESHOLDS = np.arange(0.0, 1.0, 0.01)
@@ -66,24 +63,6 @@ def reference_top1_error(maps: np.ndarray, samples: list) -> float:
     return errors / len(samples)
 
 
-def opencv_max_box_acc(maps: np.ndarray, gt_boxes: list) -> float:
-    """wsolevaluation BoxEvaluator (largest contour, IoU 0.5), boxes as inclusive corners."""
-    import cv2
-
-    hits = np.zeros(len(THRESHOLDS), dtype=np.int64)
-    for heatmap, gt in zip(maps, gt_boxes):
-        image = (heatmap * np.float32(255)).astype(np.uint8)
-        for j, threshold in enumerate(THRESHOLDS):
-            _, binary = cv2.threshold(image, int(threshold * np.max(image)), 255, cv2.THRESH_BINARY)
-            contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
-            box = (0, 0, 0, 0)
-            if contours:
-                x, y, w, h = cv2.boundingRect(max(contours, key=cv2.contourArea))
-                box = (x, y, x + w - 1, y + h - 1)
-            hits[j] += max(reference_iou(box, g) for g in gt) >= 0.5
-    return float(hits.max() / len(maps))
-
-
 def smooth_224_maps(count: int, seed: int) -> np.ndarray:
     field = torch.from_numpy(coarse_maps(count, 14, seed)[:, None])
     maps = torch.nn.functional.interpolate(field, size=(224, 224), mode="bilinear", align_corners=False)[:, 0]
@@ -115,17 +94,6 @@ def run(quick: bool) -> None:
     scale = count / subset
     print_row(f"top-1 loc error {count} ILSVRC val (ref x{scale:g} extrap.)", ours_s, reference_s * scale,
               "cv2.resize + ndimage.label loop")
-
-    subset = 100 if quick else 500
-    maps_224 = smooth_224_maps(subset, seed=1)
-    gt = scaled_gt(samples[:subset])
-    ours_s, (acc, _) = best_time(lambda: max_box_acc(maps_224, gt, THRESHOLDS), repeat=2)
-    reference_s, reference_acc = best_time(lambda: opencv_max_box_acc(maps_224, gt), repeat=1)
-    if abs(acc[0] - reference_acc) > 0.001:
-        raise SystemExit(f"MaxBoxAcc differs from the OpenCV loop by more than 0.1 point: {acc[0]} vs {reference_acc}")
-    scale = FULL / subset
-    print_row(f"MaxBoxAcc 100 thr, 224px, {subset} maps x{scale:g} extrap.", ours_s * scale, reference_s * scale,
-              "wsolevaluation findContours loop")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import print_header  # noqa: E402
 
-MODULES = ("bench_detection", "bench_saliency", "bench_localization")
+MODULES = ("bench_detection", "bench_saliency", "bench_localization", "bench_max_box_acc", "bench_cam_legacy")
 
 
 def main() -> None:

@@ -39,14 +39,16 @@ def cli() -> None:
 
     \b
     Example:
-      gwapbench make-synthetic --layout voc --out data/synthetic-voc
+      gwapbench table1 --net tiny --data synthetic
+      gwapbench table1 --net googlenet --data voc07 --voc-root VOCdevkit/VOC2007
     """
 
 
-from gwapbench.cli import check, data, detection, tables  # noqa: E402  (commands register after the group exists)
+from gwapbench.cli import check, data, detection, evaluate, tables  # noqa: E402  (register after the group exists)
 
 for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
-                 tables.table2_command, tables.figures_group, check.check_command, detection.table5_command):
+                 tables.table2_command, tables.figures_group, evaluate.evaluate_command, check.check_command,
+                 detection.table5_command):
     cli.add_command(_command)
 tables.figures_group.add_command(detection.fig9_command)
 

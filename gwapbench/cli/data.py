@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from gwapbench.cli.options import dataset_root_options
 from gwapbench.data.bad_files import ON_BAD_FILE_CHOICES
 from gwapbench.errors import InputError
 from gwapbench.outdir import prepare_output_folder
@@ -63,64 +64,8 @@ def make_synthetic_command(
         click.echo(f"{split:<10} {len(split_samples):>7} {objects:>8} {difficult:>10}")
 
 
-def _voc_class_names(voc_root: Path, classes: str | None) -> list[str]:
-    """--classes as a list, else the devkit's classes.txt, else the 20 VOC classes."""
-    from gwapbench.data.voc import voc_class_names
-
-    if classes is None:
-        return list(voc_class_names(voc_root))
-    names = [c.strip() for c in classes.split(",")]
-    if not any(names):
-        raise InputError(f"--classes {classes!r}: give comma-separated class names (or leave --classes out)")
-    return names
-
-
-def _read_dataset(
-    voc_root: Path | None, imagenet_root: Path | None, split: str | None, classes: str | None, on_bad_file: str,
-    verify_images: bool,
-):
-    """Read a VOC devkit or an ILSVRC CLS-LOC val folder with the library's readers: ((samples, report), names)."""
-    from gwapbench.data.ilsvrc import read_ilsvrc_val_xml, read_synset_mapping
-    from gwapbench.data.voc import read_voc
-
-    if (voc_root is None) == (imagenet_root is None):
-        raise InputError("give exactly one of --voc-root and --imagenet-root")
-    if voc_root is not None:
-        names = _voc_class_names(voc_root, classes)
-        split = split or "test"
-        splits = split.split(",") if "," in split else split
-        return read_voc(voc_root, splits, names, on_bad_file=on_bad_file, verify_images=verify_images), names
-    for option, value in (("--split", split), ("--classes", classes)):
-        if value is not None:
-            raise InputError(
-                f"{option} applies to --voc-root only; --imagenet-root reads the val set and all 1000 classes"
-            )
-    mapping = next(
-        (p for p in (imagenet_root / "LOC_synset_mapping.txt", imagenet_root / "ILSVRC" / "LOC_synset_mapping.txt")
-         if p.is_file()),
-        None,
-    )
-    if mapping is None:
-        raise InputError(f"--imagenet-root {imagenet_root}: LOC_synset_mapping.txt not found there or in ILSVRC/")
-    wnids = read_synset_mapping(mapping)
-    result = read_ilsvrc_val_xml(
-        imagenet_root / "ILSVRC" / "Annotations" / "CLS-LOC" / "val",
-        mapping,
-        imagenet_root / "ILSVRC" / "Data" / "CLS-LOC" / "val",
-        on_bad_file=on_bad_file,
-        verify_images=verify_images,
-    )
-    return result, wnids
-
-
 @click.command("check-data")
-@click.option("--voc-root", type=click.Path(path_type=Path), help="A devkit folder, e.g. VOCdevkit/VOC2007.")
-@click.option("--imagenet-root", type=click.Path(path_type=Path),
-              help="A folder holding ILSVRC/Data/CLS-LOC/val, ILSVRC/Annotations/CLS-LOC/val and LOC_synset_mapping.txt.")
-@click.option("--split", default=None,
-              help="VOC ImageSets/Main/<split>.txt (default: test); several comma-separated splits are read in order.")
-@click.option("--classes", default=None,
-              help="Comma-separated VOC class names (default: the root's classes.txt, else the 20 VOC classes).")
+@dataset_root_options
 @click.option("--on-bad-file", type=click.Choice(ON_BAD_FILE_CHOICES), default="fail", show_default=True,
               help="fail: stop at the first bad file; skip: leave bad files out and report them.")
 @click.option("--verify-images", is_flag=True,
@@ -130,8 +75,8 @@ def _read_dataset(
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for bad_files.json and class_counts.csv (checked before anything is read).")
 def check_data_command(
-    voc_root: Path | None, imagenet_root: Path | None, split: str | None, classes: str | None, on_bad_file: str,
-    verify_images: bool, strict: bool, out: Path | None,
+    voc_root: Path | None, imagenet_root: Path | None, wsol_metadata: Path | None, split: str | None,
+    classes: str | None, on_bad_file: str, verify_images: bool, strict: bool, out: Path | None,
 ) -> None:
     """Read a dataset with gwapbench's readers and print what it holds and what was skipped.
 
@@ -143,11 +88,14 @@ def check_data_command(
     from gwapbench.atomic import write_text_atomic
     from gwapbench.data.bad_files import save_bad_file_report
     from gwapbench.data.image_files import check_image_headers
+    from gwapbench.data.roots import read_dataset_root
     from gwapbench.data.summary import class_counts
 
     if out is not None:
         prepare_output_folder(out, CHECK_DATA_FILES)
-    (samples, report), names = _read_dataset(voc_root, imagenet_root, split, classes, on_bad_file, verify_images)
+    dataset = read_dataset_root(voc_root, imagenet_root, wsol_metadata, split, classes, on_bad_file, verify_images)
+    samples, report = dataset.samples, dataset.report
+    names = dataset.class_names or [str(index) for index in range(samples[0].num_classes if samples else 0)]
     if not verify_images:  # a full decode has already checked every image
         samples = check_image_headers(samples, report)
     counts = class_counts(samples, names)

@@ -132,7 +132,7 @@ def table1_command(out: Path, **setup_args) -> None:
     Example:
       gwapbench table1 --net googlenet --data voc07 --voc-root VOCdevkit/VOC2007
       gwapbench table1 --net tiny --data synthetic
-      torchrun --nproc_per_node 4 -m gwapbench table1 --net googlenet --voc-root VOCdevkit/VOC2007
+      torchrun --standalone --nproc_per_node 4 -m gwapbench table1 --net googlenet --voc-root VOCdevkit/VOC2007
     """
     _produce_and_write("table1", out, setup_args)
 

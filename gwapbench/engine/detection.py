@@ -6,9 +6,10 @@
 - `predict_detections`: per test image the detections (boxes as VOC 1-based inclusive corners,
   the inverse of `file_boxes_to_tensor`: x1 + 1, y1 + 1, x2, y2; sub-pixel boxes one pixel wide), and for the first
   `STORED_WEIGHT_MAPS` images the class-specific weight maps alpha_c (float16, Fig. 9).
-- `evaluate_detections`: VOC07 11-point detection AP (`voc_detection_ap`, devkit-exact: IoU >= 0.5)
-  and the same detections under py-faster-rcnn's `voc_eval` (IoU > 0.5, `strict_gt=True`), the
-  convention of the paper's numbers; mAP in percent over the classes with non-difficult GT.
+- `evaluate_detections`: VOC07 11-point detection AP (`voc_detection_ap`, devkit semantics with exact
+  thresholds, IoU >= 0.5, as Table I) and the same detections under py-faster-rcnn's `voc_eval`
+  (`convention="py_faster_rcnn"`: IoU > 0.5, its float thresholds), the convention of the paper's
+  numbers; mAP in percent over the classes with non-difficult GT.
 - `execute_detection`: train (resuming) -> predictions.npz -> metrics.json, each stage only when
   its file is missing (as `engine.runner.execute`). One process (no torchrun for Table V yet).
 """
@@ -155,14 +156,14 @@ def per_image_detections(predictions: dict[str, np.ndarray], count: int) -> list
 
 def evaluate_detections(predictions: dict[str, np.ndarray], samples: Sequence[Sample],
                         class_names: Sequence[str]) -> dict[str, object]:
-    """metrics.json: det_map (devkit) and det_map_strict (py-faster-rcnn), percent, with per-class AP."""
+    """metrics.json: det_map (exact) and det_map_py_faster_rcnn, percent, with per-class AP."""
     if [str(i) for i in predictions["image_ids"]] != [s.image_id for s in samples]:
         raise ValueError("stored predictions do not list the test images in the dataset's order")
     detections = per_image_detections(predictions, len(samples))
     truth = [(s.boxes, s.box_labels, s.difficult) for s in samples]
     metrics: dict[str, object] = {"test_images": len(samples)}
-    for suffix, strict in (("", False), ("_strict", True)):
-        ap = voc_detection_ap(detections, truth, len(class_names), strict_gt=strict)
+    for suffix, convention in (("", "exact"), ("_py_faster_rcnn", "py_faster_rcnn")):
+        ap = voc_detection_ap(detections, truth, len(class_names), convention=convention)
         metrics[f"det_map{suffix}"] = 100 * float(np.nanmean(ap))
         metrics[f"per_class_ap{suffix}"] = {name: 100 * float(v) for name, v in zip(class_names, ap)}
     return metrics
@@ -189,5 +190,6 @@ def execute_detection(run: Run, config: RunConfig, schedule: Schedule, head: dic
     metrics = evaluate_detections(run.load_predictions(), test, classes)
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     run.save_metrics(metrics)
-    run.log(f"evaluated: det_map {metrics['det_map']:.4g}, det_map_strict {metrics['det_map_strict']:.4g}")
+    run.log(f"evaluated: det_map {metrics['det_map']:.4g}, "
+            f"det_map_py_faster_rcnn {metrics['det_map_py_faster_rcnn']:.4g}")
     return metrics

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gwapbench.data.sample import Sample
-from gwapbench.metrics import boxes_to_mask, mean_ap, otsu_fmeasure, resize_heatmap, voc_classification_ap
+from gwapbench.metrics import OtsuFMeasure, boxes_to_mask, mean_ap, resize_heatmap, voc_classification_ap
 
 OTSU_CHUNK = 256  # images per otsu_fmeasure call: bounds memory at full VOC image sizes
 CENTRE_PRIOR_SIGMA = 0.25  # standard deviation as a fraction of the image's width / height
@@ -28,14 +28,14 @@ def check_alignment(predictions: dict[str, np.ndarray], samples: Sequence[Sample
 
 
 def mean_otsu_fmeasure(samples: Sequence[Sample], map_of: Callable[[int, Sample], np.ndarray]) -> float:
-    """Mean over images of otsu_fmeasure(map_of(i, sample) at image size, union of the sample's boxes)."""
-    scores = []
+    """Mean over images of the Otsu F-measure of map_of(i, sample) (at image size) against the union of
+    the sample's boxes, accumulated in chunks (constant memory at full VOC image sizes)."""
+    accumulator = OtsuFMeasure()
     for first in range(0, len(samples), OTSU_CHUNK):
         chunk = samples[first : first + OTSU_CHUNK]
         maps = [map_of(first + i, s) for i, s in enumerate(chunk)]
-        masks = [boxes_to_mask(s.boxes, s.height, s.width) for s in chunk]
-        scores.append(otsu_fmeasure(maps, masks))
-    return float(np.concatenate(scores).mean())
+        accumulator.update(maps, [boxes_to_mask(s.boxes, s.height, s.width) for s in chunk])
+    return float(accumulator.compute())
 
 
 def centre_prior_map(height: int, width: int, sigma: float = CENTRE_PRIOR_SIGMA) -> np.ndarray:

@@ -7,6 +7,7 @@ every rank trains (DistributedDataParallel) and predicts its share; rank 0 write
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 from collections.abc import Callable, Iterable
@@ -142,6 +143,14 @@ def execute(run: Run, config: RunConfig, schedule: Schedule, data: RunData, opti
     """Bring `run` to finished; return its metrics on rank 0 (None on other ranks)."""
     if run.is_finished:
         return run.metrics() if info.is_main else None
+    with run.lock() if info.is_main else contextlib.nullcontext():
+        if run.is_finished and not info.active:  # finished by another process while we checked
+            return run.metrics()
+        return _train_predict_evaluate(run, config, schedule, data, options, info)
+
+
+def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, data: RunData,
+                            options: EngineOptions, info: distributed.Dist) -> dict[str, object] | None:
     device = resolve_device(options.device, info)
     started = time.perf_counter()
     if not run.predictions_path.is_file():

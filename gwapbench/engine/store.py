@@ -7,6 +7,7 @@
 | `predictions.npz` | after training | per test image: ids, logits, localization maps (float16) |
 | `metrics.json` | after evaluation | the run's metrics (its presence marks the run finished) |
 | `log.txt` | appended as the run goes | one line per event |
+| `lock` | while a process works on the run | that process's id |
 
 Every file is written to a temporary name and renamed (`gwapbench.atomic`), so a killed process
 leaves the previous complete file or none. A run folder carries gwapbench's output marker
@@ -15,9 +16,12 @@ leaves the previous complete file or none. A run folder carries gwapbench's outp
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,23 @@ def _json_default(value: Any) -> Any:
 
 def write_json(path: Path, payload: Any) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _lock_owner(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Run:
@@ -64,6 +85,28 @@ class Run:
         if not self.config_path.is_file():
             write_json(self.config_path, {"run_id": self.id, "config": config.to_dict(),
                                           "data_fingerprint": fingerprint, "schedule": asdict(schedule)})
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold `<run>/lock` (holding this process's id) while working on the run, so that two commands
+        (say table1 and table2 started together) never train one run at once. A lock whose process is
+        gone (killed) is taken over; one held by a live process is an InputError naming it."""
+        path = self.folder / "lock"
+        while True:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                break
+            except FileExistsError:
+                owner = _lock_owner(path)
+                if owner is not None and owner != os.getpid() and _process_exists(owner):
+                    raise InputError(f"run {self.id} is in use by process {owner} ({path}): wait for it to finish")
+                path.unlink(missing_ok=True)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
     def config(self) -> RunConfig:
         return RunConfig.from_dict(json.loads(self.config_path.read_text())["config"])

@@ -11,6 +11,8 @@ from gwapbench.metrics.heatmaps import minmax_normalize, multiscale_average, res
 from gwapbench.metrics.localization import (
     LocalizationError,
     MaxBoxAcc,
+    MaxBoxAccOptions,
+    best_box_ious,
     gt_known_accuracy,
     heatmap_to_box,
     heatmaps_to_boxes,
@@ -22,6 +24,7 @@ from gwapbench.metrics.pxap import PxAP, pxap
 from gwapbench.metrics.saliency import OtsuFMeasure, boxes_to_mask, otsu_fmeasure
 
 __all__ = [
+    "best_box_ious",
     "boxes_to_mask",
     "gt_known_accuracy",
     "heatmap_to_box",
@@ -31,6 +34,7 @@ __all__ = [
     "max_box_acc",
     "max_box_acc_v2",
     "MaxBoxAcc",
+    "MaxBoxAccOptions",
     "mean_ap",
     "minmax_normalize",
     "multiscale_average",

@@ -7,9 +7,14 @@ if it is a false positive; `npos` is the number of positives, found or not.
 Definitions (precision P_i = TP_i / i and recall R_i = TP_i / npos at rank i = 1..K):
 
 - "voc07": VOC2007 devkit `VOCevalcls`/`VOCevaldet` 11-point interpolated AP,
-  AP = 1/11 sum_{t in 0, 0.1, ..., 1} max{P_i : R_i >= t} (0 if no rank reaches t). The test
-  R_i >= t is done in integers, 10 TP_i >= k npos for t = k/10, so float rounding of 0.3, 0.6,
-  0.7 cannot drop a point the exact recall reaches.
+  AP = 1/11 sum_{t in 0, 0.1, ..., 1} max{P_i : R_i >= t} (0 if no rank reaches t). With the
+  default convention "exact" the test R_i >= t is done in integers, 10 TP_i >= k npos for
+  t = k/10, so float rounding of a threshold cannot drop a point the exact recall reaches. The
+  other conventions reproduce a tool's float arithmetic bit for bit: float recall TP_i / npos,
+  the tool's float thresholds, and ap += p / 11 in order:
+  "matlab_devkit": MATLAB's `0:0.1:1`, built from both ends (first half k * 0.1, second half
+  1 - (10 - k) * 0.1), so only t = 0.3 is off, at 3 * 0.1 = 0.30000000000000004;
+  "py_faster_rcnn": `np.arange(0., 1.1, 0.1)` = k * 0.1, so 0.3, 0.6 and 0.7 are off.
 - "area": VOC2010+ devkit, area under the monotone envelope Pbar_i = max_{j >= i} P_j:
   AP = sum over ranks where recall changes of (R_i - R_prev) Pbar_i.
 - "noninterp": sklearn `average_precision_score`, AP = sum_n (R_n - R_{n-1}) P_n over the
@@ -23,6 +28,14 @@ from __future__ import annotations
 import numpy as np
 
 AP_METRICS = ("voc07", "area", "noninterp")
+AP_CONVENTIONS = ("exact", "matlab_devkit", "py_faster_rcnn")
+
+_K = np.arange(11)
+# The 11 recall thresholds as each tool builds them (float64), by convention.
+ELEVEN_POINT_THRESHOLDS = {
+    "matlab_devkit": np.where(_K <= 5, _K * 0.1, 1.0 - (10 - _K) * 0.1),  # MATLAB 0:0.1:1, from both ends
+    "py_faster_rcnn": np.arange(0.0, 1.1, 0.1),
+}
 
 
 def check_metric(metric: str) -> str:
@@ -30,6 +43,13 @@ def check_metric(metric: str) -> str:
     if metric not in AP_METRICS:
         raise ValueError(f"metric must be one of {AP_METRICS}, got {metric!r}")
     return metric
+
+
+def check_convention(convention: str) -> str:
+    """Return `convention` if it names a float convention of the 11-point AP, else raise ValueError."""
+    if convention not in AP_CONVENTIONS:
+        raise ValueError(f"convention must be one of {AP_CONVENTIONS}, got {convention!r}")
+    return convention
 
 
 def descending_order(scores: np.ndarray) -> np.ndarray:
@@ -57,11 +77,21 @@ def precision_envelope(precision: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(precision[::-1])[::-1]
 
 
-def voc07_ap(tp_cum: np.ndarray, envelope: np.ndarray, npos: int) -> float:
-    """11-point AP: mean over k = 0..10 of Pbar at the first rank with 10 TP_i >= k npos (0 if none)."""
-    first_rank = np.searchsorted(10 * tp_cum, np.arange(11, dtype=np.int64) * npos, side="left")
+def voc07_ap(tp_cum: np.ndarray, envelope: np.ndarray, npos: int, convention: str = "exact") -> float:
+    """11-point AP: mean over the 11 thresholds t of Pbar at the first rank with R_i >= t (0 if none).
+
+    "exact": R_i >= k/10 as 10 TP_i >= k npos in integers, AP = sum / 11. Other conventions: float
+    R_i = TP_i / npos against the tool's float thresholds, AP accumulated as ap += p / 11 in order.
+    """
+    if convention == "exact":
+        first_rank = np.searchsorted(10 * tp_cum, _K * npos, side="left")
+        reached = first_rank < len(tp_cum)
+        return float(envelope[first_rank[reached]].sum() / 11)
+    first_rank = np.searchsorted(tp_cum / npos, ELEVEN_POINT_THRESHOLDS[convention], side="left")
+    points = np.zeros(11)
     reached = first_rank < len(tp_cum)
-    return float(envelope[first_rank[reached]].sum() / 11)
+    points[reached] = envelope[first_rank[reached]]
+    return float(np.cumsum(points / 11)[-1])  # cumsum adds in order, as the devkit's loop
 
 
 def area_ap(tp: np.ndarray, tp_cum: np.ndarray, envelope: np.ndarray, npos: int) -> float:
@@ -77,9 +107,13 @@ def noninterp_ap(tp_cum: np.ndarray, precision: np.ndarray, sorted_scores: np.nd
     return float(np.sum(np.diff(recall, prepend=0.0) * precision[group_end]))
 
 
-def average_precision(tp: np.ndarray, npos: int, metric: str, sorted_scores: np.ndarray | None = None) -> float:
-    """AP of one ranking. tp: (K,) bool in rank order; sorted_scores: (K,) descending, needed for "noninterp"."""
+def average_precision(
+    tp: np.ndarray, npos: int, metric: str, sorted_scores: np.ndarray | None = None, convention: str = "exact"
+) -> float:
+    """AP of one ranking. tp: (K,) bool in rank order; sorted_scores: (K,) descending, needed for "noninterp";
+    convention: the 11-point float convention of "voc07" (the other metrics do not depend on it)."""
     check_metric(metric)
+    check_convention(convention)
     tp = np.asarray(tp, dtype=bool)
     if npos < 0 or tp.sum() > npos:
         raise ValueError(f"npos={npos} must be >= the number of true positives ({int(tp.sum())})")
@@ -95,14 +129,14 @@ def average_precision(tp: np.ndarray, npos: int, metric: str, sorted_scores: np.
         return noninterp_ap(tp_cum, precision, np.asarray(sorted_scores), npos)
     envelope = precision_envelope(precision)
     if metric == "voc07":
-        return voc07_ap(tp_cum, envelope, npos)
+        return voc07_ap(tp_cum, envelope, npos, convention)
     return area_ap(tp, tp_cum, envelope, npos)
 
 
 def mean_ap(ap: np.ndarray) -> float:
     """Mean of the per-class APs, leaving NaN (classes without positives) out; NaN if all are NaN."""
     ap = np.asarray(ap, dtype=np.float64)
-    if ap.ndim != 1:
-        raise ValueError(f"ap must be 1-D (one AP per class), got shape {ap.shape}")
+    if ap.ndim != 1 or ap.size == 0:
+        raise ValueError(f"ap must be 1-D with one AP per class, got shape {ap.shape}")
     defined = ap[~np.isnan(ap)]
     return float(defined.mean()) if defined.size else float("nan")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def pairwise_iou_plus_one(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of (P, 4) boxes a[i] and b[i] with the +1 convention; 0 where they do not overlap."""
+def rowwise_iou_plus_one(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """(P,) IoU of box a[i] with box b[i] (not all pairs, as torchvision's `box_iou`), +1 convention;
+    0 where they do not overlap."""
     iw = np.maximum(np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0]) + 1, 0)
     ih = np.maximum(np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1]) + 1, 0)
     intersection = iw * ih

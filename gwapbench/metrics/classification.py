@@ -15,40 +15,54 @@ from __future__ import annotations
 
 import numpy as np
 
-from gwapbench.metrics._validation import as_array, check_positive_int, check_same_length
+from gwapbench.metrics._validation import (
+    as_array,
+    check_class_labels,
+    check_not_empty,
+    check_not_zero_one,
+    check_positive_int,
+    check_same_length,
+    check_voc_labels,
+)
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.ap import average_precision, check_metric, descending_order
+from gwapbench.metrics.ap import average_precision, check_convention, check_metric, descending_order
 
 
 def check_classification_inputs(scores: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
     """Validate (N, C) finite scores and (N, C) labels in {1, -1, 0}; return them as arrays."""
     scores = as_array(scores, "scores", ndim=2)
-    labels = as_array(labels, "labels", ndim=2)
     check_same_length(scores=scores, labels=labels)
-    if labels.shape != scores.shape:
-        raise ValueError(f"labels shape {labels.shape} differs from scores shape {scores.shape}")
-    if not np.isin(labels, (1, -1, 0)).all():
-        bad = labels[~np.isin(labels, (1, -1, 0))][0]
-        raise ValueError(f"labels must be 1, -1 or 0 (difficult-only), got {bad!r}")
-    return scores, labels.astype(np.int8)
+    return scores, check_voc_labels(labels, "labels", scores.shape)
 
 
-def voc_classification_ap(scores: object, labels: object, metric: str = "voc07") -> np.ndarray:
-    """(C,) per-class AP over N images; NaN for a class without positive images.
+def voc_classification_ap(
+    scores: object,
+    labels: object,
+    metric: str = "voc07",
+    convention: str = "exact",
+    allow_no_negatives: bool = False,
+) -> np.ndarray:
+    """(C,) per-class AP over N >= 1 images; NaN for a class without positive images.
 
     scores: (N, C) float; labels: (N, C) 1 / -1 / 0 (0 = difficult-only, excluded);
     metric: "voc07" (11-point, VOC2007 devkit), "area" (VOC2010+ devkit) or "noninterp"
-    (sklearn `average_precision_score` on the non-excluded images).
+    (sklearn `average_precision_score` on the non-excluded images); convention: the 11-point
+    thresholds, "exact" (integer comparison), "matlab_devkit" or "py_faster_rcnn" (see
+    `gwapbench.metrics.ap`). Labels with 0s but no -1 look like 0/1 labels and raise ValueError
+    unless `allow_no_negatives=True`.
     """
     check_metric(metric)
+    check_convention(convention)
     scores, labels = check_classification_inputs(scores, labels)
+    check_not_empty(len(scores), "scores")
+    check_not_zero_one(labels, "labels", allow_no_negatives)
     ap = np.empty(scores.shape[1])
     for cls in range(scores.shape[1]):
         counted = labels[:, cls] != 0
         class_scores = scores[counted, cls]
         order = descending_order(class_scores)
         tp = labels[counted, cls][order] == 1
-        ap[cls] = average_precision(tp, int(tp.sum()), metric, class_scores[order])
+        ap[cls] = average_precision(tp, int(tp.sum()), metric, class_scores[order], convention)
     return ap
 
 
@@ -57,14 +71,8 @@ def check_topk_inputs(scores: object, labels: object, k: int) -> tuple[np.ndarra
     scores = as_array(scores, "scores", ndim=2)
     labels = as_array(labels, "labels", ndim=1, dtype=None)
     check_same_length(scores=scores, labels=labels)
-    num_classes = scores.shape[1]
-    if labels.size and labels.dtype.kind not in "iu":
-        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels must lie in 0..{num_classes - 1}, got range {labels.min()}..{labels.max()}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= num_classes:
-        raise ValueError(f"k must be an integer in 1..{num_classes} (the number of classes), got {k!r}")
-    return scores, labels.astype(np.int64)
+    check_positive_int(k, "k", maximum=scores.shape[1])
+    return scores, check_class_labels(labels, "labels", scores.shape[1])
 
 
 def topk_hits(scores: object, labels: object, k: int) -> np.ndarray:
@@ -76,48 +84,49 @@ def topk_hits(scores: object, labels: object, k: int) -> np.ndarray:
     return ahead.sum(axis=1) < k
 
 
-def error_rate(hits: np.ndarray) -> float:
-    """1 - mean(hits); NaN for no images."""
-    return float(1.0 - hits.mean()) if hits.size else float("nan")
-
-
 def topk_error(scores: object, labels: object, k: int) -> float:
-    """Fraction of images whose class is not among the k highest scores; NaN for no images."""
-    return error_rate(topk_hits(scores, labels, k))
+    """Fraction of the N >= 1 images whose class is not among the k highest scores."""
+    hits = topk_hits(scores, labels, k)
+    return 1.0 - int(hits.sum()) / check_not_empty(len(hits), "scores")
 
 
 class VOCClassificationAP(Accumulator):
-    """Collects (scores, labels) batches; `compute()` -> (C,) per-class AP, as `voc_classification_ap`."""
+    """Collects (scores, labels) batches; `compute()` -> (C,) per-class AP, as `voc_classification_ap`.
 
-    def __init__(self, metric: str = "voc07") -> None:
+    A ranking needs every score, so the batches are kept (one float and one int8 per image and class).
+    """
+
+    def __init__(self, metric: str = "voc07", convention: str = "exact", allow_no_negatives: bool = False) -> None:
         super().__init__()
         self.metric = check_metric(metric)
+        self.convention = check_convention(convention)
+        self.allow_no_negatives = allow_no_negatives
 
     def update(self, scores: object, labels: object) -> None:
         scores, labels = check_classification_inputs(scores, labels)
         self._append(scores=scores, labels=labels)
 
     def compute(self) -> np.ndarray:
-        if not self._items("scores"):
-            raise ValueError("VOCClassificationAP.compute() called before any update: no images")
+        self._require_data(sum(len(batch) for batch in self._items("scores")))
         widths = {batch.shape[1] for batch in self._items("scores")}
         if len(widths) > 1:
             raise ValueError(f"batches have different numbers of classes: {sorted(widths)}")
         scores = np.concatenate(self._items("scores"))
         labels = np.concatenate(self._items("labels"))
-        return voc_classification_ap(scores, labels, self.metric)
+        return voc_classification_ap(scores, labels, self.metric, self.convention, self.allow_no_negatives)
 
 
 class TopKError(Accumulator):
-    """Stores one hit flag per image; `compute()` -> top-k error over all images (NaN if none)."""
+    """Keeps two counts (images, hits), constant memory; `compute()` -> top-k error over all images."""
 
     def __init__(self, k: int) -> None:
         super().__init__()
         self.k = check_positive_int(k, "k")
 
     def update(self, scores: object, labels: object) -> None:
-        self._append(hits=topk_hits(scores, labels, self.k))
+        hits = topk_hits(scores, labels, self.k)
+        self._add(images=len(hits), hits=int(hits.sum()))
 
     def compute(self) -> float:
-        batches = self._items("hits")
-        return error_rate(np.concatenate(batches) if batches else np.zeros(0, dtype=bool))
+        self._require_data(self._total("images"))
+        return 1.0 - self._total("hits") / self._total("images")

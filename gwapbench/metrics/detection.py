@@ -6,7 +6,7 @@ class in its image with the highest IoU (the first such box on IoU ties), diffic
 included. IoU uses the +1 pixel convention of inclusive corners:
 iw = min(x2) - max(x1) + 1, ih = min(y2) - max(y1) + 1, IoU = iw ih / (area_d + area_g - iw ih)
 with area = (x2 - x1 + 1)(y2 - y1 + 1), and 0 unless iw > 0 and ih > 0. If IoU >= threshold
-(> with `strict_gt`, as py-faster-rcnn's `voc_eval`): a difficult GT -> ignored (neither TP
+(> with convention "py_faster_rcnn", as its `voc_eval`): a difficult GT -> ignored (neither TP
 nor FP); a GT not yet claimed by a higher-ranked detection -> TP; a claimed one -> FP
 (duplicate). Otherwise FP. npos counts the non-difficult GT boxes of the class.
 
@@ -24,14 +24,17 @@ import numpy as np
 
 from gwapbench.metrics._validation import (
     as_array,
+    as_bool,
     check_boxes,
+    check_class_labels,
+    check_not_empty,
     check_positive_int,
     check_same_length,
     check_unit_interval,
 )
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.boxes import pairwise_iou_plus_one
-from gwapbench.metrics.ap import average_precision, check_metric, descending_order
+from gwapbench.metrics.ap import average_precision, check_convention, check_metric, descending_order
+from gwapbench.metrics.boxes import rowwise_iou_plus_one
 
 
 class FlatDetections(NamedTuple):
@@ -69,18 +72,9 @@ def stack_per_image(per_image: Sequence[Sequence[object]], argument: str, fields
         i = mismatched[0]
         raise ValueError(f"{argument}[{i}]: {', '.join(f'{n}={m}' for n, m in zip(fields, lengths[:, i]))} differ")
     image = np.repeat(np.arange(len(per_image), dtype=np.int64), lengths[0])
-    flat = [np.concatenate([part.reshape(-1) for part in column]) if column else np.zeros(0) for column in columns[1:]]
-    return [image, np.concatenate(columns[0]) if columns[0] else np.zeros((0, 4))] + flat
-
-
-def check_class_labels(labels: np.ndarray, name: str, num_classes: int) -> np.ndarray:
-    """Integer labels in 0..num_classes-1, returned as int64."""
-    if labels.size and labels.dtype.kind not in "iu":
-        if labels.dtype.kind != "f" or not np.all(labels == np.round(labels)):
-            raise ValueError(f"{name} must be integer class indices, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"{name} must lie in 0..{num_classes - 1}, got range {labels.min()}..{labels.max()}")
-    return labels.astype(np.int64)
+    # images without boxes add nothing (and their empty arrays, often float, must not change the dtype)
+    flat = [np.concatenate([part.reshape(-1) for part in column if part.size] or [np.zeros(0)]) for column in columns]
+    return [image, flat[0].reshape(-1, 4)] + flat[1:]
 
 
 def flatten_detections(detections: Sequence[Sequence[object]], num_classes: int) -> FlatDetections:
@@ -97,13 +91,11 @@ def flatten_detections(detections: Sequence[Sequence[object]], num_classes: int)
 def flatten_ground_truth(ground_truth: Sequence[Sequence[object]], num_classes: int) -> FlatGroundTruth:
     """Validate and concatenate one (boxes (G, 4), labels (G,), difficult (G,) bool) tuple per image."""
     image, boxes, labels, difficult = stack_per_image(ground_truth, "ground_truth", ("boxes", "labels", "difficult"))
-    if difficult.size and difficult.dtype != bool and not np.isin(difficult, (0, 1)).all():
-        raise ValueError(f"ground_truth difficult flags must be bool or 0/1, got dtype {difficult.dtype}")
     return FlatGroundTruth(
         image,
         check_boxes(boxes, "ground_truth boxes"),
         check_class_labels(labels, "ground_truth labels", num_classes),
-        difficult.astype(bool),
+        as_bool(difficult, "ground_truth difficult flags"),
     )
 
 
@@ -142,7 +134,7 @@ def best_gt_match(dets: FlatDetections, gt: FlatGroundTruth, num_classes: int) -
     pair_owner = np.repeat(np.arange(len(with_gt)), counts)  # index into with_gt of each pair
     pair_start = np.cumsum(counts) - counts
     pair_gt = gt_order[np.arange(len(pair_owner)) + np.repeat(start - pair_start, counts)]
-    iou = pairwise_iou_plus_one(dets.boxes[with_gt][pair_owner], gt.boxes[pair_gt])
+    iou = rowwise_iou_plus_one(dets.boxes[with_gt][pair_owner], gt.boxes[pair_gt])
 
     best_iou = np.zeros(len(dets.image))
     best_gt = np.full(len(dets.image), -1, dtype=np.int64)
@@ -156,11 +148,14 @@ def best_gt_match(dets: FlatDetections, gt: FlatGroundTruth, num_classes: int) -
 
 
 def detection_outcomes(
-    dets: FlatDetections, gt: FlatGroundTruth, num_classes: int, iou_threshold: float, strict_gt: bool
+    dets: FlatDetections, gt: FlatGroundTruth, num_classes: int, iou_threshold: float, strict_iou: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ranked order of the detections and, in that order, their TP and ignored flags (the rest are FP)."""
+    """Ranked order of the detections and, in that order, their TP and ignored flags (the rest are FP).
+
+    A detection matches its best GT when IoU >= iou_threshold (IoU > iou_threshold if `strict_iou`).
+    """
     best_gt, best_iou = best_gt_match(dets, gt, num_classes)
-    matched = (best_iou > iou_threshold) if strict_gt else (best_iou >= iou_threshold)
+    matched = (best_iou > iou_threshold) if strict_iou else (best_iou >= iou_threshold)
     matched &= best_gt >= 0
     ignored = np.zeros_like(matched)
     ignored[matched] = gt.difficult[best_gt[matched]]
@@ -178,12 +173,11 @@ def detection_ap_flat(
     num_classes: int,
     iou_threshold: float = 0.5,
     metric: str = "voc07",
-    strict_gt: bool = False,
+    convention: str = "exact",
 ) -> np.ndarray:
-    """(C,) per-class AP from flattened, validated detections and GT (see `voc_detection_ap`)."""
-    check_metric(metric)
-    check_unit_interval(iou_threshold, "iou_threshold")
-    order, tp, ignored = detection_outcomes(dets, gt, num_classes, iou_threshold, strict_gt)
+    """(C,) per-class AP from flattened, validated detections and GT, options checked (see `voc_detection_ap`)."""
+    strict_iou = convention == "py_faster_rcnn"
+    order, tp, ignored = detection_outcomes(dets, gt, num_classes, iou_threshold, strict_iou)
     ranked_labels = dets.labels[order]
     ranked_scores = dets.scores[order] if metric == "noninterp" else None
     bounds = np.searchsorted(ranked_labels, np.arange(num_classes + 1))
@@ -193,7 +187,7 @@ def detection_ap_flat(
         ranks = slice(bounds[cls], bounds[cls + 1])
         counted = ~ignored[ranks]
         class_scores = None if ranked_scores is None else ranked_scores[ranks][counted]
-        ap[cls] = average_precision(tp[ranks][counted], int(npos[cls]), metric, class_scores)
+        ap[cls] = average_precision(tp[ranks][counted], int(npos[cls]), metric, class_scores, convention)
     return ap
 
 
@@ -203,32 +197,38 @@ def voc_detection_ap(
     num_classes: int,
     iou_threshold: float = 0.5,
     metric: str = "voc07",
-    strict_gt: bool = False,
+    convention: str = "exact",
 ) -> np.ndarray:
     """(C,) per-class VOC detection AP; NaN for a class without non-difficult GT, 0 for one without detections.
 
     detections: per image (boxes (M, 4), scores (M,), labels (M,)); ground_truth: per image
-    (boxes (G, 4), labels (G,), difficult (G,) bool); boxes x1, y1, x2, y2 inclusive pixel corners.
-    metric: "voc07" (11-point), "area" (VOC2010+) or "noninterp"; strict_gt: IoU > threshold.
+    (boxes (G, 4), labels (G,), difficult (G,) bool); boxes x1, y1, x2, y2 inclusive pixel corners;
+    at least one image. metric: "voc07" (11-point), "area" (VOC2010+) or "noninterp".
+    convention: "exact" (VOC devkit matching, IoU >= threshold, integer 11-point thresholds),
+    "matlab_devkit" (the same with MATLAB's float thresholds) or "py_faster_rcnn" (IoU > threshold
+    and np.arange's float thresholds); see `gwapbench.metrics.ap`.
     """
     check_positive_int(num_classes, "num_classes")
-    check_same_length(detections=detections, ground_truth=ground_truth)
+    check_unit_interval(iou_threshold, "iou_threshold")
+    check_metric(metric)
+    check_convention(convention)
+    check_not_empty(check_same_length(detections=detections, ground_truth=ground_truth), "detections")
     dets = flatten_detections(detections, num_classes)
     gt = flatten_ground_truth(ground_truth, num_classes)
-    return detection_ap_flat(dets, gt, num_classes, iou_threshold, metric, strict_gt)
+    return detection_ap_flat(dets, gt, num_classes, iou_threshold, metric, convention)
 
 
 class VOCDetectionAP(Accumulator):
     """Collects per-image detections and GT batch by batch; `compute()` -> (C,) AP as `voc_detection_ap`."""
 
     def __init__(
-        self, num_classes: int, iou_threshold: float = 0.5, metric: str = "voc07", strict_gt: bool = False
+        self, num_classes: int, iou_threshold: float = 0.5, metric: str = "voc07", convention: str = "exact"
     ) -> None:
         super().__init__()
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.iou_threshold = check_unit_interval(iou_threshold, "iou_threshold")
         self.metric = check_metric(metric)
-        self.strict_gt = strict_gt
+        self.convention = check_convention(convention)
 
     def update(self, detections: Sequence[Sequence[object]], ground_truth: Sequence[Sequence[object]]) -> None:
         """Add one batch of images: one detection tuple and one GT tuple per image."""
@@ -240,11 +240,10 @@ class VOCDetectionAP(Accumulator):
         )
 
     def compute(self) -> np.ndarray:
+        self._require_data(sum(self._items("num_images")))
         offsets = np.cumsum([0] + self._items("num_images"))[:-1]
         dets = [d._replace(image=d.image + offset) for d, offset in zip(self._items("detections"), offsets)]
         gts = [g._replace(image=g.image + offset) for g, offset in zip(self._items("ground_truth"), offsets)]
-        if not dets:
-            raise ValueError("VOCDetectionAP.compute() called before any update: no images")
         dets_all = FlatDetections(*(np.concatenate(column) for column in zip(*dets)))
         gt_all = FlatGroundTruth(*(np.concatenate(column) for column in zip(*gts)))
-        return detection_ap_flat(dets_all, gt_all, self.num_classes, self.iou_threshold, self.metric, self.strict_gt)
+        return detection_ap_flat(dets_all, gt_all, self.num_classes, self.iou_threshold, self.metric, self.convention)

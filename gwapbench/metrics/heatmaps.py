@@ -12,17 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from gwapbench.metrics._validation import as_array
-
-
-def check_heatmap(heatmap: object, name: str = "heatmap") -> np.ndarray:
-    """A 2-D finite float array (float32 kept, anything else as float64); ValueError naming `name`."""
-    arr = heatmap.detach().cpu().numpy() if hasattr(heatmap, "detach") else np.asarray(heatmap)
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
-    arr = as_array(arr, name, ndim=2, dtype=dtype)
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    return arr
+from gwapbench.metrics._validation import check_heatmap, check_not_empty, check_size
 
 
 def resize_heatmap_tensor(heatmap: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -38,9 +28,8 @@ def resize_heatmap_tensor(heatmap: torch.Tensor, height: int, width: int) -> tor
 def resize_heatmap(heatmap: object, height: int, width: int) -> np.ndarray:
     """Bilinear resize of a 2-D map to (height, width), half-pixel centers (align_corners=False)."""
     arr = check_heatmap(heatmap)
-    if int(height) < 1 or int(width) < 1:
-        raise ValueError(f"height and width must be positive, got {height}x{width}")
-    return resize_heatmap_tensor(torch.from_numpy(np.ascontiguousarray(arr)), int(height), int(width)).numpy()
+    height, width = check_size(height, "height"), check_size(width, "width")
+    return resize_heatmap_tensor(torch.from_numpy(np.ascontiguousarray(arr)), height, width).numpy()
 
 
 def minmax_normalize(heatmap: object) -> np.ndarray:
@@ -57,7 +46,6 @@ def multiscale_average(heatmaps: Sequence[object], height: int, width: int) -> n
 
     Table IV's last row averages the maps from inputs of 224, 448 and 672 pixels.
     """
-    if len(heatmaps) == 0:
-        raise ValueError("heatmaps is empty: give at least one map")
+    check_not_empty(len(heatmaps), "heatmaps", item="map")
     resized = [resize_heatmap(check_heatmap(h, f"heatmaps[{i}]"), height, width) for i, h in enumerate(heatmaps)]
     return np.mean(np.stack(resized), axis=0)

@@ -9,17 +9,21 @@ See docs/metrics.md ("Box localization") for definitions, sources and pitfalls.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from gwapbench.metrics._validation import as_array, check_boxes, check_same_length
+from gwapbench.metrics._validation import as_array, check_boxes, check_positive_int, check_same_length
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.boxes import pairwise_iou_plus_one
-from gwapbench.metrics.components import largest_component_box, level_set_scores
+from gwapbench.metrics.boxes import rowwise_iou_plus_one
+from gwapbench.metrics.cam_legacy import cam_legacy_box
+from gwapbench.metrics.components import largest_component_box
 from gwapbench.metrics.heatmaps import check_heatmap, resize_heatmap_tensor
+from gwapbench.metrics.level_sweep import CONVENTIONS, sweep_best_ious
 from gwapbench.metrics.upsampled_components import (
     GENERIC_KERNEL_MIN_SUM,
     emulation_matches_torch,
@@ -27,11 +31,12 @@ from gwapbench.metrics.upsampled_components import (
 )
 
 BOX_METHODS = ("largest_component",)
+MAX_IMAGE_PIXELS = 1 << 26  # upsampling bound of heatmaps_to_boxes: 256 MB per float32 map
 DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
 MAX_BOX_ACC_V2_IOUS = (0.3, 0.5, 0.7)
-_CHUNK_PIXELS = 1 << 23  # map pixels per chunk: ~300 MB of sweep state per chunk in flight
+_BATCH_MAPS = 4096  # maps per compiled call
 _RUN_PATH_MAPS = 512  # maps per run-path task: ~1,300 runs per map, ~130 MB of run arrays in flight
-_MAX_WORKERS = min(os.cpu_count() or 1, 4)  # chunks swept concurrently (peak memory ~ workers x chunk)
+_MAX_WORKERS = min(os.cpu_count() or 1, 4)  # run-path tasks in flight at once
 
 
 def _check_gt_boxes(gt_boxes: Sequence[object], name: str = "gt_boxes") -> list[np.ndarray]:
@@ -51,7 +56,7 @@ def best_iou_with_image_gt(boxes: np.ndarray, image_of_box: np.ndarray, gt_boxes
     pair_offset = np.arange(len(pair_box)) - np.repeat(np.cumsum(pairs_per_box) - pairs_per_box, pairs_per_box)
     pair_gt = gt_start[image_of_box][pair_box] + pair_offset
     best = np.zeros(len(boxes))
-    np.maximum.at(best, pair_box, pairwise_iou_plus_one(boxes[pair_box].astype(np.float64), gt_all[pair_gt]))
+    np.maximum.at(best, pair_box, rowwise_iou_plus_one(boxes[pair_box].astype(np.float64), gt_all[pair_gt]))
     return best
 
 
@@ -77,7 +82,10 @@ def heatmap_to_box(heatmap: object, threshold: float = 0.2, method: str = "large
     No pixel above the threshold (an all-zero map, or a map with max <= 0 where nothing exceeds
     threshold * max) gives the one-pixel box (0, 0, 0, 0), as wsolevaluation; a constant positive
     map gives the whole map.
+    `method="cam_legacy"`: the CAM release's dt_box box (`cam_legacy_box`; `threshold` unused).
     """
+    if method == "cam_legacy":
+        return cam_legacy_box(heatmap)
     _check_box_args(threshold, method)
     return _box_of(torch.from_numpy(np.ascontiguousarray(check_heatmap(heatmap))), threshold)
 
@@ -90,8 +98,9 @@ def heatmaps_to_boxes(
 ) -> np.ndarray:
     """(N, 4) int64 boxes of `heatmap_to_box` for N maps (a (N, H, W) array or a list of any sizes).
 
-    With `image_sizes` ((N, 2) heights and widths), each map is first resized bilinearly to its
-    image (`resize_heatmap`), so the boxes are inclusive pixel indices of the image (Table IV).
+    With `image_sizes` ((N, 2) heights and widths, at most `MAX_IMAGE_PIXELS` each), each map is
+    first resized bilinearly to its image (`resize_heatmap`), so the boxes are inclusive pixel
+    indices of the image (Table IV).
     Float32 maps take the run path (`upsampled_components`), which never builds the resized map
     and gives the same boxes.
     """
@@ -105,6 +114,11 @@ def heatmaps_to_boxes(
         check_same_length(heatmaps=maps, image_sizes=sizes)
         if sizes.size and sizes.min() < 1:
             raise ValueError("image_sizes must hold positive heights and widths")
+        pixels = sizes.astype(np.float64).prod(axis=1)
+        if pixels.size and pixels.max() > MAX_IMAGE_PIXELS:
+            i = int(np.argmax(pixels))
+            raise ValueError(f"image_sizes[{i}] = {sizes[i].tolist()} asks for {pixels[i]:.3g} pixels; at most "
+                             f"{MAX_IMAGE_PIXELS:,} (8192 x 8192) per image")
     boxes = np.zeros((len(maps), 4), dtype=np.int64)
     pixel_path = np.ones(len(maps), dtype=bool)
     if image_sizes is not None and len(maps):
@@ -146,12 +160,29 @@ def _upsampled_boxes(maps: list[np.ndarray], sizes: np.ndarray, threshold: float
 # ---------------------------------------------------------------- ILSVRC localization error
 
 
+def _check_label_indices(values: object, name: str, ndim: int, num_classes: int | None) -> np.ndarray:
+    """Integer class indices (an integer dtype; empty arrays of any dtype) in 0..num_classes-1, or >= 0
+    when num_classes is None; returned as int64."""
+    labels = as_array(values, name, ndim=ndim, dtype=None)
+    if labels.size == 0:
+        return labels.astype(np.int64)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integer class indices, got dtype {labels.dtype}")
+    if labels.min() < 0 or (num_classes is not None and labels.max() >= num_classes):
+        allowed = "non-negative class indices" if num_classes is None else f"in 0..{num_classes - 1}"
+        raise ValueError(f"{name} must be {allowed}, got range {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
+
+
 def _check_guesses(
-    pred_labels: object, pred_boxes: object, gt_labels: object, gt_boxes: Sequence[object], k: int
+    pred_labels: object, pred_boxes: object, gt_labels: object, gt_boxes: Sequence[object], k: int,
+    num_classes: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-    labels = as_array(pred_labels, "pred_labels", ndim=2, dtype=np.int64)
+    if num_classes is not None:
+        check_positive_int(num_classes, "num_classes")
+    labels = _check_label_indices(pred_labels, "pred_labels", 2, num_classes)
     boxes = as_array(pred_boxes, "pred_boxes", ndim=3)
-    truth = as_array(gt_labels, "gt_labels", ndim=1, dtype=np.int64)
+    truth = _check_label_indices(gt_labels, "gt_labels", 1, num_classes)
     if boxes.shape[1:] != (labels.shape[1], 4):
         raise ValueError(f"pred_boxes must have shape (N, K, 4) = (N, {labels.shape[1]}, 4), got {boxes.shape}")
     num_images = check_same_length(pred_labels=labels, pred_boxes=boxes, gt_labels=truth, gt_boxes=gt_boxes)
@@ -170,12 +201,14 @@ def localization_correct(
     gt_boxes: Sequence[object],
     k: int = 1,
     iou_threshold: float = 0.5,
+    num_classes: int | None = None,
 ) -> np.ndarray:
     """(N,) bool: some guess among the first k has class gt_labels[i] and IoU >= iou_threshold with
-    any GT box of image i (ILSVRC devkit `eval_clsloc`; an image without GT boxes is never correct)."""
+    any GT box of image i (ILSVRC devkit `eval_clsloc`; an image without GT boxes is never correct).
+    Labels are integer class indices, checked against 0..num_classes-1 when num_classes is given."""
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
-    labels, boxes, truth, gt = _check_guesses(pred_labels, pred_boxes, gt_labels, gt_boxes, k)
+    labels, boxes, truth, gt = _check_guesses(pred_labels, pred_boxes, gt_labels, gt_boxes, k, num_classes)
     num_images = len(truth)
     image_of_guess = np.repeat(np.arange(num_images), k)
     iou = best_iou_with_image_gt(boxes[:, :k].reshape(-1, 4), image_of_guess, gt).reshape(num_images, k)
@@ -205,15 +238,17 @@ def localization_error(
     k: int = 1,
     iou_threshold: float = 0.5,
     exclude: object | None = None,
+    num_classes: int | None = None,
 ) -> float:
     """Top-k localization error: 1 - (correct images / counted images), ILSVRC `eval_clsloc`.
 
     pred_labels (N, K) ranked class guesses, pred_boxes (N, K, 4) their boxes, gt_labels (N,),
     gt_boxes one (G, 4) array per image in the same pixel frame. `exclude` (a boolean mask or
-    index list, e.g. the devkit blacklist) removes images from the denominator.
+    index list, e.g. the devkit blacklist) removes images from the denominator. Labels must be
+    integer class indices (in 0..num_classes-1 when num_classes is given, e.g. 1000 for ILSVRC).
     Raises ValueError when no image is left to count.
     """
-    correct = localization_correct(pred_labels, pred_boxes, gt_labels, gt_boxes, k, iou_threshold)
+    correct = localization_correct(pred_labels, pred_boxes, gt_labels, gt_boxes, k, iou_threshold, num_classes)
     keep = _keep_mask(exclude, len(correct))
     if not keep.any():
         raise ValueError("exclude removes every image: the localization error is undefined")
@@ -223,18 +258,22 @@ def localization_error(
 def gt_known_accuracy(pred_boxes: object, gt_boxes: Sequence[object], iou_threshold: float = 0.5) -> float:
     """GT-known localization accuracy: fraction of images whose box (from the ground-truth class's
     heat map) has IoU >= iou_threshold with any GT box (Choe et al. 2020)."""
-    boxes = as_array(pred_boxes, "pred_boxes", ndim=2)
-    guesses = np.zeros((len(boxes), 1), dtype=np.int64)
-    correct = localization_correct(guesses, boxes[:, None], np.zeros(len(boxes)), gt_boxes, 1, iou_threshold)
+    boxes = as_array(pred_boxes, "pred_boxes")
+    if check_same_length(pred_boxes=boxes, gt_boxes=gt_boxes) == 0:
+        raise ValueError("no images: pred_boxes and gt_boxes are empty")
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"pred_boxes must have shape (N, 4), got {boxes.shape}")
+    same_class = np.zeros(len(boxes), dtype=np.int64)  # GT-known: the box is always for the true class
+    correct = localization_correct(same_class[:, None], boxes[:, None], same_class, gt_boxes, 1, iou_threshold)
     return float(correct.mean())
 
 
 class LocalizationError(Accumulator):
     """Top-k localization error over batches: stores one bool per counted image."""
 
-    def __init__(self, k: int = 1, iou_threshold: float = 0.5) -> None:
+    def __init__(self, k: int = 1, iou_threshold: float = 0.5, num_classes: int | None = None) -> None:
         super().__init__()
-        self.k, self.iou_threshold = k, iou_threshold
+        self.k, self.iou_threshold, self.num_classes = k, iou_threshold, num_classes
 
     def update(
         self,
@@ -244,7 +283,8 @@ class LocalizationError(Accumulator):
         gt_boxes: Sequence[object],
         exclude: object | None = None,
     ) -> None:
-        correct = localization_correct(pred_labels, pred_boxes, gt_labels, gt_boxes, self.k, self.iou_threshold)
+        correct = localization_correct(pred_labels, pred_boxes, gt_labels, gt_boxes, self.k, self.iou_threshold,
+                                       self.num_classes)
         self._append(correct=correct[_keep_mask(exclude, len(correct))])
 
     def compute(self) -> float:
@@ -257,11 +297,6 @@ class LocalizationError(Accumulator):
 # ---------------------------------------------------------------- MaxBoxAcc (Choe et al. 2020)
 
 
-def quantize_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
-    """uint8 levels floor(255 s) of maps in [0, 1], as wsolevaluation's `(scoremap * 255).astype(np.uint8)`."""
-    return (heatmaps * heatmaps.dtype.type(255)).astype(np.uint8)
-
-
 def _check_unit_maps(heatmaps: object) -> np.ndarray:
     arr = heatmaps.detach().cpu().numpy() if hasattr(heatmaps, "detach") else np.asarray(heatmaps)
     arr = as_array(arr, "heatmaps", ndim=3, dtype=np.float32 if arr.dtype == np.float32 else np.float64)
@@ -270,7 +305,7 @@ def _check_unit_maps(heatmaps: object) -> np.ndarray:
     return arr
 
 
-def _check_thresholds(values: object, name: str, low_open: bool) -> np.ndarray:
+def _check_thresholds(values: object, name: str, low_open: bool) -> tuple[float, ...]:
     arr = as_array(values, name, ndim=1)
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
@@ -278,111 +313,125 @@ def _check_thresholds(values: object, name: str, low_open: bool) -> np.ndarray:
     if bad.any():
         interval = "(0, 1]" if low_open else "[0, 1)"
         raise ValueError(f"{name} must lie in {interval}, got {arr[bad][0]!r}")
-    return arr
+    return tuple(float(value) for value in arr)
 
 
-def box_hit_counts(
-    heatmaps: object,
-    gt_boxes: Sequence[object],
-    cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
-    iou_thresholds: Sequence[float] = (0.5,),
-    multi_contour: bool = False,
-    wsol_box_extent: bool = False,
-) -> np.ndarray:
-    """(I, T) int64: images whose box at CAM threshold t_j has IoU >= delta_i with some GT box.
+@dataclass(frozen=True)
+class MaxBoxAccOptions:
+    """What MaxBoxAcc evaluates: CAM thresholds t in [0, 1), IoU thresholds delta in (0, 1], boxes of
+    the largest component or of all (`multi_contour`), and the convention ("components" or
+    "wsolevaluation", see `level_sweep` and docs/metrics.md). Validated on construction."""
 
-    wsolevaluation semantics: maps in [0, 1] are quantized to q = floor(255 s); at threshold t a
-    pixel is foreground when q > floor(t * max q); the box is that of the largest 8-connected
-    component (or, multi_contour, the best of all components' boxes); no foreground gives the
-    box (0, 0, 0, 0). gt_boxes are inclusive boxes in the heat-map frame. `wsol_box_extent`
-    reproduces wsolevaluation's box x2 = min(x + w, W - 1), y2 = min(y + h, H - 1) from
-    cv2.boundingRect (one pixel beyond the component unless at the border); default: the
-    component's own inclusive box.
-    """
+    cam_thresholds: tuple[float, ...] = tuple(float(t) for t in DEFAULT_CAM_THRESHOLDS)
+    iou_thresholds: tuple[float, ...] = (0.5,)
+    multi_contour: bool = False
+    convention: str = "components"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cam_thresholds", _check_thresholds(self.cam_thresholds, "cam_thresholds", False))
+        object.__setattr__(self, "iou_thresholds", _check_thresholds(self.iou_thresholds, "iou_thresholds", True))
+        if self.convention not in CONVENTIONS:
+            raise ValueError(f"convention must be one of {CONVENTIONS}, got {self.convention!r}")
+
+    @classmethod
+    def v2(cls, cam_thresholds: object = DEFAULT_CAM_THRESHOLDS, convention: str = "components") -> MaxBoxAccOptions:
+        """MaxBoxAccV2's options: IoU 0.3, 0.5 and 0.7, boxes of every contour."""
+        return cls(tuple(np.asarray(cam_thresholds).reshape(-1)), MAX_BOX_ACC_V2_IOUS, True, convention)
+
+
+def _best_ious_in_batches(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions
+                          ) -> Iterator[np.ndarray]:
+    """(batch, T) best IoUs of consecutive batches of maps (memory: the (batch, T) result)."""
     maps = _check_unit_maps(heatmaps)
     gt = _check_gt_boxes(gt_boxes)
     check_same_length(heatmaps=maps, gt_boxes=gt)
-    thresholds = _check_thresholds(cam_thresholds, "cam_thresholds", low_open=False)
-    ious = _check_thresholds(iou_thresholds, "iou_thresholds", low_open=True)
-    if maps.size == 0:
-        return np.zeros((len(ious), len(thresholds)), dtype=np.int64)
-    limit = np.array([maps.shape[2] - 1, maps.shape[1] - 1])
-
-    def chunk_hits(chunk: slice) -> np.ndarray:
-        levels = quantize_heatmaps(maps[chunk])
-        cam_levels = np.floor(thresholds[None, :] * levels.max(axis=(1, 2))[:, None]).astype(np.int64)
-        chunk_gt = gt[chunk]
-
-        def score(boxes: np.ndarray, image: np.ndarray) -> np.ndarray:
-            if wsol_box_extent:
-                boxes = np.concatenate([boxes[:, :2], np.minimum(boxes[:, 2:] + 1, limit)], axis=1)
-            return best_iou_with_image_gt(boxes, image, chunk_gt)
-
-        best = level_set_scores(levels, cam_levels, score, multi_contour)
-        return (best[None] >= ious[:, None, None]).sum(axis=1)
-
-    per_chunk = max(1, _CHUNK_PIXELS // (maps.shape[1] * maps.shape[2]))
-    chunks = [slice(start, start + per_chunk) for start in range(0, len(maps), per_chunk)]
-    # numpy and scipy release the GIL in their loops: chunks in threads use the other cores.
-    with ThreadPoolExecutor(max_workers=min(len(chunks), _MAX_WORKERS)) as pool:
-        return np.sum(list(pool.map(chunk_hits, chunks)), axis=0).astype(np.int64)
+    thresholds = np.array(options.cam_thresholds)
+    order = np.argsort(thresholds, kind="stable")
+    per_batch = max(1, _BATCH_MAPS)
+    for start in range(0, len(maps), per_batch):
+        batch_gt = gt[start : start + per_batch]
+        gt_start = np.concatenate([[0], np.cumsum([len(g) for g in batch_gt])]).astype(np.int64)
+        yield sweep_best_ious(np.ascontiguousarray(maps[start : start + per_batch]), maps.dtype.type(255), thresholds,
+                              order, np.concatenate(batch_gt).reshape(-1, 4), gt_start, options.multi_contour,
+                              CONVENTIONS.index(options.convention))
 
 
-def max_box_acc(
-    heatmaps: object,
-    gt_boxes: Sequence[object],
-    cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
-    iou_thresholds: Sequence[float] = (0.5,),
-    multi_contour: bool = False,
-    wsol_box_extent: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+def best_box_ious(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()
+                  ) -> np.ndarray:
+    """(N, T) float64: per map and CAM threshold t_j, the best IoU of its box (or boxes, multi_contour)
+    with its GT boxes (0 for a map without GT boxes).
+
+    wsolevaluation semantics: maps in [0, 1] are quantized to q = floor(255 s); at threshold t a
+    pixel is foreground when q > floor(t * max q); the box is that of the largest 8-connected
+    component (or every component's box, multi_contour) under `options.convention`; no foreground
+    gives the box (0, 0, 0, 0). gt_boxes are inclusive boxes in the heat-map frame. One compiled
+    sweep per map covers every threshold (`level_sweep.sweep_best_ious`).
+    """
+    batches = list(_best_ious_in_batches(heatmaps, gt_boxes, options))
+    return np.concatenate(batches) if batches else np.zeros((0, len(options.cam_thresholds)))
+
+
+def box_hit_counts(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()
+                   ) -> np.ndarray:
+    """(I, T) int64: images whose box at CAM threshold t_j has IoU >= delta_i with some GT box
+    (`best_box_ious` >= delta_i), counted batch by batch."""
+    ious = np.array(options.iou_thresholds)
+    hits = np.zeros((len(ious), len(options.cam_thresholds)), dtype=np.int64)
+    for best in _best_ious_in_batches(heatmaps, gt_boxes, options):
+        hits += (best[None] >= ious[:, None, None]).sum(axis=1)
+    return hits
+
+
+def max_box_acc(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()
+                ) -> tuple[np.ndarray, np.ndarray]:
     """MaxBoxAcc (Choe et al. 2020): per IoU threshold delta, max over one dataset-wide CAM threshold t
     of the GT-known box accuracy. Returns ((I,) maxima, (I, T) accuracy curves), fractions in [0, 1].
 
-    MaxBoxAccV2 = mean of the maxima with iou_thresholds (0.3, 0.5, 0.7) and multi_contour=True.
-    Raises ValueError for no images.
+    MaxBoxAccV2 = mean of the maxima with `MaxBoxAccOptions.v2()`. Raises ValueError for no images.
     """
-    counts = box_hit_counts(heatmaps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour, wsol_box_extent)
+    counts = box_hit_counts(heatmaps, gt_boxes, options)
     if len(gt_boxes) == 0:
         raise ValueError("no images: heatmaps and gt_boxes are empty")
     curves = counts / len(gt_boxes)
     return curves.max(axis=1), curves
 
 
-def max_box_acc_v2(
-    heatmaps: object, gt_boxes: Sequence[object], cam_thresholds: object = DEFAULT_CAM_THRESHOLDS
-) -> float:
-    """MaxBoxAccV2: mean over IoU {0.3, 0.5, 0.7} of MaxBoxAcc with boxes from every component."""
-    maxima, _ = max_box_acc(heatmaps, gt_boxes, cam_thresholds, MAX_BOX_ACC_V2_IOUS, multi_contour=True)
+def max_box_acc_v2(heatmaps: object, gt_boxes: Sequence[object], cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
+                   convention: str = "components") -> float:
+    """MaxBoxAccV2: mean over IoU {0.3, 0.5, 0.7} of MaxBoxAcc with boxes from every contour."""
+    maxima, _ = max_box_acc(heatmaps, gt_boxes, MaxBoxAccOptions.v2(cam_thresholds, convention))
     return float(maxima.mean())
 
 
 class MaxBoxAcc(Accumulator):
-    """MaxBoxAcc over batches: stores per-batch (I, T) hit counts and image counts, never the maps."""
+    """MaxBoxAcc over batches in constant memory: the state is the summed (I, T) hit counts and the
+    image count (merging adds them), never the maps."""
 
-    def __init__(
-        self,
-        cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
-        iou_thresholds: Sequence[float] = (0.5,),
-        multi_contour: bool = False,
-        wsol_box_extent: bool = False,
-    ) -> None:
+    def __init__(self, options: MaxBoxAccOptions = MaxBoxAccOptions()) -> None:
         super().__init__()
-        self.wsol_box_extent = wsol_box_extent
-        self.cam_thresholds = _check_thresholds(cam_thresholds, "cam_thresholds", low_open=False)
-        self.iou_thresholds = _check_thresholds(iou_thresholds, "iou_thresholds", low_open=True)
-        self.multi_contour = multi_contour
+        self.options = options
+
+    def _add(self, counts: np.ndarray, images: int) -> None:
+        """Fold a batch (or a merged accumulator's totals) into the one-item state."""
+        total = self._items("counts")
+        self._state = {"counts": [counts + total[0] if total else counts],
+                       "images": [images + sum(self._items("images"))]}
 
     def update(self, heatmaps: object, gt_boxes: Sequence[object]) -> None:
-        counts = box_hit_counts(
-            heatmaps, gt_boxes, self.cam_thresholds, self.iou_thresholds, self.multi_contour, self.wsol_box_extent
-        )
-        self._append(counts=counts, images=len(gt_boxes))
+        self._add(box_hit_counts(heatmaps, gt_boxes, self.options), len(gt_boxes))
+
+    def merge(self, other: Accumulator | dict[str, dict[str, Any]]) -> MaxBoxAcc:
+        super().merge(other)  # checks the settings and appends the other side's totals
+        counts, images = self._items("counts"), self._items("images")
+        self._state = {}
+        if counts:
+            self._add(np.sum(counts, axis=0), sum(images))
+        return self
 
     def compute(self) -> tuple[np.ndarray, np.ndarray]:
         """((I,) MaxBoxAcc per IoU threshold, (I, T) accuracy curves)."""
         images = sum(self._items("images"))
         if images == 0:
             raise ValueError("MaxBoxAcc has no images: call update() first")
-        curves = np.sum(self._items("counts"), axis=0) / images
+        curves = self._items("counts")[0] / images
         return curves.max(axis=1), curves

@@ -11,7 +11,7 @@ P_i = TP_i / (TP_i + FP_i), R_i = TP_i / |positives|, and
 
 (wsolevaluation reports 100 x this; we return the fraction in [0, 1]). Where every pixel score
 is one of the tau_i, this is exactly sklearn's non-interpolated `average_precision_score` on the
-pooled pixels. The state is two histograms, so batches and processes add up exactly.
+pooled pixels. The state is two histograms of counts, so batches and processes add up exactly.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from gwapbench.metrics._validation import check_map_mask_pairs, map_range
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.saliency import check_map_mask_pairs, map_range
 
 DEFAULT_CAM_CURVE_INTERVAL = 0.01
 
@@ -111,7 +111,10 @@ def pxap(
 
 
 class PxAP(Accumulator):
-    """Accumulates the two pooled score histograms per batch (never the maps); `compute()` -> PxAP."""
+    """Keeps the running sum of the two pooled score histograms (constant memory, never the maps).
+
+    `compute()` -> PxAP, exactly `pxap` over all images added (the histograms are integer counts).
+    """
 
     def __init__(self, cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL) -> None:
         super().__init__()
@@ -119,10 +122,8 @@ class PxAP(Accumulator):
         self.cam_curve_interval = cam_curve_interval
 
     def update(self, heatmaps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> None:
-        self._append(histograms=pxap_histograms(heatmaps, gt_masks, self.cam_curve_interval))
+        self._add(images=len(heatmaps), histograms=pxap_histograms(heatmaps, gt_masks, self.cam_curve_interval))
 
     def compute(self) -> float:
-        batches = self._items("histograms")
-        if not batches:
-            raise ValueError("PxAP.compute() called before any update: no images")
-        return pxap_from_histograms(np.sum(batches, axis=0))
+        self._require_data(self._total("images"))
+        return pxap_from_histograms(self._total("histograms"))

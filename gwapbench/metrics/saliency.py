@@ -17,14 +17,13 @@ image then gives the Otsu threshold and |M|, |M & G| exactly, without a per-pixe
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from gwapbench.metrics._validation import as_array, check_boxes, check_positive
-from gwapbench.metrics.accumulator import Accumulator
+from gwapbench.metrics._validation import check_boxes, check_map_mask_pairs, check_positive, check_size, map_range
+from gwapbench.metrics.accumulator import Accumulator, exact_mean, exact_scaled_sum
 
 OTSU_BINS = 256
 _KEYS = 2 * OTSU_BINS + 1  # key = round_half_even(v - 0.5) for v = 512 x in [0, 512]
@@ -39,10 +38,7 @@ def boxes_to_mask(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     mask[y1 - 1 : y2, x1 - 1 : x2]). Parts outside the image are clipped away.
     """
     boxes = check_boxes(boxes, "boxes")
-    for name, size in (("height", height), ("width", width)):
-        if int(size) != size or size <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {size!r}")
-    height, width = int(height), int(width)
+    height, width = check_size(height, "height"), check_size(width, "width")
     starts = np.clip(np.ceil(boxes[:, :2]) - 1, 0, None).astype(np.int64)  # 0-based first column, row
     stops = np.floor(boxes[:, 2:]).astype(np.int64)  # 0-based exclusive last column, row
     stops = np.minimum(stops, [width, height])
@@ -57,44 +53,6 @@ def boxes_to_mask(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     np.add.at(diff, (y1, x0), -1)
     np.add.at(diff, (y1, x1), 1)
     return diff.cumsum(axis=0).cumsum(axis=1)[:height, :width] > 0
-
-
-def check_map_mask_pairs(
-    maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray], maps_name: str = "maps"
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Validate per-image non-empty 2-D maps and same-shape boolean masks; return them as numpy pairs.
-
-    float32 maps stay float32 (computations run in the map's precision); other maps become float64.
-    Masks must be bool or hold only 0/1. Finiteness is checked later from each map's min and max
-    (`map_range`), which the kernels compute anyway, to avoid an extra pass over every pixel.
-    """
-    if len(maps) != len(gt_masks):
-        raise ValueError(f"length mismatch: {maps_name}={len(maps)}, gt_masks={len(gt_masks)}")
-    if len(maps) == 0:
-        raise ValueError(f"{maps_name} is empty: at least one image is needed")
-    pairs = []
-    for i, (raw_map, raw_mask) in enumerate(zip(maps, gt_masks)):
-        dtype = np.float32 if getattr(raw_map, "dtype", None) in (np.float32, torch.float32) else np.float64
-        image_map = as_array(raw_map, f"{maps_name}[{i}]", ndim=2, dtype=dtype, finite=False)
-        mask = as_array(raw_mask, f"gt_masks[{i}]", ndim=2, dtype=None)
-        if mask.shape != image_map.shape:
-            raise ValueError(f"gt_masks[{i}] has shape {mask.shape} but {maps_name}[{i}] has {image_map.shape}")
-        if image_map.size == 0:
-            raise ValueError(f"{maps_name}[{i}] is empty (shape {image_map.shape})")
-        if mask.dtype != bool:
-            if not np.isin(mask, (0, 1)).all():
-                raise ValueError(f"gt_masks[{i}] must be boolean (or hold only 0 and 1)")
-            mask = mask.astype(bool)
-        pairs.append((np.ascontiguousarray(image_map), np.ascontiguousarray(mask)))  # torch needs positive strides
-    return pairs
-
-
-def map_range(values: torch.Tensor, name: str) -> tuple[float, float]:
-    """(min, max) of a flat map; ValueError if it holds NaN or infinity (min and max propagate NaN)."""
-    low, high = (bound.item() for bound in torch.aminmax(values))
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return low, high
 
 
 def _key_histogram(image_map: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
@@ -189,9 +147,11 @@ def otsu_fmeasure(maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray], be
 
 
 class OtsuFMeasure(Accumulator):
-    """Accumulates per-image Otsu counts; `compute()` -> (mean F, (N,) per-image F).
+    """Mean Otsu F-measure over batches in constant memory; `compute()` -> mean F (the Table II number).
 
-    Only three integers per image are stored, never the maps.
+    The state is the image count and the exact sum of the per-image F values (an integer multiple
+    of 2^-1074), so the mean is the correctly rounded mean of `otsu_fmeasure` over all images,
+    whatever the batches and merge order. Per-image values: call `otsu_fmeasure` itself.
     """
 
     def __init__(self, beta2: float = 0.3) -> None:
@@ -199,12 +159,9 @@ class OtsuFMeasure(Accumulator):
         self.beta2 = check_positive(beta2, "beta2")
 
     def update(self, maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> None:
-        self._append(counts=otsu_counts(maps, gt_masks))
+        per_image = otsu_fmeasure(maps, gt_masks, self.beta2)
+        self._add(images=len(per_image), scaled_f_sum=exact_scaled_sum(per_image))
 
-    def compute(self) -> tuple[float, np.ndarray]:
-        batches = self._items("counts")
-        if not batches:
-            raise ValueError("OtsuFMeasure.compute() called before any update: no images")
-        counts = np.concatenate(batches)
-        per_image = fbeta_from_counts(counts[:, 0], counts[:, 1], counts[:, 2], self.beta2)
-        return float(per_image.mean()), per_image
+    def compute(self) -> float:
+        self._require_data(self._total("images"))
+        return exact_mean(self._total("scaled_f_sum"), self._total("images"))

@@ -69,8 +69,10 @@ def test_ilsvrc_mini_and_bad_arguments(shared_data, tmp_path):
     assert result.exit_code == 0 and result.output.startswith("5 images, 5 objects (0 difficult), 1000 classes")
     for args, text in (
         (["--voc-root", str(tmp_path / "missing")], "missing"),
-        ([], "exactly one of --voc-root and --imagenet-root"),
-        (["--imagenet-root", str(tmp_path)], "LOC_synset_mapping.txt not found"),
+        ([], "exactly one of --voc-root, --imagenet-root and --wsol-metadata"),
+        (["--voc-root", str(voc), "--wsol-metadata", str(tmp_path)], "exactly one of"),
+        (["--imagenet-root", str(tmp_path)], "found neither ILSVRC/Annotations/CLS-LOC/val, LOC_val_solution.csv"),
+        (["--wsol-metadata", str(tmp_path)], "image_ids.txt not found"),
         (["--voc-root", str(voc), "--classes", "cat,cat"], "classes must be unique"),
         (["--voc-root", str(voc), "--out", str(a_file)], "exists and is not a folder"),
     ):

@@ -170,3 +170,21 @@ def test_undecodable_image_reaches_the_main_process_whole(small_voc, tmp_path):
     assert isinstance(error, InputError) and str(error).startswith(str(image)) and "\n" not in str(error)
     with pytest.raises(InputError, match="cannot decode"):
         ImageLabelDataset(samples, 48)  # small enough to cache: decoded up front
+
+
+def test_a_run_in_use_by_a_live_process_is_refused_and_a_stale_lock_taken_over(small_voc, tmp_path):
+    args = table_args("table1", small_voc, tmp_path / "runs", tmp_path / "out", "--methods", "gap")
+    result = CliRunner().invoke(cli, [*args, "--override", "iterations=1"])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").glob("tiny-gap-*")
+    (run / "metrics.json").unlink()
+    (run / "lock").write_text(str(os.getppid()))  # a live process that is not this one
+    result = CliRunner().invoke(cli, [*args, "--override", "iterations=1"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: run {run.name} is in use by process {os.getppid()} ({run / 'lock'}): wait for it to finish"]
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (run / "lock").write_text(gone.stdout.strip())  # a process that has exited
+    result = CliRunner().invoke(cli, [*args, "--override", "iterations=1"])
+    assert result.exit_code == 0, result.output
+    assert (run / "metrics.json").is_file() and not (run / "lock").exists()

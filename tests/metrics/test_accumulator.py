@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
-from gwapbench.metrics import PxAP, TopKError, VOCDetectionAP, topk_error
+from gwapbench.metrics import OtsuFMeasure, PxAP, TopKError, VOCDetectionAP, otsu_fmeasure, pxap, topk_error
 
 
 def test_merge_of_gathered_state_equals_single_pass():
@@ -29,3 +31,21 @@ def test_merge_refuses_different_settings():
         PxAP(0.01).merge(PxAP(0.1).state())
     with pytest.raises(ValueError, match="cannot merge PxAP into TopKError"):
         TopKError(1).merge(PxAP())
+
+
+def test_pickled_states_of_constant_memory_accumulators_merge_to_one_pass():
+    rng = np.random.default_rng(2)
+    maps = [rng.random((int(rng.integers(3, 20)), int(rng.integers(3, 20)))) for _ in range(12)]
+    masks = [rng.random(m.shape) < 0.4 for m in maps]
+    for make, function in ((PxAP, pxap), (OtsuFMeasure, lambda m, g: float(otsu_fmeasure(m, g).mean()))):
+        parts = [make(), make(), make()]
+        for part, batch in zip(parts, (slice(0, 5), slice(5, 6), slice(6, 12))):
+            part.update(maps[batch], masks[batch])
+        gathered = [pickle.loads(pickle.dumps(part.state())) for part in parts]  # as gather_object would
+        merged = make()
+        for state in gathered:
+            merged.merge(state)
+        assert merged.compute() == pytest.approx(function(maps, masks), abs=1e-15)
+        merged.reset()
+        with pytest.raises(ValueError, match="no data: call update first"):
+            merged.compute()

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
 from gwapbench.metrics.ap import average_precision, descending_order, mean_ap
+from tests.metrics.voc_loops import CONVENTIONS, MATLAB_0_01_1, TOOL_THRESHOLDS, cumulative_counts, eleven_point_ap
 
 
 def exact_precision_recall(tp: list[bool], npos: int) -> tuple[list[Fraction], list[Fraction]]:
@@ -22,14 +23,8 @@ def exact_precision_recall(tp: list[bool], npos: int) -> tuple[list[Fraction], l
     return precision, recall
 
 
-def exact_voc07(tp: list[bool], npos: int) -> float:
-    """VOC2007 devkit: for t = 0:0.1:1, p = max(prec(rec >= t)) (0 if empty); ap += p / 11. Exact rationals."""
-    precision, recall = exact_precision_recall(tp, npos)
-    total = Fraction(0)
-    for k in range(11):
-        reached = [p for p, r in zip(precision, recall) if r >= Fraction(k, 10)]
-        total += max(reached) if reached else 0
-    return float(total / 11)
+def literal_voc07(tp: list[bool], npos: int, convention: str = "exact") -> float:
+    return eleven_point_ap(cumulative_counts(tp), npos, convention)
 
 
 def exact_area(tp: list[bool], npos: int) -> float:
@@ -42,13 +37,6 @@ def exact_area(tp: list[bool], npos: int) -> float:
     return float(sum((mrec[i] - mrec[i - 1]) * mpre[i] for i in range(1, len(mrec)) if mrec[i] != mrec[i - 1]))
 
 
-def float_arange_voc07(tp: list[bool], npos: int) -> float:
-    """py-faster-rcnn's float version: t over np.arange(0, 1.1, 0.1), compared as floats."""
-    tp_cum = np.cumsum(tp)
-    recall, precision = tp_cum / npos, tp_cum / np.arange(1, len(tp) + 1)
-    return sum((precision[recall >= t].max() if (recall >= t).any() else 0.0) for t in np.arange(0.0, 1.1, 0.1)) / 11
-
-
 def test_hand_worked_three_ranks() -> None:
     # ranks: TP, FP, TP with 2 positives: P = 1, 1/2, 2/3; R = 1/2, 1/2, 1.
     tp = np.array([True, False, True])
@@ -57,14 +45,72 @@ def test_hand_worked_three_ranks() -> None:
     assert average_precision(tp, 2, "noninterp", np.array([3.0, 2.0, 1.0])) == pytest.approx(5 / 6, abs=1e-15)
 
 
-@pytest.mark.parametrize("hits, expected_points", [(3, 4), (6, 7), (7, 8)])
-def test_recall_exactly_03_06_07_counts_its_point(hits: int, expected_points: int) -> None:
-    # 10 positives, the first `hits` ranks are TPs (precision 1), nothing else: recall ends at hits/10.
+def test_tool_thresholds_reproduce_published_matlab_and_numpy_values() -> None:
+    # MATLAB R2009 output (Walking Randomly, "Fun with linspace and the colon operator in MATLAB",
+    # 2009-03-13): x = 0:0.1:1, y = linspace(0,1,11) (= k/10 correctly rounded), a = (0:10)*0.1,
+    # b = repeated additions of 0.1. x == y fails only at 0.3, where x - y = 0.5551e-16;
+    # a == x fails at 0.6 and 0.7; b == x fails at 0.8, 0.9 and 1.
+    x, y, a = np.array(MATLAB_0_01_1), np.arange(11) / 10, np.arange(11) * 0.1
+    b = np.cumsum([0.0] + [0.1] * 10)
+    assert np.flatnonzero(x != y).tolist() == [3] and x[3] - y[3] == pytest.approx(0.5551e-16, abs=1e-20)
+    assert np.flatnonzero(a != x).tolist() == [6, 7]
+    assert np.flatnonzero(b != x).tolist() == [8, 9, 10]
+    assert x[3] == 0.30000000000000004
+    # np.arange(0., 1.1, 0.1) is k * 0.1: 0.3, 0.6 and 0.7 land above k / 10
+    arange = np.array(TOOL_THRESHOLDS["py_faster_rcnn"])
+    assert np.flatnonzero(arange != y).tolist() == [3, 6, 7] and (arange >= y).all()
+
+
+@pytest.mark.parametrize("hits, matlab_points, arange_points", [(3, 3, 3), (6, 7, 6), (7, 8, 7)])
+def test_recall_exactly_03_06_07_counts_its_point(hits: int, matlab_points: int, arange_points: int) -> None:
+    # 10 positives, the first `hits` ranks are TPs (precision 1), nothing else: recall ends at hits/10,
+    # which reaches hits + 1 of the 11 thresholds exactly.
     tp = np.ones(hits, dtype=bool)
-    assert average_precision(tp, 10, "voc07") == pytest.approx(expected_points / 11, abs=1e-15)
-    assert exact_voc07(list(tp), 10) == pytest.approx(expected_points / 11, abs=1e-15)
-    # the float arange comparison loses exactly that point (0.1 * k rounds above k / 10)
-    assert float_arange_voc07(list(tp), 10) == pytest.approx((expected_points - 1) / 11, abs=1e-15)
+    assert average_precision(tp, 10, "voc07") == pytest.approx((hits + 1) / 11, abs=1e-15)
+    assert literal_voc07(list(tp), 10) == pytest.approx((hits + 1) / 11, abs=1e-15)
+    # a float threshold above k / 10 loses that point: MATLAB only at 0.3, np.arange at 0.3, 0.6, 0.7
+    for convention, points in (("matlab_devkit", matlab_points), ("py_faster_rcnn", arange_points)):
+        assert average_precision(tp, 10, "voc07", convention=convention) == pytest.approx(points / 11, abs=1e-15)
+        assert literal_voc07(list(tp), 10, convention) == pytest.approx(points / 11, abs=1e-15)
+
+
+# 10 positives; ranks T T T F T T T F T: recall 0.3 at ranks 3-4, 0.6 at ranks 7-8, 0.7 at rank 9.
+# Precision envelope: 1 up to rank 3, 6/7 for ranks 4-7, 7/9 for ranks 8-9.
+CONVENTION_CASE = [True, True, True, False, True, True, True, False, True]
+CONVENTION_AP = {
+    # t = 0, .1, .2, .3 -> 1; .4, .5, .6 -> 6/7; .7 -> 7/9; .8, .9, 1 -> 0
+    "exact": (4 + 3 * Fraction(6, 7) + Fraction(7, 9)) / 11,
+    # t = 0.30000000000000004 is above recall 0.3: first reached at rank 5 -> 6/7
+    "matlab_devkit": (3 + 4 * Fraction(6, 7) + Fraction(7, 9)) / 11,
+    # also 0.6000000000000001 (first reached at rank 9 -> 7/9) and 0.7000000000000001 (never -> 0)
+    "py_faster_rcnn": (3 + 3 * Fraction(6, 7) + Fraction(7, 9)) / 11,
+}
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_hand_worked_ranking_where_each_convention_differs(convention: str) -> None:
+    tp = np.array(CONVENTION_CASE)
+    ours = average_precision(tp, 10, "voc07", convention=convention)
+    literal = literal_voc07(CONVENTION_CASE, 10, convention)
+    assert ours == pytest.approx(float(CONVENTION_AP[convention]), abs=1e-15)
+    assert literal == pytest.approx(float(CONVENTION_AP[convention]), abs=1e-15)
+    assert len({float(v) for v in CONVENTION_AP.values()}) == 3
+    if convention != "exact":
+        assert ours == literal  # bit for bit: the tool's thresholds, float recall and ap += p / 11
+    # the conventions only concern the 11-point thresholds
+    assert average_precision(tp, 10, "area", convention=convention) == average_precision(tp, 10, "area")
+
+
+@settings(max_examples=200, deadline=None)
+@given(tp=st.lists(st.booleans(), min_size=0, max_size=60), missed=st.integers(0, 25))
+def test_float_conventions_equal_the_literal_tool_loops_bit_for_bit(tp: list[bool], missed: int) -> None:
+    npos = sum(tp) + missed
+    if npos == 0:
+        return
+    for convention in TOOL_THRESHOLDS:
+        assert average_precision(np.array(tp, dtype=bool), npos, "voc07", convention=convention) == (
+            literal_voc07(tp, npos, convention)
+        )
 
 
 def test_ties_grouped_only_for_noninterp() -> None:
@@ -87,6 +133,8 @@ def test_edge_cases() -> None:
         average_precision(np.array([True]), 1, "voc12")
     with pytest.raises(ValueError, match="sorted_scores"):
         average_precision(np.array([True]), 1, "noninterp")
+    with pytest.raises(ValueError, match="convention"):
+        average_precision(np.array([True]), 1, "voc07", convention="matlab")
 
 
 def test_mean_ap_leaves_nan_out() -> None:
@@ -94,6 +142,8 @@ def test_mean_ap_leaves_nan_out() -> None:
     assert np.isnan(mean_ap(np.array([np.nan])))
     with pytest.raises(ValueError, match="1-D"):
         mean_ap(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="one AP per class"):
+        mean_ap(np.zeros(0))
 
 
 ranked_lists = st.lists(st.booleans(), min_size=0, max_size=60)
@@ -105,7 +155,8 @@ def test_devkit_metrics_match_exact_rationals(tp: list[bool], missed: int) -> No
     npos = sum(tp) + missed
     if npos == 0:
         return
-    assert average_precision(np.array(tp, dtype=bool), npos, "voc07") == pytest.approx(exact_voc07(tp, npos), abs=1e-12)
+    expected = literal_voc07(tp, npos)
+    assert average_precision(np.array(tp, dtype=bool), npos, "voc07") == pytest.approx(expected, abs=1e-12)
     assert average_precision(np.array(tp, dtype=bool), npos, "area") == pytest.approx(exact_area(tp, npos), abs=1e-12)
 
 

@@ -13,9 +13,10 @@ from sklearn.metrics import average_precision_score
 
 from gwapbench.data.voc_json import read_voc_coco_json
 from gwapbench.metrics import TopKError, VOCClassificationAP, mean_ap, topk_error, voc_classification_ap
+from tests.metrics.voc_loops import CONVENTIONS, TOOL_THRESHOLDS, cumulative_counts, eleven_point_ap
 
 
-def devkit_vocevalcls(scores: np.ndarray, labels: np.ndarray, metric: str) -> np.ndarray:
+def devkit_vocevalcls(scores: np.ndarray, labels: np.ndarray, metric: str, convention: str = "exact") -> np.ndarray:
     """Literal VOCevalcls per class: stable sort of -confidence, tp = gt > 0, fp = gt < 0 (0 rows stay ranked)."""
     ap = []
     for cls in range(scores.shape[1]):
@@ -24,26 +25,18 @@ def devkit_vocevalcls(scores: np.ndarray, labels: np.ndarray, metric: str) -> np
         if npos == 0:
             ap.append(float("nan"))
             continue
-        tp = fp = 0
-        precision, recall = [], []
-        for i in ranked:
-            tp += int(labels[i, cls] > 0)  # Python ints: exact Fractions
-            fp += int(labels[i, cls] < 0)
-            if tp + fp == 0:  # devkit: 0/0 = NaN, ignored by max
-                continue
-            precision.append(Fraction(tp, tp + fp))
-            recall.append(Fraction(tp, npos))
+        outcomes = [None if labels[i, cls] == 0 else bool(labels[i, cls] > 0) for i in ranked]
+        counts = cumulative_counts(outcomes)
         if metric == "voc07":
-            total = Fraction(0)
-            for k in range(11):
-                reached = [p for p, r in zip(precision, recall) if r >= Fraction(k, 10)]
-                total += max(reached) if reached else 0
-            ap.append(float(total / 11))
-        else:  # "area": VOCap with mrec = [0 rec 1], mpre = [0 prec 0]
-            mrec, mpre = [Fraction(0)] + recall + [Fraction(1)], [Fraction(0)] + precision + [Fraction(0)]
-            for i in range(len(mpre) - 2, -1, -1):
-                mpre[i] = max(mpre[i], mpre[i + 1])
-            ap.append(float(sum((mrec[i] - mrec[i - 1]) * mpre[i] for i in range(1, len(mrec)))))
+            ap.append(eleven_point_ap(counts, npos, convention))
+            continue
+        # "area": VOCap with mrec = [0 rec 1], mpre = [0 prec 0]; 0/0 precision (leading difficult rows) skipped
+        precision = [Fraction(tp, tp + fp) for tp, fp in counts if tp + fp]
+        recall = [Fraction(tp, npos) for tp, fp in counts if tp + fp]
+        mrec, mpre = [Fraction(0)] + recall + [Fraction(1)], [Fraction(0)] + precision + [Fraction(0)]
+        for i in range(len(mpre) - 2, -1, -1):
+            mpre[i] = max(mpre[i], mpre[i + 1])
+        ap.append(float(sum((mrec[i] - mrec[i - 1]) * mpre[i] for i in range(1, len(mrec)))))
     return np.array(ap)
 
 
@@ -76,10 +69,59 @@ def test_hand_worked_ap() -> None:
     assert mean_ap(ap) == pytest.approx(((6 + 5 * 2 / 3) / 11 + 1) / 2, abs=1e-15)
 
 
-def test_class_without_positives_is_nan_and_empty_input() -> None:
+def test_class_without_positives_is_nan_and_empty_input_raises() -> None:
     ap = voc_classification_ap(np.array([[0.3, 0.5]]), np.array([[-1, 1]]))
     assert np.isnan(ap[0]) and ap[1] == 1.0
-    assert np.isnan(voc_classification_ap(np.zeros((0, 3)), np.zeros((0, 3)))).all()
+    with pytest.raises(ValueError, match="scores is empty: at least one image"):
+        voc_classification_ap(np.zeros((0, 3)), np.zeros((0, 3)))
+
+
+def test_hand_worked_ranking_where_each_convention_differs() -> None:
+    # One class, 10 positive images among 24 ranked (scores 24..1), one difficult image excluded:
+    # T T T F T T T F T, 12 x F, T T T. Recall 0.3, 0.6 and 0.7 are reached exactly (ranks 3, 7, 9).
+    # Envelope: 1 to rank 3, 6/7 to rank 7, 7/9 to rank 9, then 10/24 (ranks 22-24 reach 0.8, 0.9, 1).
+    outcomes = [1, 1, 1, -1, 1, 1, 1, -1, 1] + [-1] * 12 + [1, 1, 1]
+    labels = np.array(outcomes[:5] + [0] + outcomes[5:])[:, None]  # the difficult image sits at rank 6
+    scores = np.arange(len(labels), 0, -1, dtype=np.float64)[:, None]
+    low = Fraction(10, 24)
+    expected = {
+        "exact": (4 + 3 * Fraction(6, 7) + Fraction(7, 9) + 3 * low) / 11,
+        # t = 0.30000000000000004 is above recall 0.3: first reached at rank 5 (envelope 6/7)
+        "matlab_devkit": (3 + 4 * Fraction(6, 7) + Fraction(7, 9) + 3 * low) / 11,
+        # also t = 0.6000000000000001 first reached at rank 9 (7/9), t = 0.7000000000000001 at rank 22 (10/24)
+        "py_faster_rcnn": (3 + 3 * Fraction(6, 7) + Fraction(7, 9) + 4 * low) / 11,
+    }
+    assert len(set(expected.values())) == 3
+    for convention in CONVENTIONS:
+        ours = voc_classification_ap(scores, labels, convention=convention)[0]
+        literal = devkit_vocevalcls(scores, labels, "voc07", convention)[0]
+        assert ours == pytest.approx(float(expected[convention]), abs=1e-15)
+        assert literal == pytest.approx(float(expected[convention]), abs=1e-15)
+        if convention != "exact":
+            assert ours == literal  # bit for bit
+
+
+def test_zero_one_labels_are_refused_with_a_hint_unless_allowed() -> None:
+    # sklearn-style 0/1 labels: read as VOC labels, every 0 would be "difficult" and every AP 1.0
+    scores = np.array([[0.9, 0.2], [0.8, 0.7], [0.1, 0.6]])
+    zero_one = np.array([[1, 0], [0, 1], [0, 1]])
+    for call in (
+        lambda: voc_classification_ap(scores, zero_one),
+        lambda: voc_classification_ap(scores, zero_one, metric="noninterp"),
+    ):
+        with pytest.raises(ValueError, match=r"look like 0/1 labels.*2 \* y - 1.*allow_no_negatives=True"):
+            call()
+    accumulator = VOCClassificationAP()
+    accumulator.update(scores, zero_one)
+    with pytest.raises(ValueError, match="0/1"):
+        accumulator.compute()
+    # converted with 2y - 1: class 0 ranks T, F, F; class 1 ranks T (0.7), T (0.6), F (0.2)
+    np.testing.assert_array_equal(voc_classification_ap(scores, 2 * zero_one - 1, "area"), [1.0, 1.0])
+    # the genuine case (only positives and difficult images) passes with the opt-out: 0 rows are excluded
+    genuine = VOCClassificationAP("noninterp", allow_no_negatives=True)
+    genuine.update(scores, zero_one)
+    np.testing.assert_array_equal(genuine.compute(), [1.0, 1.0])
+    assert (voc_classification_ap(scores, np.ones((3, 2), dtype=int)) == 1.0).all()  # no 0s: not 0/1-looking
 
 
 @pytest.mark.parametrize(
@@ -103,12 +145,20 @@ def test_bad_metric() -> None:
 
 
 def assert_matches_references(scores: np.ndarray, labels: np.ndarray) -> None:
-    """voc07 and area AP equal the literal devkit loop; noninterp equals sklearn (all within 1e-12)."""
+    """voc07 and area AP equal the literal devkit loop (within 1e-12; the float conventions bit for bit);
+    noninterp equals sklearn (within 1e-12)."""
     for metric in ("voc07", "area"):
         np.testing.assert_allclose(
-            voc_classification_ap(scores, labels, metric), devkit_vocevalcls(scores, labels, metric), atol=1e-12
+            voc_classification_ap(scores, labels, metric, allow_no_negatives=True),
+            devkit_vocevalcls(scores, labels, metric),
+            atol=1e-12,
         )
-    noninterp = voc_classification_ap(scores, labels, "noninterp")
+    for convention in TOOL_THRESHOLDS:
+        np.testing.assert_array_equal(
+            voc_classification_ap(scores, labels, "voc07", convention, allow_no_negatives=True),
+            devkit_vocevalcls(scores, labels, "voc07", convention),
+        )
+    noninterp = voc_classification_ap(scores, labels, "noninterp", allow_no_negatives=True)
     np.testing.assert_allclose(noninterp, sklearn_noninterp(scores, labels), atol=1e-12)
 
 
@@ -132,7 +182,7 @@ def test_accumulator_batches_and_merge_equal_one_pass() -> None:
     second.update(scores[20:35], labels[20:35])
     second.update(scores[35:], labels[35:])
     np.testing.assert_array_equal(first.merge(second).compute(), voc_classification_ap(scores, labels, "area"))
-    with pytest.raises(ValueError, match="before any update"):
+    with pytest.raises(ValueError, match=r"VOCClassificationAP.compute\(\): no data: call update first"):
         VOCClassificationAP().compute()
 
 
@@ -156,7 +206,8 @@ def test_topk_hand_worked_ties() -> None:
     assert topk_error(scores, np.array([1, 2, 2]), 1) == 1.0
     assert topk_error(scores, np.array([1, 2, 2]), 2) == pytest.approx(1 / 3)
     assert topk_error(scores, np.array([2, 0, 2]), 3) == 0.0
-    assert np.isnan(topk_error(np.zeros((0, 3)), np.zeros(0, dtype=int), 1))
+    with pytest.raises(ValueError, match="scores is empty"):
+        topk_error(np.zeros((0, 3)), np.zeros(0, dtype=int), 1)
 
 
 @settings(max_examples=100, deadline=None)
@@ -194,6 +245,10 @@ def test_topk_accumulator_merge() -> None:
     first.update(scores[:25], labels[:25])
     second.update(scores[25:], labels[25:])
     assert first.merge(second).compute() == topk_error(scores, labels, 5)
-    assert np.isnan(TopKError(1).compute())
+    assert first.state()["items"] == {} and first.state()["totals"] == {"images": 40, "hits": first._total("hits")}
+    empty = TopKError(1)
+    empty.update(np.zeros((0, 3)), np.zeros(0, dtype=int))  # an empty batch adds no data
+    with pytest.raises(ValueError, match=r"TopKError.compute\(\): no data: call update first"):
+        empty.compute()
     with pytest.raises(ValueError, match="k must"):
         TopKError(0)

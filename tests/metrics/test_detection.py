@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from gwapbench.data.voc_json import read_voc_coco_json
 from gwapbench.metrics import VOCDetectionAP, mean_ap, voc_detection_ap
 from gwapbench.metrics.detection import ranked_order
+from tests.metrics.voc_loops import CONVENTIONS, TOOL_THRESHOLDS, cumulative_counts, eleven_point_ap
 
 IGNORED = "ignored"
 
@@ -59,10 +60,13 @@ def devkit_outcomes(detections, ground_truth, cls: int, iou_threshold: float, st
     return outcomes, [confidence[d] for d in order], npos
 
 
-def devkit_ap(outcomes: list, scores: list, npos: int, metric: str) -> float:
-    """AP from the ranked outcomes in exact rationals (ignored ranks keep the previous precision, as the devkit)."""
+def devkit_ap(outcomes: list, scores: list, npos: int, metric: str, convention: str = "exact") -> float:
+    """AP from the ranked outcomes (ignored ranks keep the previous precision, as the devkit): the 11-point
+    loop of the convention (tests/metrics/voc_loops.py), the others in exact rationals."""
     if npos == 0:
         return float("nan")
+    if metric == "voc07":
+        return eleven_point_ap(cumulative_counts([None if o == IGNORED else o for o in outcomes]), npos, convention)
     tp = fp = 0
     precision, hits, kept_scores = [], [], []
     for outcome, score in zip(outcomes, scores):
@@ -73,12 +77,6 @@ def devkit_ap(outcomes: list, scores: list, npos: int, metric: str) -> float:
         precision.append(Fraction(tp, tp + fp))
         hits.append(tp)
         kept_scores.append(score)
-    if metric == "voc07":
-        total = Fraction(0)
-        for k in range(11):
-            reached = [p for p, h in zip(precision, hits) if 10 * h >= k * npos]
-            total += max(reached) if reached else 0
-        return float(total / 11)
     if metric == "area":
         mpre = precision + [Fraction(0)]
         for i in range(len(mpre) - 2, -1, -1):
@@ -93,9 +91,23 @@ def devkit_ap(outcomes: list, scores: list, npos: int, metric: str) -> float:
     return float(total)
 
 
-def devkit_vocevaldet(detections, ground_truth, num_classes, iou_threshold=0.5, metric="voc07", strict=False):
-    per_class = [devkit_outcomes(detections, ground_truth, cls, iou_threshold, strict) for cls in range(num_classes)]
-    return np.array([devkit_ap(outcomes, scores, npos, metric) for outcomes, scores, npos in per_class])
+def devkit_per_class(detections, ground_truth, num_classes, convention="exact", iou_threshold=0.5) -> list:
+    """Per class (outcomes, ranked scores, npos); py-faster-rcnn's voc_eval matches with IoU > threshold."""
+    strict = convention == "py_faster_rcnn"
+    return [devkit_outcomes(detections, ground_truth, cls, iou_threshold, strict) for cls in range(num_classes)]
+
+
+def devkit_vocevaldet(detections, ground_truth, num_classes, metric="voc07", convention="exact", per_class=None):
+    per_class = per_class or devkit_per_class(detections, ground_truth, num_classes, convention)
+    return np.array([devkit_ap(outcomes, scores, npos, metric, convention) for outcomes, scores, npos in per_class])
+
+
+def assert_equals_devkit(ours: np.ndarray, reference: np.ndarray, metric: str, convention: str) -> None:
+    """Within 1e-12 of the rational loops; the float 11-point conventions bit for bit."""
+    if metric == "voc07" and convention in TOOL_THRESHOLDS:
+        np.testing.assert_array_equal(ours, reference)
+    else:
+        np.testing.assert_allclose(ours, reference, atol=1e-12, rtol=0)
 
 
 def image(boxes, scores, labels):
@@ -114,7 +126,9 @@ def test_iou_exactly_half_counts_unless_strict() -> None:
     dets = [image([[1, 1, 10, 10]], [0.9], [0])]
     gt = [truth([[1, 1, 10, 20]], [0])]
     assert voc_detection_ap(dets, gt, 1)[0] == 1.0
-    assert voc_detection_ap(dets, gt, 1, strict_gt=True)[0] == 0.0
+    # the devkit's ap = ap + p / 11, eleven times with p = 1, ends at 1.0000000000000002 (1/11 rounds up)
+    assert voc_detection_ap(dets, gt, 1, convention="matlab_devkit")[0] == 1.0000000000000002
+    assert voc_detection_ap(dets, gt, 1, convention="py_faster_rcnn")[0] == 0.0  # ovmax > ovthresh
 
 
 def test_one_pixel_boxes_use_plus_one_convention() -> None:
@@ -122,7 +136,7 @@ def test_one_pixel_boxes_use_plus_one_convention() -> None:
     assert voc_detection_ap([image([[5, 5, 5, 5]], [1.0], [0])], gt, 1)[0] == 1.0
     # (5,5,5,5) vs (5,5,6,5): intersection 1 px, union 2 px, IoU 0.5
     assert voc_detection_ap([image([[5, 5, 6, 5]], [1.0], [0])], gt, 1)[0] == 1.0
-    assert voc_detection_ap([image([[5, 5, 6, 5]], [1.0], [0])], gt, 1, strict_gt=True)[0] == 0.0
+    assert voc_detection_ap([image([[5, 5, 6, 5]], [1.0], [0])], gt, 1, convention="py_faster_rcnn")[0] == 0.0
     # (6,5,6,5) touches but does not overlap: FP
     assert voc_detection_ap([image([[6, 5, 6, 5]], [1.0], [0])], gt, 1)[0] == 0.0
 
@@ -168,7 +182,28 @@ def test_class_with_only_difficult_gt_is_nan_and_no_detections_is_zero() -> None
     assert mean_ap(ap) == 0.0
     no_dets = [image(np.zeros((0, 4)), [], [])]
     assert voc_detection_ap(no_dets, gt, 2, metric="area")[1] == 0.0
-    assert voc_detection_ap([], [], 2).shape == (2,)
+    with pytest.raises(ValueError, match="detections is empty: at least one image"):
+        voc_detection_ap([], [], 2)
+
+
+def test_hand_worked_ranking_where_each_convention_differs() -> None:
+    # 10 GT boxes in one image; 9 detections ranked T T T F T T T F T (hits copy a GT box, misses are far):
+    # recall 0.3, 0.6 and 0.7 are reached exactly at ranks 3, 7 and 9.
+    gt_boxes = [[20 * i + 1, 1, 20 * i + 10, 10] for i in range(10)]
+    ranked = [gt_boxes[0], gt_boxes[1], gt_boxes[2], [500, 500, 510, 510], gt_boxes[3], gt_boxes[4], gt_boxes[5]]
+    ranked += [[600, 600, 610, 610], gt_boxes[6]]
+    dets = [image(ranked, np.arange(9, 0, -1.0), [0] * 9)]
+    gt = [truth(gt_boxes, [0] * 10)]
+    expected = {  # envelope: 1 to rank 3, 6/7 to rank 7, 7/9 to rank 9
+        "exact": (4 + 3 * Fraction(6, 7) + Fraction(7, 9)) / 11,
+        "matlab_devkit": (3 + 4 * Fraction(6, 7) + Fraction(7, 9)) / 11,  # 0.30000000000000004 first at rank 5
+        "py_faster_rcnn": (3 + 3 * Fraction(6, 7) + Fraction(7, 9)) / 11,  # also 0.6000000000000001, 0.7000000000000001
+    }
+    for convention in CONVENTIONS:
+        ours = voc_detection_ap(dets, gt, 1, convention=convention)
+        reference = devkit_vocevaldet(dets, gt, 1, convention=convention)
+        assert ours[0] == pytest.approx(float(expected[convention]), abs=1e-15)
+        assert_equals_devkit(ours, reference, "voc07", convention)
 
 
 @pytest.mark.parametrize(
@@ -190,11 +225,21 @@ def test_bad_input(dets, gt, message: str) -> None:
         voc_detection_ap(dets, gt, 2)
 
 
+def test_images_without_boxes_may_hold_empty_arrays_of_any_dtype() -> None:
+    # np.array([]) is float64: it must not turn the integer labels of the other images into floats
+    empty = (np.zeros((0, 4)), np.array([]), np.array([]))
+    dets = [image([[1, 1, 10, 10]], [0.9], [1]), empty]
+    gt = [truth([[1, 1, 10, 10]], [1]), empty]
+    np.testing.assert_array_equal(voc_detection_ap(dets, gt, 2), [np.nan, 1.0])
+
+
 def test_bad_options() -> None:
     with pytest.raises(ValueError, match="iou_threshold"):
         voc_detection_ap([], [], 2, iou_threshold=0.0)
     with pytest.raises(ValueError, match="metric"):
         voc_detection_ap([], [], 2, metric="coco")
+    with pytest.raises(ValueError, match="convention"):
+        VOCDetectionAP(2, convention="strict")
     with pytest.raises(ValueError, match="num_classes"):
         voc_detection_ap([], [], 0)
 
@@ -228,14 +273,11 @@ def scenes(draw, distinct_scores: bool = False):
 
 
 @settings(max_examples=150, deadline=None)
-@given(scene=scenes(), metric=st.sampled_from(["voc07", "area", "noninterp"]), strict=st.booleans())
-def test_random_scenes_against_devkit_loop(scene, metric: str, strict: bool) -> None:
+@given(scene=scenes(), metric=st.sampled_from(["voc07", "area", "noninterp"]), convention=st.sampled_from(CONVENTIONS))
+def test_random_scenes_against_devkit_loop(scene, metric: str, convention: str) -> None:
     dets, gt = scene
-    np.testing.assert_allclose(
-        voc_detection_ap(dets, gt, 2, metric=metric, strict_gt=strict),
-        devkit_vocevaldet(dets, gt, 2, metric=metric, strict=strict),
-        atol=1e-12,
-    )
+    ours = voc_detection_ap(dets, gt, 2, metric=metric, convention=convention)
+    assert_equals_devkit(ours, devkit_vocevaldet(dets, gt, 2, metric, convention), metric, convention)
 
 
 @settings(max_examples=100, deadline=None)
@@ -288,7 +330,7 @@ def test_accumulator_batches_and_merge_equal_one_pass() -> None:
     second.update(dets[4:6], gt[4:6])
     second.update(dets[6:], gt[6:])
     np.testing.assert_array_equal(first.merge(second).compute(), voc_detection_ap(dets, gt, 3, metric="area"))
-    with pytest.raises(ValueError, match="before any update"):
+    with pytest.raises(ValueError, match=r"VOCDetectionAP.compute\(\): no data: call update first"):
         VOCDetectionAP(3).compute()
 
 
@@ -320,11 +362,13 @@ def test_voc2007_test_full_scale_against_devkit_loop(shared_data) -> None:
     assert len(gt) == 4952
     assert sum(len(g[1]) for g in gt) == 14976 and sum(int(g[2].sum()) for g in gt) == 2944
     dets = simulated_detections(samples, len(classes), seed=2007)
-    for metric, strict in (("voc07", False), ("area", True)):
-        ours = voc_detection_ap(dets, gt, len(classes), metric=metric, strict_gt=strict)
-        reference = devkit_vocevaldet(dets, gt, len(classes), metric=metric, strict=strict)
+    devkit_matches = devkit_per_class(dets, gt, len(classes))  # IoU >= 0.5, shared by exact and matlab_devkit
+    cases = [("voc07", c, devkit_matches) for c in ("exact", "matlab_devkit")] + [("voc07", "py_faster_rcnn", None)]
+    for metric, convention, per_class in cases + [("area", "py_faster_rcnn", None)]:
+        ours = voc_detection_ap(dets, gt, len(classes), metric=metric, convention=convention)
+        reference = devkit_vocevaldet(dets, gt, len(classes), metric, convention, per_class)
         assert not np.isnan(ours).any() and 0.3 < mean_ap(ours) < 0.95
-        np.testing.assert_allclose(ours, reference, atol=1e-12, rtol=0)
+        assert_equals_devkit(ours, reference, metric, convention)
 
 
 @settings(max_examples=100, deadline=None)

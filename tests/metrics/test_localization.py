@@ -1,6 +1,6 @@
 """Box localization metrics against independent references written here: a scipy.ndimage.label
-literal loop for the largest component, a literal per-image loop of the ILSVRC devkit's
-eval_clsloc, and an OpenCV findContours loop in wsolevaluation's style for MaxBoxAcc."""
+literal loop for the largest component and a literal per-image loop of the ILSVRC devkit's
+eval_clsloc (MaxBoxAcc: test_max_box_acc.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,10 @@ from scipy import ndimage
 from gwapbench.data.ilsvrc import read_wsol_metadata
 from gwapbench.metrics.localization import (
     LocalizationError,
-    MaxBoxAcc,
-    box_hit_counts,
     gt_known_accuracy,
     heatmap_to_box,
     heatmaps_to_boxes,
     localization_error,
-    max_box_acc,
-    max_box_acc_v2,
 )
 
 EIGHT = np.ones((3, 3), dtype=int)
@@ -120,6 +116,7 @@ def test_heatmaps_to_boxes_resized_to_image_sizes_matches_opencv_resize_then_ref
         (lambda: heatmaps_to_boxes([np.ones((2, 2))], image_sizes=[[3, 3], [4, 4]]), "length mismatch"),
         (lambda: heatmaps_to_boxes([np.ones((2, 2))], image_sizes=[[0, 3]]), "positive"),
         (lambda: heatmaps_to_boxes([np.ones((2, 2))], image_sizes=[[3, 3, 3]]), r"shape \(N, 2\)"),
+        (lambda: heatmaps_to_boxes([np.ones((2, 2))], image_sizes=[[100_000, 100_000]]), "at most 67,108,864"),
     ],
 )
 def test_heatmap_to_box_bad_input(call, message):
@@ -227,6 +224,20 @@ def test_gt_known_accuracy_hand_case():
 
 
 @pytest.mark.parametrize(
+    "pred_boxes, gt_boxes, message",
+    [
+        ([], [], r"^no images: pred_boxes and gt_boxes are empty$"),
+        (np.zeros((2, 4)), [np.zeros((1, 4))], "length mismatch: pred_boxes=2, gt_boxes=1"),
+        (np.zeros((1, 3)), [np.zeros((1, 4))], r"pred_boxes must have shape \(N, 4\)"),
+    ],
+)
+def test_gt_known_accuracy_errors_name_its_own_arguments(pred_boxes, gt_boxes, message):
+    with pytest.raises(ValueError, match=message) as error:
+        gt_known_accuracy(pred_boxes, gt_boxes)
+    assert "pred_labels" not in str(error.value) and "gt_labels" not in str(error.value)
+
+
+@pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"pred_labels": [[1, 2]]}, "pred_boxes must have shape"),
@@ -238,6 +249,13 @@ def test_gt_known_accuracy_hand_case():
         ({"k": 0}, "k must be in 1..1"),
         ({"exclude": [0]}, "removes every image"),
         ({"exclude": [4]}, "exclude must be"),
+        ({"gt_labels": [1.0]}, "gt_labels must be integer class indices"),
+        ({"gt_labels": [1.5]}, "gt_labels must be integer class indices"),
+        ({"gt_labels": [-1]}, "gt_labels must be non-negative"),
+        ({"gt_labels": [3], "num_classes": 3}, r"gt_labels must be in 0\.\.2"),
+        ({"pred_labels": [[3]], "num_classes": 3}, r"pred_labels must be in 0\.\.2"),
+        ({"pred_labels": [[0.5]]}, "pred_labels must be integer"),
+        ({"num_classes": 0}, "num_classes must be a positive integer"),
     ],
 )
 def test_localization_error_bad_input(kwargs, message):
@@ -255,143 +273,6 @@ def test_localization_error_bad_input(kwargs, message):
 def test_localization_error_empty_input_raises():
     with pytest.raises(ValueError, match="no images"):
         localization_error(np.zeros((0, 1)), np.zeros((0, 1, 4)), np.zeros(0), [])
-
-
-# ------------------------------------------------------------------ MaxBoxAcc vs OpenCV contours
-
-
-def opencv_hits(maps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour, wsol_extent=False):
-    """wsolevaluation's BoxEvaluator loop: uint8 map, cv2.threshold(> int(t * max)), findContours,
-    largest by contourArea (or all contours), boundingRect -> inclusive box. wsolevaluation uses
-    RETR_TREE, which also returns holes' inner contours; with multi_contour we compare with outer
-    contours only (RETR_EXTERNAL), the components we evaluate (a documented difference)."""
-    cv2 = pytest.importorskip("cv2")
-    hits = np.zeros((len(iou_thresholds), len(cam_thresholds)), dtype=np.int64)
-    for heatmap, gt in zip(maps, gt_boxes):
-        image = (heatmap * np.float32(255)).astype(np.uint8)
-        for j, t in enumerate(cam_thresholds):
-            _, binary = cv2.threshold(image, int(t * np.max(image)), 255, cv2.THRESH_BINARY)
-            mode = cv2.RETR_EXTERNAL if multi_contour else cv2.RETR_TREE
-            contours = cv2.findContours(binary, mode, cv2.CHAIN_APPROX_SIMPLE)[0]
-            if not contours:
-                boxes = [(0, 0, 0, 0)]
-            else:
-                if not multi_contour:
-                    contours = [max(contours, key=cv2.contourArea)]
-                boxes = []
-                for contour in contours:
-                    x, y, w, h = cv2.boundingRect(contour)
-                    if wsol_extent:  # wsolevaluation: x + w, clipped to the last column
-                        side = heatmap.shape[1] - 1, heatmap.shape[0] - 1
-                        boxes.append((x, y, min(x + w, side[0]), min(y + h, side[1])))
-                    else:
-                        boxes.append((x, y, x + w - 1, y + h - 1))
-            best = max(literal_iou(b, g) for b in boxes for g in gt)
-            hits[:, j] += [best >= delta for delta in iou_thresholds]
-    return hits
-
-
-def simulated_gt(count: int, size: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    boxes = []
-    for _ in range(count):
-        xy = rng.integers(0, size // 2, size=(int(rng.integers(1, 3)), 2))
-        wh = rng.integers(size // 8, size // 2, size=xy.shape)
-        boxes.append(np.minimum(np.concatenate([xy, xy + wh], axis=1), size - 1).astype(float))
-    return boxes
-
-
-@pytest.mark.parametrize(
-    "multi_contour, ious, wsol_extent",
-    [(False, (0.5,), False), (True, (0.3, 0.5, 0.7), False), (False, (0.3, 0.5, 0.7), True)],
-)
-def test_max_box_acc_agrees_with_opencv_contours(multi_contour, ious, wsol_extent):
-    maps, size = smooth_maps(3000, 40, seed=6), 40
-    gt = simulated_gt(len(maps), size, seed=7)
-    thresholds = np.arange(0, 1, 0.02)
-    reference = opencv_hits(maps, gt, thresholds, ious, multi_contour, wsol_extent) / len(maps)
-    ours, curves = max_box_acc(maps, gt, thresholds, ious, multi_contour, wsol_box_extent=wsol_extent)
-    # MaxBoxAcc within 0.1 point; single thresholds within 0.3 point (largest by pixel count here,
-    # by polygon area (contourArea) in OpenCV: a few near-tied maps pick different components)
-    np.testing.assert_allclose(ours, reference.max(axis=1), atol=0.001)
-    assert np.max(np.abs(curves - reference)) <= 0.003
-
-
-def literal_hits(maps, gt_boxes, cam_thresholds, iou_thresholds, multi_contour):
-    """Per map, per threshold: scipy 8-labeling of q > floor(t * max q), q = floor(255 s); the first
-    largest component's box, or every component's box; hit if the best IoU with a GT box >= delta."""
-    hits = np.zeros((len(iou_thresholds), len(cam_thresholds)), dtype=np.int64)
-    for heatmap, gt in zip(maps, gt_boxes):
-        levels = (heatmap * heatmap.dtype.type(255)).astype(np.uint8)
-        for j, t in enumerate(cam_thresholds):
-            labels, count = ndimage.label(levels > int(t * levels.max()), structure=EIGHT)
-            boxes = []
-            for lab in range(1, count + 1):
-                rows, cols = np.nonzero(labels == lab)
-                boxes.append((np.sum(labels == lab), (cols.min(), rows.min(), cols.max(), rows.max())))
-            if not boxes:
-                candidates = [(0, 0, 0, 0)]
-            elif multi_contour:
-                candidates = [box for _, box in boxes]
-            else:
-                largest = max(size for size, _ in boxes)
-                candidates = [next(box for size, box in boxes if size == largest)]
-            best = max(literal_iou(b, g) for b in candidates for g in gt)
-            hits[:, j] += [best >= delta for delta in iou_thresholds]
-    return hits
-
-
-@pytest.mark.parametrize("multi_contour", [False, True])
-def test_box_hit_counts_exact_against_literal_scipy_loop_on_noisy_maps(multi_contour):
-    """Noise, sparse noise, few-level and binary maps: many components, holes, ties, merges."""
-    rng = np.random.default_rng(13)
-    maps = np.concatenate([
-        rng.random((15, 12, 16)),
-        (rng.random((15, 12, 16)) > 0.5) * rng.random((15, 12, 16)),
-        np.round(rng.random((15, 12, 16)) * 3) / 3,
-        (rng.random((15, 12, 16)) > 0.4) * 1.0,
-        smooth_maps(15, 16, seed=14)[:, :12],
-    ])
-    gt = simulated_gt(len(maps), 12, seed=15)
-    thresholds = np.arange(0, 1, 0.05)
-    ious = (0.1, 0.3, 0.5, 0.7)
-    expected = literal_hits(maps, gt, thresholds, ious, multi_contour)
-    np.testing.assert_array_equal(box_hit_counts(maps, gt, thresholds, ious, multi_contour), expected)
-
-
-def test_max_box_acc_accumulator_merges_and_v2():
-    maps = smooth_maps(40, 32, seed=8)
-    gt = simulated_gt(40, 32, seed=9)
-    whole = max_box_acc(maps, gt, iou_thresholds=(0.3, 0.5, 0.7), multi_contour=True)
-    first = MaxBoxAcc(iou_thresholds=(0.3, 0.5, 0.7), multi_contour=True)
-    first.update(maps[:15], gt[:15])
-    second = MaxBoxAcc(iou_thresholds=(0.3, 0.5, 0.7), multi_contour=True)
-    second.update(maps[15:], gt[15:])
-    merged = first.merge(second).compute()
-    np.testing.assert_array_equal(merged[1], whole[1])
-    assert max_box_acc_v2(maps, gt) == pytest.approx(whole[0].mean())
-
-
-def test_max_box_acc_constant_map_gives_empty_box():
-    gt = [np.array([[0.0, 0.0, 1.0, 1.0]])]  # IoU of (0, 0, 0, 0) with it: 1/4
-    _, curves = max_box_acc(np.zeros((1, 8, 8)), gt, [0.0, 0.5], (0.25, 0.3))
-    np.testing.assert_array_equal(curves, [[1.0, 1.0], [0.0, 0.0]])
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        ((np.full((1, 4, 4), 2.0), [np.zeros((1, 4))]), r"\[0, 1\]"),
-        ((np.zeros((4, 4)), [np.zeros((1, 4))]), "3-D"),
-        ((np.zeros((2, 4, 4)), [np.zeros((1, 4))]), "length mismatch"),
-        ((np.zeros((1, 4, 4)), [np.zeros((1, 4))], [1.0]), "cam_thresholds"),
-        ((np.zeros((1, 4, 4)), [np.zeros((1, 4))], [0.5], [0.0]), "iou_thresholds"),
-        ((np.zeros((0, 4, 4)), []), "no images"),
-    ],
-)
-def test_max_box_acc_bad_input(args, message):
-    with pytest.raises(ValueError, match=message):
-        max_box_acc(*args)
 
 
 # ------------------------------------------------------------------ full scale: all ILSVRC val images

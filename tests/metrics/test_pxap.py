@@ -89,16 +89,19 @@ def test_hand_worked_case():
     assert pxap(perfect, [np.array([[True, False]])]) == pytest.approx(1.0, abs=1e-15)
 
 
-def test_accumulator_merge_equals_single_pass_and_keeps_only_histograms():
+def test_accumulator_keeps_one_histogram_sum_and_merges_exactly():
     heatmaps, masks = random_heatmaps(np.random.default_rng(2), 30)
     single = PxAP()
     single.update(heatmaps, masks)
     first, second = PxAP(), PxAP()
-    first.update(heatmaps[:10], masks[:10])
-    second.update(heatmaps[10:], masks[10:])
-    assert first.merge(second).compute() == single.compute() == pytest.approx(literal_pxap(heatmaps, masks), abs=1e-12)
-    assert all(h.shape == (2, 102) for h in first.state()["items"]["histograms"])
-    with pytest.raises(ValueError, match="before any update"):
+    for start in range(0, 15):  # one image per batch: the state must not grow
+        first.update(heatmaps[start : start + 1], masks[start : start + 1])
+    second.update(heatmaps[15:], masks[15:])
+    assert first.state()["items"] == {} and first.state()["totals"]["histograms"].shape == (2, 102)
+    expected = pxap(heatmaps, masks)  # the pure function on all images at once
+    assert first.merge(second).compute() == single.compute() == expected
+    assert expected == pytest.approx(literal_pxap(heatmaps, masks), abs=1e-12)
+    with pytest.raises(ValueError, match=r"PxAP.compute\(\): no data: call update first"):
         PxAP().compute()
 
 

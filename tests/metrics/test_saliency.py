@@ -7,6 +7,8 @@ hand-worked cases.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -129,19 +131,22 @@ def test_accepts_torch_tensors_like_numpy_arrays():
     )
 
 
-def test_accumulator_merge_equals_single_pass():
+def test_accumulator_keeps_two_numbers_and_merges_to_the_exact_mean():
     maps, masks = random_case(np.random.default_rng(3), 40)
+    per_image = otsu_fmeasure(maps, masks)
     single = OtsuFMeasure()
     single.update(maps, masks)
     first, second = OtsuFMeasure(), OtsuFMeasure()
-    first.update(maps[:15], masks[:15])
-    second.update(maps[15:30], masks[15:30])
-    second.update(maps[30:], masks[30:])
-    mean, per_image = first.merge(second).compute()
-    expected_mean, expected = single.compute()
-    np.testing.assert_array_equal(per_image, expected)
-    assert mean == expected_mean == pytest.approx(reference_fmeasure(maps, masks).mean(), abs=1e-12)
-    with pytest.raises(ValueError, match="before any update"):
+    for start in range(0, 20):  # one image per batch: the state must not grow
+        first.update(maps[start : start + 1], masks[start : start + 1])
+    second.update(maps[20:], masks[20:])
+    assert first.state()["items"] == {} and sorted(first.state()["totals"]) == ["images", "scaled_f_sum"]
+    # the correctly rounded mean of the pure function's per-image values, whatever the split or merge order
+    exact_mean = float(sum(Fraction(f) for f in per_image) / len(per_image))
+    assert OtsuFMeasure().merge(second).merge(first.state()).compute() == exact_mean  # other order
+    assert first.merge(second).compute() == single.compute() == exact_mean
+    assert exact_mean == pytest.approx(reference_fmeasure(maps, masks).mean(), abs=1e-12)
+    with pytest.raises(ValueError, match=r"OtsuFMeasure.compute\(\): no data: call update first"):
         OtsuFMeasure().compute()
 
 

@@ -1,0 +1,95 @@
+"""`gwapbench evaluate`: any method's stored heat maps against a dataset's boxes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from gwapbench.cli.options import dataset_root_options
+from gwapbench.errors import InputError
+
+METRIC_NAMES = "fmeasure,gt-known,loc-error,max-box-acc,max-box-acc-v2"
+OUTPUT_FILES = ("metrics.json", "metrics.csv")
+
+
+def _check_out(out: Path | None, overwrite: bool) -> None:
+    """Refuse an --out that is a file, or that holds metrics files unless --overwrite, before any work."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    existing = [name for name in OUTPUT_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise InputError(f"--out {out}: {existing[0]} exists (pass --overwrite to replace it)")
+
+
+def _write_results(out: Path, result: dict) -> None:
+    from gwapbench.atomic import write_text_atomic
+
+    write_text_atomic(out / "metrics.json", json.dumps(result, indent=2) + "\n")
+    rows = ["metric,value"] + [f"{name},{value!r}" for name, value in result["metrics"].items()]
+    write_text_atomic(out / "metrics.csv", "\n".join(rows) + "\n")
+
+
+@click.command("evaluate")
+@click.option("--heatmaps", type=click.Path(path_type=Path), default=None,
+              help="Required: an .npz (image id -> 2-D map) or a folder of <image id>.npy (wsolevaluation's layout).")
+@dataset_root_options
+@click.option("--predictions", type=click.Path(path_type=Path), default=None,
+              help="CSV of class predictions for the localization error: image_id,top1[,...,top5] "
+                   "(class indices or names) or image_id and one score column per class.")
+@click.option("--metrics", "metric_list", default=None,
+              help=f"Comma-separated subset of {METRIC_NAMES} (default: all the inputs allow).")
+@click.option("--on-missing", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
+              help="An image without a map (or prediction): fail, or leave it out and report the count.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Box threshold: fraction of the map's max (CAM).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for metrics.json and metrics.csv.")
+@click.option("--overwrite", is_flag=True, help="Replace metrics.json / metrics.csv already in --out.")
+def evaluate_command(
+    heatmaps: Path | None, voc_root: Path | None, imagenet_root: Path | None, wsol_metadata: Path | None, split: str,
+    classes: str | None, predictions: Path | None, metric_list: str | None, on_missing: str, threshold: float,
+    out: Path | None, overwrite: bool,
+) -> None:
+    """Evaluate any method's heat maps: Otsu F-measure, GT-known accuracy, MaxBoxAcc(V2), localization error.
+
+    One map per image, any size (resized to each image). See docs/evaluate.md.
+
+    \b
+    Example:
+      gwapbench evaluate --heatmaps scoremaps/ --wsol-metadata metadata/ILSVRC/test --out runs/eval
+      gwapbench evaluate --heatmaps maps.npz --imagenet-root imagenet --predictions top5.csv --out runs/eval
+      gwapbench evaluate --heatmaps maps.npz --voc-root VOCdevkit/VOC2007 --split test --metrics fmeasure
+    """
+    from gwapbench.data.roots import read_dataset_root
+    from gwapbench.evaluation import evaluate_heatmaps, open_heatmaps, read_predictions
+
+    if heatmaps is None:  # checked here, not by click, so that the error is one line like every user error
+        raise InputError("--heatmaps: required (an .npz file or a folder of .npy maps)")
+    _check_out(out, overwrite)
+    metrics = [m.strip() for m in metric_list.split(",")] if metric_list else None
+    dataset = read_dataset_root(voc_root, imagenet_root, wsol_metadata, split, classes)
+    if not dataset.samples:
+        raise InputError(f"{dataset.source}: no images")
+    guesses = None
+    if predictions is not None:
+        guesses = read_predictions(predictions, dataset.samples[0].num_classes, dataset.class_names)
+    with open_heatmaps(heatmaps) as store:
+        result = evaluate_heatmaps(
+            store, dataset.samples, guesses, box_origin=dataset.box_origin, images_root=dataset.images_root,
+            metrics=metrics, on_missing=on_missing, threshold=threshold,
+        )
+    result = {"heatmaps": str(heatmaps), "dataset": dataset.source, **result}
+    skipped = result["skipped_no_map"] + result["skipped_no_prediction"]
+    click.echo(f"{result['images']} of {result['dataset_images']} images evaluated"
+               + (f"; skipped {result['skipped_no_map']} without a map, {result['skipped_no_prediction']} "
+                  "without a prediction" if skipped else "")
+               + (f"; {result['unused_maps']} maps matched no image" if result["unused_maps"] else ""))
+    click.echo(f"{'metric':<24} {'value':>8}")
+    for name, value in result["metrics"].items():
+        click.echo(f"{name:<24} {100 * value:>7.2f}%")
+    if out is not None:
+        _write_results(out, result)
+        click.echo(f"wrote {out / 'metrics.json'} and {out / 'metrics.csv'}")

@@ -1,0 +1,35 @@
+"""Click options shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable)
+
+_DATASET_ROOT_OPTIONS = (
+    click.option("--voc-root", type=click.Path(path_type=Path), help="A devkit folder, e.g. VOCdevkit/VOC2007."),
+    click.option(
+        "--imagenet-root", type=click.Path(path_type=Path),
+        help="ILSVRC CLS-LOC val: a folder with ILSVRC/Annotations/CLS-LOC/val (XMLs) or LOC_val_solution.csv "
+             "(sizes from ILSVRC/Data/CLS-LOC/val), and LOC_synset_mapping.txt; or a wsolevaluation metadata folder.",
+    ),
+    click.option(
+        "--wsol-metadata", type=click.Path(path_type=Path),
+        help="A wsolevaluation metadata folder (image_ids.txt, class_labels.txt, image_sizes.txt, localization.txt).",
+    ),
+    click.option("--split", default=None,
+                 help="VOC ImageSets/Main/<split>.txt (default: test); several comma-separated splits are read in order."),
+    click.option("--classes", default=None,
+                 help="Comma-separated VOC class names (default: the root's classes.txt, else the 20 VOC classes)."),
+)
+
+
+def dataset_root_options(command: F) -> F:
+    """Add --voc-root, --imagenet-root, --wsol-metadata, --split and --classes (see `gwapbench.data.roots`)."""
+    for option in reversed(_DATASET_ROOT_OPTIONS):
+        command = option(command)
+    return command

@@ -1,0 +1,489 @@
+"""Compiled sweep over all upper level sets of uint8 maps: best box IoU at every CAM threshold.
+
+For a map q (uint8 levels) and record levels r_j, the foreground at threshold j is {q > r_j}
+(wsolevaluation's `cv2.threshold(..., int(t * max q), THRESH_BINARY)`). Upper level sets are
+nested, so one sweep adds the pixels level by level from max q down to 1 (a counting sort
+buckets them) into a union-find over pixels that keeps, at each root, the component's size,
+box, first pixel, and for the wsolevaluation convention its bit-quad area and Euler number;
+after level v the thresholds with r_j = v - 1 are recorded. Cost: O(pixels) plus, per recorded
+level, one box (largest component) or one pass over the live components (all components).
+
+Conventions (docs/metrics.md, "MaxBoxAcc conventions"):
+- "components": the largest 8-connected component by pixel count (ties: the first pixel in
+  row-major order wins), or every component with `multi_contour`; inclusive boxes.
+- "wsolevaluation": OpenCV `findContours(RETR_TREE)` as wsolevaluation uses it. Contours are
+  ranked by `cv2.contourArea`, the area of the polygon through the pixel centres of the outer
+  border, which is the bit-quad area n(Q4) + n(Q3) / 2 (Gray 1971) of the component with its
+  holes filled; tied maxima go to the component found last in raster order (OpenCV lists sibling
+  contours newest first, and a component inside a hole never ties with the maximum, since its
+  ancestor's area is larger). Boxes are boundingRect's (x, y, min(x + w, W - 1), min(y + h, H - 1)).
+  `multi_contour` also scores each hole's contour: a hole (a 4-connected background component
+  that does not reach the border) with box X1..X2, Y1..Y2 has the contour box X1 - 1 .. X2 + 1,
+  found by a second, ascending sweep over the background.
+Hole-filled areas are exact: a component is hole-free when its Euler number (Gray's
+8-connected bit-quad formula, (n(Q1) - n(Q3) - 2 n(QD)) / 4) is 1; otherwise its filled area
+is computed by a flood fill of its box, and only when bounds (unfilled area <= filled area <=
+box area) cannot decide the ranking. That flood fill costs up to ~3x on noisy maps, so
+- "wsolevaluation_fast" ranks by the bit-quad area without filling holes; it differs from
+  "wsolevaluation" only when the largest contour is decided by a component's holes (MaxBoxAcc
+  V1; V2 scores every contour and is identical).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gwapbench.compiled import njit, prange
+
+CONVENTIONS = ("components", "wsolevaluation_fast", "wsolevaluation")  # index = the kernels' `wsol`
+_MAPS_PER_TASK = 16  # maps per parallel task (work arrays are allocated once per task)
+
+# Per 2x2 quad, indexed by tl | tr << 1 | bl << 2 | br << 3: twice the area of the polygon through
+# the centres of its foreground pixels (Q3: a half square, Q4: a square), and 4 x its Euler
+# contribution for 8-connectivity (Q1: +1, Q3: -1, diagonal pair QD: -2).
+QUAD_AREA2 = np.array([0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 1, 2], dtype=np.int64)
+QUAD_EULER4 = np.array([0, 1, 1, 0, 1, 0, -2, -1, 1, -2, 0, -1, 0, -1, -1, 0], dtype=np.int64)
+
+# The 8 neighbours in ring order N, NE, E, SE, S, SW, W, NW as (dy, dx). Present neighbours that are
+# 8-adjacent to each other (ring neighbours, or two orthogonal ones) are already in one component,
+# so one find per group of them suffices: NEIGHBOUR_GROUPS[mask] lists a ring position per group.
+RING = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
+RING_DY = np.array([dy for dy, _ in RING], dtype=np.int64)
+RING_DX = np.array([dx for _, dx in RING], dtype=np.int64)
+
+
+def _neighbour_groups() -> np.ndarray:
+    """(256, 5): for each presence mask of the ring, the group count then one ring position per group."""
+    table = np.zeros((256, 5), dtype=np.int64)
+    for mask in range(256):
+        present = [i for i in range(8) if mask >> i & 1]
+        group = {i: i for i in present}
+        for i in present:
+            for j in present:
+                dy, dx = RING[i][0] - RING[j][0], RING[i][1] - RING[j][1]
+                if max(abs(dy), abs(dx)) == 1:
+                    gi, gj = group[i], group[j]
+                    group = {k: (gi if g == gj else g) for k, g in group.items()}
+        leaders = sorted(set(group.values()))
+        table[mask, 0] = len(leaders)
+        table[mask, 1 : 1 + len(leaders)] = leaders
+    return table
+
+
+NEIGHBOUR_GROUPS = _neighbour_groups()
+
+
+def _quad_deltas(table: np.ndarray) -> np.ndarray:
+    """(256,): change of sum(table[quad pattern]) over the four quads holding a pixel when it is
+    added, for each presence mask of its ring (the 3x3 neighbourhood holds all four quads)."""
+    # per quad (top-left corner up-left, up, left, at the pixel): ring position or -1 (the pixel)
+    # of its tl, tr, bl, br corners
+    quads = ((7, 0, 6, -1), (0, 1, -1, 2), (6, -1, 5, 4), (-1, 2, 4, 3))
+    deltas = np.zeros(256, dtype=np.int64)
+    for mask in range(256):
+        for corners in quads:
+            before = sum(1 << k for k, ring in enumerate(corners) if ring >= 0 and mask >> ring & 1)
+            after = before | 1 << corners.index(-1)
+            deltas[mask] += table[after] - table[before]
+    return deltas
+
+
+AREA2_DELTA = _quad_deltas(QUAD_AREA2)
+EULER4_DELTA = _quad_deltas(QUAD_EULER4)
+
+WSOL_EXACT = CONVENTIONS.index("wsolevaluation")  # the kernels' `wsol` for exact hole-filled areas
+
+# rows of the per-root statistics array
+_SIZE, _X1, _Y1, _X2, _Y2, _FIRST, _AREA2, _EULER4, _POS, _FILLED2 = range(10)
+_NUM_STATS = 10
+
+
+@njit(cache=True, inline="always")
+def _find(parent: np.ndarray, pixel: int) -> int:
+    """Root of `pixel`, halving the path on the way."""
+    while parent[pixel] != pixel:
+        parent[pixel] = parent[parent[pixel]]
+        pixel = parent[pixel]
+    return pixel
+
+
+@njit(cache=True)
+def box_iou_max(x1: float, y1: float, x2: float, y2: float, gt: np.ndarray, start: int, stop: int) -> float:
+    """Max over gt[start:stop] of the +1-convention IoU with the box (0 when there is none);
+    the operations of `boxes.rowwise_iou_plus_one`, in float64."""
+    best = 0.0
+    for g in range(start, stop):
+        iw = max(min(x2, gt[g, 2]) - max(x1, gt[g, 0]) + 1.0, 0.0)
+        ih = max(min(y2, gt[g, 3]) - max(y1, gt[g, 1]) + 1.0, 0.0)
+        intersection = iw * ih
+        union = (x2 - x1 + 1.0) * (y2 - y1 + 1.0) + (gt[g, 2] - gt[g, 0] + 1.0) * (gt[g, 3] - gt[g, 1] + 1.0)
+        best = max(best, intersection / (union - intersection))
+    return best
+
+
+@njit(cache=True)
+def _component_score(stats, root, wsol, width, height, gt, g0, g1) -> float:
+    x2, y2 = stats[root, _X2], stats[root, _Y2]
+    if wsol:  # boundingRect's x + w and y + h, clipped to the last column and row
+        x2, y2 = min(x2 + 1, width - 1), min(y2 + 1, height - 1)
+    return box_iou_max(float(stats[root, _X1]), float(stats[root, _Y1]), float(x2), float(y2), gt, g0, g1)
+
+
+@njit(cache=True)
+def _bucket_pixels(q: np.ndarray, width: int, pixels: np.ndarray, starts: np.ndarray) -> None:
+    """Counting sort, given starts[v + 1] = number of pixels of level v (from `_quantize`):
+    afterwards pixels[starts[v]:starts[v + 1]] are the padded indices (y + 1)(W + 2) + x + 1 of the
+    pixels of level v, in raster order."""
+    for v in range(256):
+        starts[v + 1] += starts[v]
+    fill = starts[:256].copy()
+    for p in range(q.size):
+        pixels[fill[q[p]]] = (p // width + 1) * (width + 2) + p % width + 1
+        fill[q[p]] += 1
+
+
+@njit(cache=True, inline="always")
+def _drop(stats, alive, live, root) -> None:
+    """Remove `root` from the live list (swap with the last entry); live[0] holds its length."""
+    slot, last = stats[root, _POS], alive[live[0] - 1]
+    alive[slot] = last
+    stats[last, _POS] = slot
+    live[0] -= 1
+
+
+@njit(cache=True, inline="always")
+def _link(parent, stats, a, b) -> tuple[int, int]:
+    """Union by size of roots a != b: (kept root, absorbed root), sizes and boxes merged."""
+    if stats[a, _SIZE] < stats[b, _SIZE]:
+        a, b = b, a
+    parent[b] = a
+    stats[a, _SIZE] += stats[b, _SIZE]
+    stats[a, _X1] = min(stats[a, _X1], stats[b, _X1])
+    stats[a, _Y1] = min(stats[a, _Y1], stats[b, _Y1])
+    stats[a, _X2] = max(stats[a, _X2], stats[b, _X2])
+    stats[a, _Y2] = max(stats[a, _Y2], stats[b, _Y2])
+    return a, b
+
+
+@njit(cache=True, inline="always")
+def _grow(stats, root, x, y) -> None:
+    """Add the pixel (x, y) to the size and box of `root`."""
+    stats[root, _SIZE] += 1
+    stats[root, _X1] = min(stats[root, _X1], x)
+    stats[root, _Y1] = min(stats[root, _Y1], y)
+    stats[root, _X2] = max(stats[root, _X2], x)
+    stats[root, _Y2] = max(stats[root, _Y2], y)
+
+
+@njit(cache=True, inline="always")
+def _join(parent, stats, alive, live, a, b) -> int:
+    """Union of foreground roots a != b (first pixel, bit-quad sums too); the absorbed root leaves
+    the live list."""
+    a, b = _link(parent, stats, a, b)
+    stats[a, _FIRST] = min(stats[a, _FIRST], stats[b, _FIRST])
+    stats[a, _AREA2] += stats[b, _AREA2]
+    stats[a, _EULER4] += stats[b, _EULER4]
+    _drop(stats, alive, live, b)
+    return a
+
+
+@njit(cache=True, inline="always")
+def _start_component(parent, stats, alive, live, p, x, y) -> None:
+    parent[p] = p
+    stats[p, _SIZE] = 1
+    stats[p, _X1] = stats[p, _X2] = x
+    stats[p, _Y1] = stats[p, _Y2] = y
+    stats[p, _FIRST] = p
+    stats[p, _AREA2] = stats[p, _EULER4] = 0
+    stats[p, _POS] = live[0]
+    alive[live[0]] = p
+    live[0] += 1
+
+
+@njit(cache=True, inline="always")
+def _add_foreground_pixel(parent, stats, alive, live, p, padded_width, wsol, offsets) -> int:
+    """Add pixel p (padded index) and join it to its present 8-neighbours; returns its root."""
+    y, x = p // padded_width - 1, p % padded_width - 1
+    mask = 0
+    for i in range(8):
+        if parent[p + offsets[i]] >= 0:
+            mask |= 1 << i
+    groups = NEIGHBOUR_GROUPS[mask, 0]
+    if groups == 0:
+        _start_component(parent, stats, alive, live, p, x, y)
+        root = p
+    else:  # p joins the first group's component directly; further groups are merged into it
+        root = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1]])
+        parent[p] = root
+        _grow(stats, root, x, y)
+        stats[root, _FIRST] = min(stats[root, _FIRST], p)
+        for g in range(1, groups):
+            other = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1 + g]])
+            if other != root:
+                root = _join(parent, stats, alive, live, root, other)
+    if wsol:  # the four quads holding p change pattern; all their foreground is in root's component
+        stats[root, _AREA2] += AREA2_DELTA[mask]
+        stats[root, _EULER4] += EULER4_DELTA[mask]
+    return root
+
+
+@njit(cache=True)
+def _filled_area2(parent, stats, root, padded_width, frame, stack) -> int:
+    """Twice the bit-quad area of `root`'s component with its holes filled (= 2 x cv2.contourArea of
+    its outer contour): flood the outside through non-members over the box plus a 1-pixel margin."""
+    x0, y0 = stats[root, _X1] - 1, stats[root, _Y1] - 1
+    fw, fh = stats[root, _X2] - x0 + 2, stats[root, _Y2] - y0 + 2
+    for ly in range(fh):  # 1 member, 0 not yet reached, 2 outside
+        for lx in range(fw):
+            pixel = (y0 + ly + 1) * padded_width + x0 + lx + 1
+            frame[ly * fw + lx] = 1 if parent[pixel] >= 0 and _find(parent, pixel) == root else 0
+    top = 0
+    for ly in range(fh):
+        for lx in range(fw):
+            if (ly == 0 or lx == 0 or ly == fh - 1 or lx == fw - 1) and frame[ly * fw + lx] == 0:
+                frame[ly * fw + lx] = 2
+                stack[top] = ly * fw + lx
+                top += 1
+    while top:
+        top -= 1
+        cell = stack[top]
+        ly, lx = cell // fw, cell % fw
+        for ny, nx in ((ly - 1, lx), (ly + 1, lx), (ly, lx - 1), (ly, lx + 1)):
+            if 0 <= ny < fh and 0 <= nx < fw and frame[ny * fw + nx] == 0:
+                frame[ny * fw + nx] = 2
+                stack[top] = ny * fw + nx
+                top += 1
+    area2 = 0
+    for ly in range(fh - 1):
+        for lx in range(fw - 1):
+            bits = 0
+            for k in range(4):
+                if frame[(ly + k // 2) * fw + lx + k % 2] != 2:
+                    bits |= 1 << k
+            area2 += QUAD_AREA2[bits]
+    return area2
+
+
+@njit(cache=True)
+def _area2_bound(stats, exact, root) -> int:
+    """The exact doubled filled area when known, else 2 (w - 1)(h - 1), the box's bound on it."""
+    if exact[root] == stats[root, _SIZE]:
+        return stats[root, _FILLED2]
+    return 2 * (stats[root, _X2] - stats[root, _X1]) * (stats[root, _Y2] - stats[root, _Y1])
+
+
+@njit(cache=True)
+def _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, frame, stack, fill_holes) -> int:
+    """Root with the largest hole-filled bit-quad area (ties: the last first pixel in raster order).
+
+    Hole-free components (Euler number 1) have their exact area; for the others unfilled area <=
+    filled area <= 2 (w - 1)(h - 1), and the flood fill runs only where bounds leave a tie possible.
+    """
+    best_low = -1
+    for i in range(live[0]):
+        root = alive[i]
+        if exact[root] != stats[root, _SIZE] and (stats[root, _EULER4] == 4 or not fill_holes):
+            stats[root, _FILLED2] = stats[root, _AREA2]
+            exact[root] = stats[root, _SIZE]
+        best_low = max(best_low, stats[root, _FILLED2] if exact[root] == stats[root, _SIZE] else stats[root, _AREA2])
+    winner, contenders = -1, 0
+    for i in range(live[0]):
+        if _area2_bound(stats, exact, alive[i]) >= best_low:
+            winner, contenders = alive[i], contenders + 1
+    if contenders == 1:
+        return winner
+    winner = -1
+    for i in range(live[0]):
+        root = alive[i]
+        if _area2_bound(stats, exact, root) < best_low:
+            continue
+        if exact[root] != stats[root, _SIZE]:
+            stats[root, _FILLED2] = _filled_area2(parent, stats, root, padded_width, frame, stack)
+            exact[root] = stats[root, _SIZE]
+        if winner < 0 or stats[root, _FILLED2] > stats[winner, _FILLED2] or (
+                stats[root, _FILLED2] == stats[winner, _FILLED2] and stats[root, _FIRST] > stats[winner, _FIRST]):
+            winner = root
+    return winner
+
+
+@njit(cache=True)
+def _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt, g0, g1, hole) -> float:
+    """Best cached box score over the live components (foreground, or holes with `hole`)."""
+    best = -1.0
+    for i in range(live[0]):
+        root = alive[i]
+        if scored[root] != stats[root, _SIZE]:
+            if hole:
+                x1, y1 = stats[root, _X1] - 1, stats[root, _Y1] - 1
+                x2, y2 = min(stats[root, _X2] + 2, width - 1), min(stats[root, _Y2] + 2, height - 1)
+                score[root] = box_iou_max(float(x1), float(y1), float(x2), float(y2), gt, g0, g1)
+            else:
+                score[root] = _component_score(stats, root, wsol, width, height, gt, g0, g1)
+            scored[root] = stats[root, _SIZE]
+        best = max(best, score[root])
+    return best
+
+
+@njit(cache=True)
+def _foreground_sweep(q, top, width, height, record, order, gt, g0, g1, multi, wsol, out, work) -> None:
+    """Descending sweep from level `top` = max q (pixels counted by `_quantize`): fills out[j] for
+    every threshold j."""
+    parent, stats, alive, live, pixels, starts, score, scored, exact, frame, stack, holes = work
+    padded_width = width + 2
+    holes[:] = 0
+    scored[:] = 0  # caches hold the component size they were computed at; sizes are >= 1
+    exact[:] = 0
+    offsets = RING_DY * padded_width + RING_DX
+    _bucket_pixels(q, width, pixels, starts)
+    parent[:] = -1
+    live[0] = 0
+    empty = box_iou_max(0.0, 0.0, 0.0, 0.0, gt, g0, g1)
+    k = len(order) - 1
+    while k >= 0 and record[order[k]] >= top:  # nothing above the level: wsolevaluation's (0, 0, 0, 0)
+        out[order[k]] = empty
+        k -= 1
+    leader = -1
+    for v in range(top, 0, -1):
+        for i in range(starts[v], starts[v + 1]):
+            root = _add_foreground_pixel(parent, stats, alive, live, pixels[i], padded_width, wsol, offsets)
+            if not multi and not wsol:  # sizes only grow: the leader changes only to a changed component
+                if leader >= 0 and parent[leader] != leader:
+                    leader = _find(parent, leader)
+                if leader < 0 or root != leader and stats[root, _SIZE] > stats[leader, _SIZE] or (
+                        stats[root, _SIZE] == stats[leader, _SIZE] and stats[root, _FIRST] < stats[leader, _FIRST]):
+                    leader = root
+        value = -1.0
+        while k >= 0 and record[order[k]] == v - 1:
+            if value < 0:
+                if multi:
+                    value = _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt, g0, g1,
+                                             False)
+                    if wsol:  # holes = sum over components of 1 - Euler number
+                        for i in range(live[0]):
+                            holes[order[k]] += 1 - stats[alive[i], _EULER4] // 4
+                else:
+                    if wsol:
+                        leader = _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, frame,
+                                                          stack, wsol == WSOL_EXACT)
+                    leader = _find(parent, leader)
+                    if scored[leader] != stats[leader, _SIZE]:
+                        score[leader] = _component_score(stats, leader, wsol, width, height, gt, g0, g1)
+                        scored[leader] = stats[leader, _SIZE]
+                    value = score[leader]
+            if k + 1 < len(order) and record[order[k + 1]] == v - 1:
+                holes[order[k]] = holes[order[k + 1]]
+            out[order[k]] = value
+            k -= 1
+
+
+@njit(cache=True)
+def _hole_sweep(q, width, height, top, record, order, gt, g0, g1, out, work) -> None:
+    """Ascending sweep over the background {q <= r} (4-connected): out[j] = max(out[j], best score of
+    the hole contours' boxes at r_j). A component reaching the border (_FIRST = 1 here) is the
+    outside, not a hole, and leaves the live list (_POS = -1)."""
+    parent, stats, alive, live, pixels, starts, score, scored = work[:8]
+    holes = work[11]
+    last = -1  # the highest record level with a hole (counted by the foreground sweep): sweep up to it only
+    for j in range(len(order)):
+        if holes[j] > 0:
+            last = max(last, record[j])
+    padded_width = width + 2
+    parent[:] = -1
+    scored[:] = 0
+    live[0] = 0
+    k = 0
+    for v in range(last + 1):
+        for i in range(starts[v], starts[v + 1]):
+            p = pixels[i]
+            y, x = p // padded_width - 1, p % padded_width - 1
+            root = -1
+            for neighbour in (p - padded_width, p + padded_width, p - 1, p + 1):
+                if parent[neighbour] >= 0:
+                    other = _find(parent, neighbour)
+                    if root < 0:  # p joins the first neighbour's component directly
+                        root = other
+                        parent[p] = root
+                        _grow(stats, root, x, y)
+                    elif other != root:
+                        root = _join_background(parent, stats, alive, live, root, other)
+            if root < 0:
+                _start_component(parent, stats, alive, live, p, x, y)
+                stats[p, _FIRST] = 0
+                root = p
+            if x == 0 or y == 0 or x == width - 1 or y == height - 1:
+                _leave_holes(stats, alive, live, root)
+        best = -2.0
+        while k < len(order) and record[order[k]] <= v:
+            if holes[order[k]] > 0:
+                if best < -1.0:
+                    best = _best_live_score(stats, alive, live, score, scored, True, width, height, gt, g0, g1,
+                                            True)
+                out[order[k]] = max(out[order[k]], best)
+            k += 1
+
+
+@njit(cache=True, inline="always")
+def _leave_holes(stats, alive, live, root) -> None:
+    """Mark a background component as reaching the border and drop it from the live list."""
+    stats[root, _FIRST] = 1
+    if stats[root, _POS] >= 0:
+        _drop(stats, alive, live, root)
+        stats[root, _POS] = -1
+
+
+@njit(cache=True, inline="always")
+def _join_background(parent, stats, alive, live, a, b) -> int:
+    """Union of background roots a != b, keeping the border flag and the live list."""
+    a, b = _link(parent, stats, a, b)
+    border = stats[b, _FIRST] == 1
+    if stats[b, _POS] >= 0:
+        _drop(stats, alive, live, b)
+        stats[b, _POS] = -1
+    if border:
+        _leave_holes(stats, alive, live, a)
+    return a
+
+
+@njit(cache=True)
+def _quantize(scores, scale, levels, starts) -> int:
+    """levels = uint8(s * scale) with the map's float type (wsolevaluation's (s * 255).astype(np.uint8)),
+    counted into starts[level + 1] for `_bucket_pixels`; returns max level."""
+    starts[:] = 0
+    top = 0
+    for p in range(scores.size):
+        level = np.uint8(scores[p] * scale)
+        levels[p] = level
+        starts[level + 1] += 1
+        top = max(top, int(level))
+    return top
+
+
+@njit(cache=True, parallel=True)
+def sweep_best_ious(maps, scale, thresholds, order, gt, gt_start, multi, wsol) -> np.ndarray:
+    """(n, T) float64: best IoU with the map's GT boxes of the box(es) at each CAM threshold.
+
+    maps (n, H, W) C-contiguous float32 or float64 in [0, 1], quantized with `scale` (255 in the
+    maps' type); thresholds (T,) float64, their record levels floor(t * max q) (wsolevaluation's
+    int(t * max)); order (T,) an argsort of the thresholds; gt (G, 4) float64 boxes of all maps,
+    gt_start (n + 1,) offsets of each map's boxes. Maps are swept in parallel tasks.
+    """
+    count, height, width = maps.shape
+    padded = (height + 2) * (width + 2)
+    out = np.zeros((count, len(thresholds)))
+    tasks = (count + _MAPS_PER_TASK - 1) // _MAPS_PER_TASK
+    for task in prange(tasks):
+        work = (np.empty(padded, np.int32), np.empty((padded, _NUM_STATS), np.int32), np.empty(padded, np.int32),
+                np.zeros(1, np.int32), np.empty(height * width, np.int32), np.zeros(257, np.int64),
+                np.zeros(padded), np.zeros(padded, np.int32), np.zeros(padded, np.int32),
+                np.empty(padded, np.uint8), np.empty(padded, np.int32), np.zeros(len(thresholds), np.int64))
+        levels = np.empty(height * width, np.uint8)
+        record = np.empty(len(thresholds), np.int64)
+        for i in range(task * _MAPS_PER_TASK, min(count, (task + 1) * _MAPS_PER_TASK)):
+            top = _quantize(maps[i].reshape(-1), scale, levels, work[5])
+            for j in range(len(thresholds)):
+                record[j] = int(np.floor(thresholds[j] * top))
+            _foreground_sweep(levels, top, width, height, record, order, gt, gt_start[i], gt_start[i + 1], multi, wsol,
+                              out[i], work)
+            if multi and wsol:
+                _hole_sweep(levels, width, height, top, record, order, gt, gt_start[i], gt_start[i + 1], out[i], work)
+    return out
