@@ -41,8 +41,10 @@ class DetectionSchedule:
     head: dict[str, Any] = field(default_factory=dict)
 
 
+# score_thresh 0.001 (R-FCN: 0.05): a briefly trained CPU detector scores every class below 0.05 and would
+# emit nothing; its low-scored boxes still rank, and AP only counts ranks.
 _SMALL_HEAD = {"rpn_channels": 64, "mid_channels": 128, "k": 3, "rpn_pre_nms_top_n": 1000,
-               "rpn_post_nms_top_n": 100, "ohem_rois": 64, "roi_batch_size_per_image": 64}
+               "rpn_post_nms_top_n": 100, "ohem_rois": 64, "roi_batch_size_per_image": 64, "score_thresh": 0.001}
 
 DETECTION_SCHEDULES: dict[str, DetectionSchedule] = {
     "paper": DetectionSchedule(
