@@ -42,7 +42,8 @@ class DataConfig:
 @dataclass(frozen=True)
 class RunConfig:
     """One run. weights: the backbone's initial weights ("default" = torchvision's ImageNet weights,
-    "none", or a file path); overrides: (name, value) pairs replacing schedule fields, sorted by name."""
+    "none", or a file path); overrides: (name, value) pairs replacing schedule fields, sorted by name;
+    model: (name, value) model options sorted by name, e.g. (("extra_conv", False),) for ILSVRC."""
 
     data: DataConfig
     net: str
@@ -53,6 +54,7 @@ class RunConfig:
     weights: str = "default"
     task: str = "voc_classification"
     overrides: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    model: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,12 +64,16 @@ class RunConfig:
         data = dict(raw["data"])
         data["classes"] = tuple(data["classes"])
         overrides = tuple((str(k), v) for k, v in raw.get("overrides", ()))
-        return cls(**{**raw, "data": DataConfig(**data), "overrides": overrides})
+        model = tuple((str(k), v) for k, v in raw.get("model", ()))
+        return cls(**{**raw, "data": DataConfig(**data), "overrides": overrides, "model": model})
 
     def identity(self) -> dict[str, Any]:
-        """The hashed part: everything but where the data lives."""
+        """The hashed part: everything but where the data lives (and `model` when empty, so that runs made
+        before the field existed keep their ids)."""
         identity = self.to_dict()
         del identity["data"]["root"]
+        if not identity["model"]:
+            del identity["model"]
         return identity
 
 

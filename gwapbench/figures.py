@@ -26,8 +26,11 @@ def map_panel(maps: np.ndarray, map_names: Sequence[str], choice: str) -> np.nda
     return maps[:, names.index(choice) if choice in names else 0]
 
 
-def figure7(samples: Sequence[Sample], columns: Sequence[tuple[str, np.ndarray]], indices: Sequence[int]) -> bytes:
-    """PNG bytes: one row per test image `indices[i]`, the image then one panel per (title, (N, h, w) maps)."""
+def figure7(samples: Sequence[Sample], columns: Sequence[tuple[str, Sequence[np.ndarray]]], indices: Sequence[int],
+            first_pixel: int = 1, box_color: str = "white") -> bytes:
+    """PNG bytes: one row per test image `indices[i]`, the image then one panel per (title, maps indexed
+    by image); GT boxes in `box_color`, their corners inclusive pixel indices from `first_pixel`
+    (VOC 1, ILSVRC 0). Fig. 8 uses the same layout."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,9 +49,10 @@ def figure7(samples: Sequence[Sample], columns: Sequence[tuple[str, np.ndarray]]
             if heatmap is not None:
                 resized = resize_heatmap(heatmap.astype(np.float32), sample.height, sample.width)
                 ax.imshow(minmax_normalize(resized), cmap="jet", alpha=0.5, vmin=0, vmax=1)
-            for x1, y1, x2, y2 in sample.boxes:  # VOC 1-based inclusive corners -> pixel edges
-                ax.add_patch(Rectangle((x1 - 1.5, y1 - 1.5), x2 - x1 + 1, y2 - y1 + 1, fill=False,
-                                       edgecolor="white", linewidth=1.2))
+            for x1, y1, x2, y2 in sample.boxes:  # inclusive corners -> pixel edges
+                edge = first_pixel + 0.5
+                ax.add_patch(Rectangle((x1 - edge, y1 - edge), x2 - x1 + 1, y2 - y1 + 1, fill=False,
+                                       edgecolor=box_color, linewidth=1.2))
             ax.set_axis_off()
             if row == 0:
                 ax.set_title(title, fontsize=9)

@@ -29,12 +29,13 @@ def test_python_example_runs(tmp_path, monkeypatch, capsys):
     header = "table,net,method,setting,metric,reproduced,paper,delta,run_id\n"
     (tmp_path / "out").mkdir()
     (tmp_path / "tests" / "golden").mkdir(parents=True)
-    (tmp_path / "out" / "table1.csv").write_text(header + "table1,tiny,gwap,,voc07_cls_map,32.95,70.4,-37.45,r1\n")
-    (tmp_path / "tests" / "golden" / "table1.csv").write_text(header + "table1,tiny,gwap,,voc07_cls_map,33.1,,,r1\n")
+    (tmp_path / "out" / "table1.csv").write_text(header + "table1,tiny,gwap,,synthetic_cls_map,32.95,,,r1\n")
+    golden = tmp_path / "tests" / "golden" / "table1.csv"
+    golden.write_text(header + "table1,tiny,gwap,,synthetic_cls_map,33.1,,,r1\n")
     monkeypatch.chdir(tmp_path)
     (example,) = code_blocks("python")
     exec(compile(example, str(DOC), "exec"), {})
     assert capsys.readouterr().out.splitlines() == [
-        "table1 tiny gwap voc07_cls_map 33.1 32.95 -0.15 outside tolerance",
+        "table1 tiny gwap synthetic_cls_map 33.1 32.95 -0.15 outside tolerance",
         "FAILED: 0 of 1 rows hold",
     ]

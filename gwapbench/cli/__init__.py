@@ -1,6 +1,6 @@
 """The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
 
-Commands live in one module per topic (`data`, `tables`, `check`) and are registered here. User errors
+Commands live in one module per topic (`data`, `tables`, `ilsvrc`, `evaluate`, `check`) and are registered here. User errors
 (`gwapbench.errors.InputError`, and `reference_models.errors.WeightsError` for unusable weights)
 print as one line on stderr and exit with code 2, without a traceback.
 
@@ -44,11 +44,11 @@ def cli() -> None:
     """
 
 
-from gwapbench.cli import check, data, detection, evaluate, tables  # noqa: E402  (register after the group exists)
+from gwapbench.cli import check, data, detection, evaluate, ilsvrc, tables  # noqa: E402  (register after the group)
 
 for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
-                 tables.table2_command, tables.figures_group, evaluate.evaluate_command, check.check_command,
-                 detection.table5_command):
+                 tables.table2_command, ilsvrc.table3_command, ilsvrc.table4_command, ilsvrc.localize_error_command,
+                 tables.figures_group, evaluate.evaluate_command, check.check_command, detection.table5_command):
     cli.add_command(_command)
 tables.figures_group.add_command(detection.fig9_command)
 

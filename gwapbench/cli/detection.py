@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.tables import _split_names, parse_overrides, write_and_report
+from gwapbench.cli.tables import _split_names, parse_overrides, write_and_print
 from gwapbench.errors import InputError
 
 DETECTION_NETS = ("resnet50", "tiny")
@@ -96,7 +96,7 @@ def table5_command(out: Path, methods: str, proportions: str, **flags) -> None:
     options = _table5_options(methods=tuple(_split_names(methods, "--methods")),
                               proportions=parse_proportions(proportions), **flags)
     prepare_output_folder(out, output_files(TABLE5))
-    write_and_report(TABLE5, produce_table5(options, on_run=click.echo), out)
+    write_and_print(TABLE5, produce_table5(options, on_run=click.echo), out)
 
 
 @click.command("fig9")

@@ -106,17 +106,17 @@ def _produce_and_write(spec_name: str, out: Path, setup_args: dict) -> None:
     result = produce_table(spec, options, on_run=click.echo)
     if result is None:  # a torchrun rank other than 0
         return
-    write_and_report(spec, result, out)
+    write_and_print(spec, result, out)
 
 
-def write_and_report(spec, result, out: Path) -> None:
-    """Write a produced table's files into `out` (prepared) and print it, the skipped files and the paths."""
+def write_and_print(spec, result, out: Path) -> None:
+    """Write a produced table's files into `out`, print it, the skipped files and what was written."""
     from gwapbench.tables.render import to_markdown, write_table
 
     paths = write_table(spec, result, out)
     click.echo(to_markdown(spec.title, result.rows))
     for line in result.skipped_files:
-        click.echo(f"skipped {line}")
+        click.echo(line)
     click.echo("wrote " + ", ".join(str(p) for p in paths))
 
 

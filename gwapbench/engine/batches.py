@@ -42,7 +42,7 @@ class Batch(NamedTuple):
 
 def _resized_uint8(sample: Sample, size: int) -> torch.Tensor:
     image = load_image(sample.image_path)
-    if tuple(image.shape[1:]) != (sample.height, sample.width):
+    if sample.width and tuple(image.shape[1:]) != (sample.height, sample.width):  # width 0: size not listed
         raise InputError(
             f"{sample.image_path}: image is {image.shape[2]}x{image.shape[1]} but its annotation says "
             f"{sample.width}x{sample.height}"
@@ -73,7 +73,7 @@ class ImageLabelDataset(Dataset):
             image = self.cache[index] if self.cache is not None else _resized_uint8(sample, self.image_size)
         except InputError as err:
             return err
-        scale = torch.tensor([self.image_size / sample.width, self.image_size / sample.height] * 2)
+        scale = torch.tensor([self.image_size / max(sample.width, 1), self.image_size / max(sample.height, 1)] * 2)
         boxes = file_boxes_to_tensor(sample.boxes, first_pixel=1) * scale
         if flip:
             image = image.flip(-1)

@@ -37,6 +37,8 @@ def multilabel_loss(logits: Tensor, targets: Tensor, label_mask: Tensor) -> Tens
 class MultiLabelTask(nn.Module):
     """Wraps a WSLClassifier: `forward(batch)` -> {"loss_cls": ...}; `predict(batch)` -> (logits, maps)."""
 
+    trainable = True  # False for models evaluated as shipped (gwapbench.engine.ilsvrc_models.PretrainedTask)
+
     def __init__(self, classifier: WSLClassifier, image_size: int) -> None:
         super().__init__()
         self.classifier = classifier
@@ -46,6 +48,10 @@ class MultiLabelTask(nn.Module):
             classifier.backbone.eval()
             self.feature_size = tuple(classifier.backbone(torch.zeros(1, 3, image_size, image_size)).shape[-2:])
             classifier.backbone.train(training)
+
+    num_classes = property(lambda self: self.classifier.num_classes)
+    mean = property(lambda self: self.classifier.backbone.mean)
+    std = property(lambda self: self.classifier.backbone.std)
 
     @property
     def map_names(self) -> tuple[str, ...]:

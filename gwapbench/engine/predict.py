@@ -21,24 +21,29 @@ from gwapbench.engine.models import MultiLabelTask
 
 @torch.no_grad()
 def predict(
-    task: MultiLabelTask,
+    task: MultiLabelTask,  # or any task with num_classes, map_names, feature_size and predict(batch, images)
     batches: Iterable[Batch],
     prepare: Callable[[Batch], Tensor],
     image_ids: list[str],
     info: Dist = Dist(),
+    map_classes: np.ndarray | None = None,
 ) -> dict[str, np.ndarray] | None:
-    """Logits and maps of this process's images, gathered and ordered on rank 0 (None on other ranks)."""
+    """Logits and maps of this process's images, gathered and ordered on rank 0 (None on other ranks).
+
+    map_classes: (N, k) classes whose maps to store instead of the model's own ranking (multi-scale
+    maps follow one scale's ranking; tasks that take `map_classes` only)."""
     task.eval()
     device = next(task.parameters()).device
     logits, maps, order = [], [], []
     for batch in batches:
         images = prepare(batch)
         with autocast(device):
-            batch_logits, batch_maps = task.predict(batch, images)
+            extra = () if map_classes is None else (torch.from_numpy(map_classes[batch.indices.numpy()]),)
+            batch_logits, batch_maps = task.predict(batch, images, *extra)
         logits.append(batch_logits.float().cpu().numpy())
         maps.append(batch_maps.float().cpu().numpy().astype(np.float16))
         order.append(batch.indices.numpy())
-    num_classes = task.classifier.num_classes
+    num_classes = task.num_classes
     local = {
         "logits": np.concatenate(logits) if logits else np.zeros((0, num_classes), np.float32),
         "maps": np.concatenate(maps) if maps else np.zeros((0, len(task.map_names), *task.feature_size), np.float16),

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -24,6 +25,8 @@ from gwapbench.data.sample import Sample
 from gwapbench.engine import distributed
 from gwapbench.engine.batches import Batch, ImageLabelDataset, Normalizer, TrainBatches, collate, shard_keys
 from gwapbench.engine.evaluate import evaluate_predictions
+from gwapbench.engine.ilsvrc_evaluate import ILSVRC_TASK, evaluate_ilsvrc
+from gwapbench.engine.ilsvrc_models import build_ilsvrc_task
 from gwapbench.engine.loop import PeriodicHook, ProgressHook, train
 from gwapbench.engine.models import MultiLabelTask, build_task
 from gwapbench.engine.predict import predict
@@ -72,7 +75,7 @@ def resolve_device(spec: str, info: distributed.Dist | None = None) -> torch.dev
 
 
 def _preparer(task: MultiLabelTask, device: torch.device):
-    normalize = Normalizer(task.classifier.backbone.mean, task.classifier.backbone.std)
+    normalize = Normalizer(task.mean, task.std)
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
     def prepare(batch: Batch | InputError) -> torch.Tensor:
@@ -157,24 +160,47 @@ def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, dat
         if device.type == "cpu":
             torch.use_deterministic_algorithms(True)
         torch.manual_seed(config.seed)
-        task = build_task(config.net, config.method, len(data.classes), schedule.image_size, config.weights)
+        task = build_run_task(config, len(data.classes), schedule.image_size)
         task = task.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
-        train_run(run, task, config, schedule, data.train, device, options, info)
-        test_set = ImageLabelDataset(data.test, schedule.image_size)
-        loader = _loader(test_set, _batched(shard_keys(len(data.test), info.rank, info.world_size),
-                                            schedule.batch_size), options.workers)
-        predictions = predict(task, loader, _preparer(task, device), [s.image_id for s in data.test], info)
+        if task.trainable:
+            train_run(run, task, config, schedule, data.train, device, options, info)
+        predictions = predict_samples(task, data.test, schedule.image_size, schedule.batch_size, device, options, info)
         if info.is_main:
             run.save_predictions(predictions)
             run.log(f"predicted {len(data.test)} test images")
     distributed.barrier(info)
     if not info.is_main:
         return None
-    metrics = evaluate_predictions(run.load_predictions(), data.test, data.classes)
+    metrics = evaluate_run(config, run.load_predictions(), data)
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     run.save_metrics(metrics)
     run.log("evaluated: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict)))
     return metrics
+
+
+def predict_samples(task: torch.nn.Module, samples: list[Sample], image_size: int, batch_size: int,
+                    device: torch.device, options: EngineOptions, info: distributed.Dist,
+                    map_classes: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
+    """`predict` over `samples` resized to `image_size` (this process's share; gathered on rank 0)."""
+    dataset = ImageLabelDataset(samples, image_size)
+    keys = _batched(shard_keys(len(samples), info.rank, info.world_size), batch_size)
+    return predict(task, _loader(dataset, keys, options.workers), _preparer(task, device),
+                   [s.image_id for s in samples], info, map_classes)
+
+
+def build_run_task(config: RunConfig, num_classes: int, image_size: int) -> torch.nn.Module:
+    """The model of a run, by its task: multi-label (VOC) or single-label / pretrained (ILSVRC)."""
+    if config.task == ILSVRC_TASK:
+        return build_ilsvrc_task(config.net, config.method, num_classes, image_size, config.weights,
+                                 **dict(config.model))
+    return build_task(config.net, config.method, num_classes, image_size, config.weights)
+
+
+def evaluate_run(config: RunConfig, predictions: dict, data: RunData) -> dict[str, object]:
+    """The run's metrics.json content, by its task."""
+    if config.task == ILSVRC_TASK:
+        return evaluate_ilsvrc(predictions, data.test)
+    return evaluate_predictions(predictions, data.test, data.classes)
 
 
 def _batched(keys: list, size: int) -> list[list]:

@@ -5,6 +5,7 @@
 | `config.json` | when the run is created | the RunConfig, the data fingerprint, the resolved schedule |
 | `checkpoint.pt` | every `checkpoint_every` iterations and at the end | model, optimizer, iteration |
 | `predictions.npz` | after training | per test image: ids, logits, localization maps (float16) |
+| `predictions-<size>.npz` | on demand (ILSVRC multi-scale) | the same at input size `<size>` |
 | `metrics.json` | after evaluation | the run's metrics (its presence marks the run finished) |
 | `log.txt` | appended as the run goes | one line per event |
 | `lock` | while a process works on the run | that process's id |
@@ -116,13 +117,19 @@ class Run:
         with self.log_path.open("a", encoding="utf-8") as handle:
             handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
-    def save_predictions(self, arrays: dict[str, np.ndarray]) -> None:
+    def scale_predictions_path(self, size: int) -> Path:
+        """Predictions at another input size than the training one (ILSVRC multi-scale maps)."""
+        return self.folder / f"predictions-{size}.npz"
+
+    def save_predictions(self, arrays: dict[str, np.ndarray], size: int | None = None) -> None:
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        write_bytes_atomic(self.predictions_path, buffer.getvalue())
+        write_bytes_atomic(self.predictions_path if size is None else self.scale_predictions_path(size),
+                           buffer.getvalue())
 
-    def load_predictions(self) -> dict[str, np.ndarray]:
-        with np.load(self.predictions_path, allow_pickle=False) as stored:
+    def load_predictions(self, size: int | None = None) -> dict[str, np.ndarray]:
+        path = self.predictions_path if size is None else self.scale_predictions_path(size)
+        with np.load(path, allow_pickle=False) as stored:
             return {key: stored[key] for key in stored.files}
 
     def save_metrics(self, metrics: dict[str, Any]) -> None:

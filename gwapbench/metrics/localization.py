@@ -411,27 +411,12 @@ class MaxBoxAcc(Accumulator):
         super().__init__()
         self.options = options
 
-    def _add(self, counts: np.ndarray, images: int) -> None:
-        """Fold a batch (or a merged accumulator's totals) into the one-item state."""
-        total = self._items("counts")
-        self._state = {"counts": [counts + total[0] if total else counts],
-                       "images": [images + sum(self._items("images"))]}
-
     def update(self, heatmaps: object, gt_boxes: Sequence[object]) -> None:
-        self._add(box_hit_counts(heatmaps, gt_boxes, self.options), len(gt_boxes))
-
-    def merge(self, other: Accumulator | dict[str, dict[str, Any]]) -> MaxBoxAcc:
-        super().merge(other)  # checks the settings and appends the other side's totals
-        counts, images = self._items("counts"), self._items("images")
-        self._state = {}
-        if counts:
-            self._add(np.sum(counts, axis=0), sum(images))
-        return self
+        self._add(counts=box_hit_counts(heatmaps, gt_boxes, self.options), images=len(gt_boxes))
 
     def compute(self) -> tuple[np.ndarray, np.ndarray]:
         """((I,) MaxBoxAcc per IoU threshold, (I, T) accuracy curves)."""
-        images = sum(self._items("images"))
-        if images == 0:
-            raise ValueError("MaxBoxAcc has no images: call update() first")
-        curves = self._items("counts")[0] / images
+        images = self._total("images")
+        self._require_data(images)
+        curves = self._total("counts") / images
         return curves.max(axis=1), curves

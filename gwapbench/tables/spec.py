@@ -18,7 +18,7 @@ from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id
 from gwapbench.data.sample import Sample
 from gwapbench.engine import distributed
 from gwapbench.engine.runner import EngineOptions, RunData, check_weights, execute, resolve_device
-from gwapbench.engine.schedules import resolve_schedule
+from gwapbench.engine.schedules import Schedule, resolve_schedule
 from gwapbench.engine.sources import read_split
 from gwapbench.engine.store import Run, RunStore
 from gwapbench.errors import InputError
@@ -97,7 +97,7 @@ def run_configs(spec: TableSpec, options: TableOptions) -> list[RunConfig]:
 def read_run_data(data: DataConfig) -> tuple[RunData, list[str]]:
     """The train and test samples, and one line per file the bad-file policy skipped."""
     train, test = read_split(data, data.train_split), read_split(data, data.test_split)
-    skipped = [f"{item.path}: {item.reason}" for r in (train, test) for item in r.report.skipped]
+    skipped = [item.describe() for r in (train, test) for item in r.report.skipped]
     return RunData(train.samples, test.samples, data.classes), skipped
 
 
@@ -118,16 +118,26 @@ def produce_table(spec: TableSpec, options: TableOptions,
     distributed.barrier(info)
     if any(not run.is_finished for _, run in runs):
         check_weights(options.net, options.weights)  # a missing weights file fails before any training
-    metrics = {}
-    for config, run in runs:
-        finished = run.is_finished
-        metrics[config.method] = execute(run, config, schedule, data, options.engine, info)
-        if info.is_main and not finished:
-            on_run(f"run {run.id}: {config.method} finished in {metrics[config.method]['seconds']} s, "
-                   f"{_headline(spec, metrics[config.method], options)}")
+    by_id = execute_runs(runs, schedule, data, options.engine, info, on_run, lambda config, m: (
+        f"{config.method} finished in {m['seconds']} s, {_headline(spec, m, options)}"))
+    metrics = {config.method: by_id[run.id] for config, run in runs}
     if not info.is_main:
         return None
     return _assemble(spec, options, runs, metrics, data, skipped)
+
+
+def execute_runs(runs: Sequence[tuple[RunConfig, Run]], schedule: Schedule, data: RunData, engine: EngineOptions,
+                 info: distributed.Dist, on_run: Callable[[str], None],
+                 describe: Callable[[RunConfig, dict[str, Any]], str]) -> dict[str, Any]:
+    """Bring every run to finished; metrics by run id (None on ranks other than 0); one `on_run` line
+    "run <id>: <describe(config, metrics)>" for each run finished here."""
+    metrics = {}
+    for config, run in runs:
+        finished = run.is_finished
+        metrics[run.id] = execute(run, config, schedule, data, engine, info)
+        if info.is_main and not finished:
+            on_run(f"run {run.id}: {describe(config, metrics[run.id])}")
+    return metrics
 
 
 def _headline(spec: TableSpec, metrics: dict[str, Any], options: TableOptions) -> str:

@@ -1,0 +1,227 @@
+"""ILSVRC metrics from stored predictions (Tables III-IV), with gwapbench.metrics; all in percent.
+
+- `top{k}_cls_error`: `topk_error` of the logits against each image's class (sorted-wnid index);
+- `top{k}_loc_error`: devkit `eval_clsloc` (`localization_error`): guess r is the r-th ranked
+  class with the box of its map (CAM of that class, or GWAP's class-agnostic alpha for every
+  guess) resized bilinearly to the image, thresholded at `threshold` x max, largest 8-connected
+  component (`heatmaps_to_boxes`, or another `box_method`);
+- `gt_known_loc_accuracy`: the box of the true class's map (alpha for GWAP) hits a GT box
+  (IoU >= 0.5); `max_box_acc` / `max_box_acc_v2` (Choe et al. 2020, optional): the same maps
+  resized to 224 x 224 and min-max normalized, GT boxes scaled to that frame.
+
+Multi-scale (Table IV's last row): the maps of each scale are resized to the image and averaged
+(`multiscale_average`); the classes are those ranked at the training scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gwapbench.data.sample import Sample
+from gwapbench.errors import InputError
+from gwapbench.metrics import (
+    MaxBoxAcc,
+    gt_known_accuracy,
+    heatmap_to_box,
+    heatmaps_to_boxes,
+    localization_error,
+    minmax_normalize,
+    multiscale_average,
+    resize_heatmap,
+    topk_error,
+)
+from gwapbench.metrics.localization import MaxBoxAccOptions
+
+ILSVRC_TASK = "ilsvrc_classification"
+WSOL_SIZE = 224  # wsolevaluation's map frame for MaxBoxAcc
+CHUNK = 2048  # images per multi-scale / MaxBoxAcc chunk (bounds memory at image size)
+DEFAULT_BOX_METHOD = "largest_component"
+
+
+@dataclass(frozen=True)
+class LocalizationOptions:
+    """threshold: fraction of the map's max; box_method: a `heatmap_to_box` method; exclude: (N,) bool mask
+    of images left out of the localization denominators (the devkit blacklist); max_box_acc: also compute
+    MaxBoxAcc (IoU 0.5) and MaxBoxAccV2 (single-scale maps only); top_ks: the k of the top-k errors."""
+
+    threshold: float = 0.2
+    box_method: str = DEFAULT_BOX_METHOD
+    exclude: np.ndarray | None = None
+    max_box_acc: bool = False
+    top_ks: tuple[int, ...] = (1, 5)
+
+
+def true_labels(samples: Sequence[Sample]) -> np.ndarray:
+    """(N,) each image's class: the class of its first box, else its first class labelled 1."""
+    labels = []
+    for s in samples:
+        positives = s.box_labels if len(s.box_labels) else s.positive_classes
+        if len(positives) == 0:
+            raise InputError(f"{s.image_path}: image {s.image_id} has no class label")
+        labels.append(int(positives[0]))
+    return np.array(labels, dtype=np.int64)
+
+
+def ranked_classes(logits: np.ndarray, k: int) -> np.ndarray:
+    """(N, k) classes by descending logit, ties to the lower class index (as `topk_error`): k argmax passes,
+    each masking the class it found (argmax returns the first maximum)."""
+    work = np.array(logits, dtype=np.float64)
+    ranked = np.empty((len(work), k), dtype=np.int64)
+    rows = np.arange(len(work))
+    for r in range(k):
+        ranked[:, r] = work.argmax(axis=1)
+        work[rows, ranked[:, r]] = -np.inf
+    return ranked
+
+
+def map_of(maps: np.ndarray, map_names: Sequence[str], name: str) -> np.ndarray:
+    """(N, h, w) float32: the stored map `name` ("top1".."top5", "gt"), or the class-agnostic alpha."""
+    names = [str(n) for n in map_names]
+    if names == ["alpha"]:
+        return maps[:, 0].astype(np.float32)
+    if name not in names:
+        raise InputError(f"the stored predictions have no {name!r} map (they hold {', '.join(names) or 'none'})")
+    return maps[:, names.index(name)].astype(np.float32)
+
+
+def box_method_available(method: str) -> bool:
+    """Whether `heatmap_to_box` knows `method` in this installation (e.g. "cam_legacy")."""
+    try:
+        heatmap_to_box(np.ones((2, 2), np.float32), method=method)
+    except ValueError:
+        return False
+    return True
+
+
+def _boxes_at_image_size(maps: Sequence[np.ndarray], options: LocalizationOptions) -> np.ndarray:
+    """(N, 4) boxes of maps already at their image's size: `heatmaps_to_boxes`, or one `heatmap_to_box`
+    call per map for the other box methods (cam_legacy)."""
+    if options.box_method == DEFAULT_BOX_METHOD:
+        return heatmaps_to_boxes(list(maps), options.threshold)
+    boxes = [heatmap_to_box(m, options.threshold, options.box_method) for m in maps]
+    return np.array(boxes, dtype=np.int64).reshape(-1, 4)
+
+
+def image_boxes(maps: Sequence[np.ndarray], samples: Sequence[Sample], options: LocalizationOptions) -> np.ndarray:
+    """(N, 4) boxes in the image frame of maps at any size (each resized bilinearly to its image first;
+    the default method never builds the resized map)."""
+    if options.box_method != DEFAULT_BOX_METHOD:
+        return _boxes_at_image_size([resize_heatmap(m, s.height, s.width) for m, s in zip(maps, samples)], options)
+    sizes = np.array([[s.height, s.width] for s in samples], dtype=np.int64)
+    return heatmaps_to_boxes(list(maps), options.threshold, options.box_method, sizes)
+
+
+def multiscale_boxes(scale_maps: Sequence[np.ndarray], samples: Sequence[Sample],
+                     options: LocalizationOptions) -> np.ndarray:
+    """(N, 4) boxes of each image's mean map over scales, each resized to the image (`multiscale_average`),
+    in chunks of `CHUNK` images (the averaged maps are image-sized)."""
+    boxes = []
+    for first in range(0, len(samples), CHUNK):
+        chunk = range(first, min(first + CHUNK, len(samples)))
+        averaged = [multiscale_average([m[i] for m in scale_maps], samples[i].height, samples[i].width)
+                    .astype(np.float32) for i in chunk]
+        boxes.append(_boxes_at_image_size(averaged, options))
+    return np.concatenate(boxes) if boxes else np.zeros((0, 4), np.int64)
+
+
+def max_box_acc_metrics(maps: np.ndarray | list[np.ndarray], samples: Sequence[Sample]) -> dict[str, float]:
+    """MaxBoxAcc at IoU 0.5 and MaxBoxAccV2 (percent) in wsolevaluation's 224 x 224 frame."""
+    v1, v2 = MaxBoxAcc(), MaxBoxAcc(MaxBoxAccOptions.v2())  # v1: IoU 0.5
+    for first in range(0, len(samples), CHUNK):
+        chunk = range(first, min(first + CHUNK, len(samples)))
+        unit = np.stack([minmax_normalize(resize_heatmap(maps[i], WSOL_SIZE, WSOL_SIZE)) for i in chunk])
+        gt = [samples[i].boxes * np.array([WSOL_SIZE / samples[i].width, WSOL_SIZE / samples[i].height] * 2)
+              for i in chunk]
+        v1.update(unit, gt)
+        v2.update(unit, gt)
+    return {"max_box_acc": 100 * float(v1.compute()[0].max()), "max_box_acc_v2": 100 * float(v2.compute()[0].mean())}
+
+
+def ilsvrc_metrics(logits: np.ndarray, samples: Sequence[Sample], guess_boxes: Sequence[np.ndarray] | None = None,
+                   gt_class_boxes: np.ndarray | None = None,
+                   options: LocalizationOptions = LocalizationOptions()) -> dict[str, object]:
+    """Classification errors, and with boxes the localization metrics (module doc).
+
+    guess_boxes[r]: (N, 4) boxes of each image's r-th ranked class (one entry for class-agnostic maps,
+    used for every guess); gt_class_boxes: (N, 4) boxes of the true class's map."""
+    labels = true_labels(samples)
+    metrics: dict[str, object] = {"test_images": len(samples)}
+    for k in options.top_ks:
+        if k <= logits.shape[1]:
+            metrics[f"top{k}_cls_error"] = 100 * topk_error(logits, labels, k)
+    if guess_boxes is None:
+        return metrics
+    gt_boxes = [s.boxes for s in samples]
+    ranked = ranked_classes(logits, min(max(options.top_ks), logits.shape[1]))
+    for k in options.top_ks:
+        if k <= ranked.shape[1]:
+            guesses = np.stack([guess_boxes[min(r, len(guess_boxes) - 1)] for r in range(k)], axis=1)
+            metrics[f"top{k}_loc_error"] = 100 * localization_error(ranked[:, :k], guesses, labels, gt_boxes, k=k,
+                                                                     exclude=options.exclude)
+    if options.exclude is not None:
+        metrics["excluded_from_loc"] = int(np.count_nonzero(options.exclude))
+    if gt_class_boxes is not None:
+        metrics["gt_known_loc_accuracy"] = 100 * gt_known_accuracy(gt_class_boxes, gt_boxes)
+    return metrics
+
+
+def stored_guess_maps(predictions: dict[str, np.ndarray]) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
+    """(maps per rank, true-class maps) of one prediction file; (None, None) when it stores no maps."""
+    names = [str(n) for n in predictions["map_names"]]
+    maps = predictions["maps"]
+    if not names:
+        return None, None
+    if names == ["alpha"]:
+        alpha = map_of(maps, names, "alpha")
+        return [alpha], alpha
+    ranks = [map_of(maps, names, n) for n in names if n.startswith("top")]
+    return ranks, map_of(maps, names, "gt")
+
+
+def _check_ids(predictions: dict[str, np.ndarray], samples: Sequence[Sample]) -> None:
+    if [str(i) for i in predictions["image_ids"]] != [s.image_id for s in samples]:
+        raise ValueError("stored predictions do not list the val images in the dataset's order")
+
+
+def prediction_boxes(scale_predictions: Sequence[dict[str, np.ndarray]], samples: Sequence[Sample],
+                     options: LocalizationOptions) -> tuple[list[np.ndarray] | None, np.ndarray | None]:
+    """(boxes per ranked guess, boxes of the true class's map) in the image frame: from one scale's maps,
+    or from each image's maps averaged over several scales; (None, None) without maps."""
+    for predictions in scale_predictions:
+        _check_ids(predictions, samples)
+    stored = [stored_guess_maps(p) for p in scale_predictions]
+    if stored[0][0] is None:
+        if len(stored) > 1:
+            raise InputError("multi-scale maps need a method with maps (not `original`)")
+        return None, None
+    guesses = min(len(stored[0][0]), max(options.top_ks))  # boxes only for the ranks some top-k error uses
+    if len(stored) == 1:
+        ranks, gt = stored[0]
+        guess = [image_boxes(maps, samples, options) for maps in ranks[:guesses]]
+        return guess, guess[0] if gt is ranks[0] else image_boxes(gt, samples, options)  # alpha: one map
+    guess = [multiscale_boxes([s[0][r] for s in stored], samples, options) for r in range(guesses)]
+    same = stored[0][1] is stored[0][0][0]
+    return guess, guess[0] if same else multiscale_boxes([s[1] for s in stored], samples, options)
+
+
+def evaluate_ilsvrc_boxes(scale_predictions: Sequence[dict[str, np.ndarray]], samples: Sequence[Sample],
+                          options: LocalizationOptions = LocalizationOptions(),
+                          ranking: dict[str, np.ndarray] | None = None) -> tuple[dict[str, object], np.ndarray | None]:
+    """(metrics, (N, 4) top-1 boxes or None) of one scale's maps or of several scales' maps averaged; logits
+    and class ranking from `ranking` (the training scale's predictions; default the first given), which
+    the stored maps of every scale follow."""
+    guess_boxes, gt_class_boxes = prediction_boxes(scale_predictions, samples, options)
+    logits = (scale_predictions[0] if ranking is None else ranking)["logits"].astype(np.float64)
+    metrics = ilsvrc_metrics(logits, samples, guess_boxes, gt_class_boxes, options)
+    if options.max_box_acc and guess_boxes is not None and len(scale_predictions) == 1:
+        metrics.update(max_box_acc_metrics(stored_guess_maps(scale_predictions[0])[1], samples))
+    return metrics, None if guess_boxes is None else guess_boxes[0]
+
+
+def evaluate_ilsvrc(predictions: dict[str, np.ndarray], samples: Sequence[Sample],
+                    options: LocalizationOptions = LocalizationOptions()) -> dict[str, object]:
+    """A run's metrics.json content from its single-scale predictions."""
+    return evaluate_ilsvrc_boxes([predictions], samples, options)[0]
