@@ -124,6 +124,7 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
         start = int(state["iteration"])
     if start >= schedule.iterations:
         return
+    batches = batches_from(start)  # before the progress bar: a cached dataset decodes (and fails) here
     model = DistributedDataParallel(task) if info.active else task
     progress = ProgressHook(f"train {run.id}", start, schedule.iterations, info.world_size,
                             enabled=options.progress and info.is_main)
@@ -137,7 +138,7 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
     run.log(f"training from iteration {start} to {schedule.iterations} on {device}"
             + (f" with {info.world_size} processes" if info.active else ""))
     started = time.perf_counter()
-    train(model, batches_from(start), optimizer, schedule, start, prepare, hooks)
+    train(model, batches, optimizer, schedule, start, prepare, hooks)
     run.log(f"trained in {time.perf_counter() - started:.1f} s ({progress.images_per_second:.1f} images/s)")
 
 
