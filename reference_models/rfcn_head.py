@@ -30,8 +30,10 @@ def position_sensitive_pool(maps: Tensor, rois: list[Tensor], k: int, stride: fl
     """(K, D, k, k): bin (i, j) of output d pooled from channel (d*k + i)*k + j of (N, k*k*D, h, w) maps.
 
     rois: per image (R_n, 4) x1, y1, x2, y2 in input-image pixels; a cell of `maps` is `stride` pixels.
+    Pools in float32 (under mixed precision too: torchvision's CPU kernel has no bfloat16 version).
     """
-    return ps_roi_align(maps, rois, output_size=k, spatial_scale=1.0 / stride, sampling_ratio=sampling_ratio)
+    rois = [r.float() for r in rois]
+    return ps_roi_align(maps.float(), rois, output_size=k, spatial_scale=1.0 / stride, sampling_ratio=sampling_ratio)
 
 
 def vote(pooled: Tensor) -> Tensor:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
@@ -90,7 +92,7 @@ def _loader(dataset: ImageLabelDataset, batch_sampler, workers: int) -> DataLoad
                       pin_memory=torch.cuda.is_available())
 
 
-def save_checkpoint(run: Run, task: MultiLabelTask, optimizer: torch.optim.Optimizer, iteration: int) -> None:
+def save_checkpoint(run: Run, task: nn.Module, optimizer: torch.optim.Optimizer, iteration: int) -> None:
     buffer = io.BytesIO()
     torch.save({"model": task.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration}, buffer)
     write_bytes_atomic(run.checkpoint_path, buffer.getvalue())
@@ -99,6 +101,19 @@ def save_checkpoint(run: Run, task: MultiLabelTask, optimizer: torch.optim.Optim
 def train_run(run: Run, task: MultiLabelTask, config: RunConfig, schedule: Schedule, samples: list[Sample],
               device: torch.device, options: EngineOptions, info: distributed.Dist) -> None:
     """Train `task` to `schedule.iterations`, continuing from the run's checkpoint if there is one."""
+    def batches_from(start: int) -> DataLoader:
+        dataset = ImageLabelDataset(samples, schedule.image_size)
+        sampler = TrainBatches(len(samples), schedule.batch_size, config.seed, schedule.flip_probability, start,
+                               schedule.iterations, info.rank, info.world_size)
+        return _loader(dataset, sampler, options.workers)
+
+    resume_and_train(run, task, schedule, device, options, info, batches_from, _preparer(task, device))
+
+
+def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torch.device, options: EngineOptions,
+                     info: distributed.Dist, batches_from: Callable[[int], Iterable], prepare: Callable) -> None:
+    """SGD on `batches_from(start)` from the run's checkpoint (iteration 0 without one) to the schedule's end,
+    with progress, checkpoint and log hooks; any task whose `forward(batch, prepared)` returns named losses."""
     optimizer = torch.optim.SGD(task.parameters(), lr=schedule.lr, momentum=schedule.momentum,
                                 weight_decay=schedule.weight_decay)
     start = 0
@@ -109,9 +124,7 @@ def train_run(run: Run, task: MultiLabelTask, config: RunConfig, schedule: Sched
         start = int(state["iteration"])
     if start >= schedule.iterations:
         return
-    dataset = ImageLabelDataset(samples, schedule.image_size)
-    sampler = TrainBatches(len(samples), schedule.batch_size, config.seed, schedule.flip_probability, start,
-                           schedule.iterations, info.rank, info.world_size)
+    batches = batches_from(start)  # before the progress bar: a cached dataset decodes (and fails) here
     model = DistributedDataParallel(task) if info.active else task
     progress = ProgressHook(f"train {run.id}", start, schedule.iterations, info.world_size,
                             enabled=options.progress and info.is_main)
@@ -125,8 +138,7 @@ def train_run(run: Run, task: MultiLabelTask, config: RunConfig, schedule: Sched
     run.log(f"training from iteration {start} to {schedule.iterations} on {device}"
             + (f" with {info.world_size} processes" if info.active else ""))
     started = time.perf_counter()
-    train(model, _loader(dataset, sampler, options.workers), optimizer, schedule, start, _preparer(task, device),
-          hooks)
+    train(model, batches, optimizer, schedule, start, prepare, hooks)
     run.log(f"trained in {time.perf_counter() - started:.1f} s ({progress.images_per_second:.1f} images/s)")
 
 

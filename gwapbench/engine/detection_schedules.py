@@ -1,0 +1,90 @@
+"""Table V (R-FCN) schedules by name: `paper`, `quick`, `ci`; kept apart from Table I's `SCHEDULES`.
+
+`paper` is R-FCN's VOC 07+12 recipe (Dai et al. 2016, Sec. 4.1): SGD with momentum 0.9 and
+weight decay 5e-4, lr 1e-3 for 20k mini-batches then 1e-4 for 10k, 8 images per mini-batch (8 GPUs
+x 1 image), one scale with the shorter side 600 (longer side <= 1000), horizontal flips. Those
+30k iterations were sized for the 16,551 images of VOC07+12 trainval, so `iterations` and `lr_step`
+are scaled to the training set a run reads: `round(value * N / 16551)`, N = every training image
+(with or without boxes; the same count for all four methods of a proportion, so rows get equal
+compute). For the VOC07+12 union that is exactly 20k + 10k.
+
+`quick` and `ci` train the `tiny` backbone from scratch on CPU (`quick` at the synthetic set's
+native 160 px, `ci` at 128 px), with a small R-FCN (3x3 position-sensitive bins, 128-channel head, 100 proposals) whose
+anchors scale with the shorter side as R-FCN's (128, 256, 512) do at 600. They are not scaled
+(their counts fit a CPU budget, not a dataset), and were chosen for run time, not tuned toward a result.
+
+`--override KEY=VALUE` replaces a `Schedule` field after scaling (so `iterations=...` is the
+count run); `image_size` is the shorter side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gwapbench.engine.schedules import OVERRIDABLE, Schedule
+from gwapbench.errors import InputError
+
+VOC0712_TRAINVAL_IMAGES = 16_551  # 5,011 VOC2007 + 11,540 VOC2012 trainval images
+PAPER_ANCHORS = (128, 256, 512)  # at a shorter side of 600
+PAPER_SHORTER_SIDE = 600
+LONGER_SIDE_RATIO = 1000 / 600  # R-FCN's max_size / min_size
+
+
+@dataclass(frozen=True)
+class DetectionSchedule:
+    """A training Schedule, the training-set size it was written for (0: not scaled) and the
+    R-FCN settings (`RFCNConfig` fields) that differ from R-FCN's own."""
+
+    schedule: Schedule
+    reference_images: int = 0
+    head: dict[str, Any] = field(default_factory=dict)
+
+
+# score_thresh 0.001 (R-FCN: 0.05): a briefly trained CPU detector scores every class below 0.05 and would
+# emit nothing; its low-scored boxes still rank, and AP only counts ranks.
+_SMALL_HEAD = {"rpn_channels": 64, "mid_channels": 128, "k": 3, "rpn_pre_nms_top_n": 1000,
+               "rpn_post_nms_top_n": 100, "ohem_rois": 64, "roi_batch_size_per_image": 64, "score_thresh": 0.001}
+
+DETECTION_SCHEDULES: dict[str, DetectionSchedule] = {
+    "paper": DetectionSchedule(
+        Schedule("paper", image_size=600, batch_size=8, lr=1e-3, lr_step=20_000, iterations=30_000,
+                 checkpoint_every=1_000),
+        reference_images=VOC0712_TRAINVAL_IMAGES,
+    ),
+    "quick": DetectionSchedule(
+        Schedule("quick", image_size=160, batch_size=4, lr=0.01, lr_step=300, iterations=400, checkpoint_every=50),
+        head=_SMALL_HEAD,
+    ),
+    "ci": DetectionSchedule(
+        Schedule("ci", image_size=128, batch_size=4, lr=0.01, lr_step=45, iterations=60, checkpoint_every=20),
+        head=_SMALL_HEAD,
+    ),
+}
+
+
+def scaled(value: int, images: int, reference_images: int) -> int:
+    """round(value * images / reference_images), at least 1; `value` itself when reference_images is 0."""
+    return value if reference_images == 0 else max(1, round(value * images / reference_images))
+
+
+def resolve_detection_schedule(name: str, train_images: int,
+                               overrides: tuple[tuple[str, Any], ...] = ()) -> tuple[Schedule, dict[str, Any]]:
+    """(Schedule scaled to `train_images` with `overrides` applied, RFCNConfig keyword arguments)."""
+    if name not in DETECTION_SCHEDULES:
+        raise InputError(f"--schedule {name!r}: choose one of {', '.join(DETECTION_SCHEDULES)}")
+    unknown = [key for key, _ in overrides if key not in OVERRIDABLE]
+    if unknown:
+        raise InputError(f"unknown schedule field(s) {', '.join(unknown)}; choose from {', '.join(OVERRIDABLE)}")
+    spec = DETECTION_SCHEDULES[name]
+    base = spec.schedule
+    schedule = replace(base, iterations=scaled(base.iterations, train_images, spec.reference_images),
+                       lr_step=scaled(base.lr_step, train_images, spec.reference_images))
+    schedule = replace(schedule, **dict(overrides))
+    if schedule.iterations < 1 or schedule.batch_size < 1 or schedule.lr_step < 1 or schedule.image_size < 16:
+        raise InputError(f"schedule {name}: iterations, batch_size and lr_step must be >= 1, image_size >= 16")
+    size = schedule.image_size
+    head = {"min_size": size, "max_size": round(size * LONGER_SIDE_RATIO),
+            "anchor_sizes": tuple(round(a * size / PAPER_SHORTER_SIDE) for a in PAPER_ANCHORS), **spec.head}
+    return schedule, head
+
