@@ -119,7 +119,8 @@ def prepare_output_folder(
     return path
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (also one of another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -136,7 +137,7 @@ def remove_stale_staging(target: Path) -> list[Path]:
         parts = candidate.name[len(target.name) + 2:].split(".")
         if not candidate.is_dir() or candidate.suffix not in _STAGING_SUFFIXES or not parts[0].isdigit():
             continue
-        if int(parts[0]) != os.getpid() and not _pid_alive(int(parts[0])):
+        if int(parts[0]) != os.getpid() and not pid_alive(int(parts[0])):
             shutil.rmtree(candidate, ignore_errors=True)
             removed.append(candidate)
     return removed

@@ -33,7 +33,7 @@ from gwapbench.atomic import write_bytes_atomic, write_text_atomic
 from gwapbench.config import RunConfig
 from gwapbench.engine.schedules import Schedule
 from gwapbench.errors import InputError
-from gwapbench.outdir import write_marker
+from gwapbench.outdir import pid_alive, write_marker
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
@@ -50,16 +50,6 @@ def _lock_owner(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Run:
@@ -99,7 +89,7 @@ class Run:
                 break
             except FileExistsError:
                 owner = _lock_owner(path)
-                if owner is not None and owner != os.getpid() and _process_exists(owner):
+                if owner is not None and owner != os.getpid() and pid_alive(owner):
                     raise InputError(f"run {self.id} is in use by process {owner} ({path}): wait for it to finish")
                 path.unlink(missing_ok=True)
         with os.fdopen(fd, "w") as handle:
