@@ -2,7 +2,8 @@
 its splits read with the dataset readers.
 
 - `voc07`: a VOC2007 devkit folder (`--voc-root`, default `VOCdevkit/VOC2007`), the 20 VOC classes;
-- `voc`: any VOC-layout folder with the classes given (e.g. BCCD: RBC, WBC, Platelets);
+- `voc`: any VOC-layout folder with the classes given (e.g. BCCD: RBC, WBC, Platelets) or listed in
+  its `classes.txt` (make-synthetic writes one);
 - `synthetic`: the built-in generator's default VOC set (600 images, 160 px, seed 0), written on
   first use into `<runs-dir>/_datasets/synthetic-voc` and reused afterwards (no download).
 
@@ -26,7 +27,7 @@ from gwapbench.data.ilsvrc import read_ilsvrc_val_xml, read_loc_val_solution, re
 from gwapbench.data.sample import Sample
 from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_ilsvrc, make_synthetic_voc
 from gwapbench.data.synthetic_shapes import CLASS_NAMES as SYNTHETIC_CLASSES
-from gwapbench.data.voc import VOC_CLASSES, read_voc
+from gwapbench.data.voc import CLASS_LIST_NAME, VOC_CLASSES, read_voc, voc_class_names
 from gwapbench.errors import InputError
 
 DATA_KINDS = ("voc07", "voc", "synthetic")
@@ -77,9 +78,10 @@ def resolve_data(
             )
         if kind == "voc07" and classes and tuple(classes) != VOC_CLASSES:
             raise InputError("--classes: --data voc07 always uses the 20 VOC classes; use --data voc for others")
-        if kind == "voc" and not classes:
-            raise InputError("--classes: --data voc needs the class names, e.g. --classes RBC,WBC,Platelets")
-        names = tuple(classes) if classes else VOC_CLASSES
+        if kind == "voc" and not classes and not (root / CLASS_LIST_NAME).is_file():
+            raise InputError(f"--classes: --data voc needs the class names (e.g. --classes RBC,WBC,Platelets) "
+                             f"or a {CLASS_LIST_NAME} in {root}")
+        names = tuple(classes) if classes else voc_class_names(root)
     return DataConfig(kind=kind, root=str(root), classes=names, train_split=train_split, test_split=test_split,
                       on_bad_file=on_bad_file)
 

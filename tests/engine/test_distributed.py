@@ -15,8 +15,9 @@ import pytest
 from tests.engine.conftest import table_args
 
 REPO = Path(__file__).resolve().parents[2]
-# Measured on the small synthetic set, 4 iterations, 8 images a batch (4 per process, BatchNorm
-# statistics per process): 1 vs 2 processes differed by <= 1.2 mAP points (see docs/engine.md).
+# Measured on this small synthetic set, 4 iterations, 8 images a batch (4 per process, BatchNorm
+# statistics per process): 1 vs 2 processes gave gwap 44.03 vs 44.58 and gap 52.40 vs 50.36 mAP,
+# i.e. up to 2.0 points; the tolerance leaves room for other CPUs.
 TRAINING_TOLERANCE_MAP = 5.0
 
 

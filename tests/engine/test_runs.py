@@ -188,3 +188,17 @@ def test_a_run_in_use_by_a_live_process_is_refused_and_a_stale_lock_taken_over(s
     result = CliRunner().invoke(cli, [*args, "--override", "iterations=1"])
     assert result.exit_code == 0, result.output
     assert (run / "metrics.json").is_file() and not (run / "lock").exists()
+
+
+def test_data_voc_takes_the_class_list_of_the_devkit(small_voc, tmp_path):
+    from gwapbench.engine.sources import resolve_data
+
+    listed = tuple((small_voc / "classes.txt").read_text().split())
+    assert resolve_data("voc", tmp_path, small_voc).classes == listed
+    assert sorted(listed) == _classes(small_voc)
+    bare = tmp_path / "bare"
+    (bare / "ImageSets" / "Main").mkdir(parents=True)
+    (bare / "ImageSets" / "Main" / "trainval.txt").write_text("000001\n")
+    with pytest.raises(InputError, match="needs the class names"):
+        resolve_data("voc", tmp_path, bare)
+    assert resolve_data("voc", tmp_path, bare, ["a", "b"]).classes == ("a", "b")
