@@ -1,6 +1,7 @@
 """The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
 
-Commands live in one module per topic (`data`, `tables`, `ilsvrc`, `evaluate`, `check`) and are registered here. User errors
+Commands live in one module per topic (`data`, `tables`, `ilsvrc`, `detection`, `evaluate`, `check`)
+and are registered here. User errors
 (`gwapbench.errors.InputError`, and `reference_models.errors.WeightsError` for unusable weights)
 print as one line on stderr and exit with code 2, without a traceback.
 

@@ -22,7 +22,8 @@ _DATASET_ROOT_OPTIONS = (
         help="A wsolevaluation metadata folder (image_ids.txt, class_labels.txt, image_sizes.txt, localization.txt).",
     ),
     click.option("--split", default=None,
-                 help="VOC ImageSets/Main/<split>.txt (default: test); several comma-separated splits are read in order."),
+                 help="VOC ImageSets/Main/<split>.txt (default: test); several comma-separated splits are read "
+                      "in order."),
     click.option("--classes", default=None,
                  help="Comma-separated VOC class names (default: the root's classes.txt, else the 20 VOC classes)."),
 )

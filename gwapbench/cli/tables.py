@@ -96,11 +96,11 @@ def _table_setup(net, data, voc_root, classes, train_split, test_split, on_bad_f
 
 def _produce_and_write(spec_name: str, out: Path, setup_args: dict) -> None:
     from gwapbench.outdir import prepare_output_folder
-    from gwapbench.tables.registry import SPECS
+    from gwapbench.tables.registry import table_spec
     from gwapbench.tables.render import output_files
     from gwapbench.tables.spec import produce_table
 
-    spec = SPECS[spec_name]
+    spec = table_spec(spec_name)
     prepare_output_folder(out, output_files(spec))
     options = _table_setup(**setup_args)
     result = produce_table(spec, options, on_run=click.echo)
@@ -179,12 +179,12 @@ def fig7_command(out: Path, image_count: int, **setup_args) -> None:
     from gwapbench.engine.store import RunStore
     from gwapbench.figures import figure7, map_panel
     from gwapbench.outdir import prepare_output_folder
-    from gwapbench.tables.registry import SPECS
+    from gwapbench.tables.registry import table_spec
     from gwapbench.tables.spec import produce_table, read_run_data
 
     prepare_output_folder(out, ["fig7.png"])
     options = _table_setup(**setup_args)
-    result = produce_table(SPECS["table2"], options, on_run=click.echo)
+    result = produce_table(table_spec("table2"), options, on_run=click.echo)
     if result is None:
         return
     store = RunStore(options.runs_dir)

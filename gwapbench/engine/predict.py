@@ -16,12 +16,11 @@ from torch import Tensor
 from gwapbench.engine.batches import Batch
 from gwapbench.engine.distributed import Dist, gather_rows
 from gwapbench.engine.loop import autocast
-from gwapbench.engine.models import MultiLabelTask
 
 
 @torch.no_grad()
 def predict(
-    task: MultiLabelTask,  # or any task with num_classes, map_names, feature_size and predict(batch, images)
+    task: torch.nn.Module,  # a MultiLabelTask or any task with its num_classes, map_names, feature_size, predict()
     batches: Iterable[Batch],
     prepare: Callable[[Batch], Tensor],
     image_ids: list[str],

@@ -26,13 +26,10 @@ from gwapbench.engine import distributed
 from gwapbench.engine.batches import Batch, ImageLabelDataset, Normalizer, TrainBatches, collate, shard_keys
 from gwapbench.engine.evaluate import evaluate_predictions
 from gwapbench.engine.ilsvrc_evaluate import ILSVRC_TASK, evaluate_ilsvrc
-from gwapbench.engine.ilsvrc_models import build_ilsvrc_task
 from gwapbench.engine.loop import PeriodicHook, ProgressHook, train
-from gwapbench.engine.models import MultiLabelTask, build_task
 from gwapbench.engine.predict import predict
 from gwapbench.engine.schedules import Schedule
 from gwapbench.engine.store import Run
-from reference_models.backbones import build_backbone
 from gwapbench.errors import InputError
 
 LOG_EVERY = 50
@@ -74,7 +71,7 @@ def resolve_device(spec: str, info: distributed.Dist | None = None) -> torch.dev
     return device
 
 
-def _preparer(task: MultiLabelTask, device: torch.device):
+def _preparer(task: nn.Module, device: torch.device):
     normalize = Normalizer(task.mean, task.std)
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
@@ -98,7 +95,7 @@ def save_checkpoint(run: Run, task: nn.Module, optimizer: torch.optim.Optimizer,
     write_bytes_atomic(run.checkpoint_path, buffer.getvalue())
 
 
-def train_run(run: Run, task: MultiLabelTask, config: RunConfig, schedule: Schedule, samples: list[Sample],
+def train_run(run: Run, task: nn.Module, config: RunConfig, schedule: Schedule, samples: list[Sample],
               device: torch.device, options: EngineOptions, info: distributed.Dist) -> None:
     """Train `task` to `schedule.iterations`, continuing from the run's checkpoint if there is one."""
     def batches_from(start: int) -> DataLoader:
@@ -190,7 +187,13 @@ def predict_samples(task: torch.nn.Module, samples: list[Sample], image_size: in
 
 
 def build_run_task(config: RunConfig, num_classes: int, image_size: int) -> torch.nn.Module:
-    """The model of a run, by its task: multi-label (VOC) or single-label / pretrained (ILSVRC)."""
+    """The model of a run, by its task: multi-label (VOC) or single-label / pretrained (ILSVRC).
+
+    Model modules are imported here, not at the top: importing torchvision's model zoo takes seconds,
+    and a finished table re-renders without any model."""
+    from gwapbench.engine.ilsvrc_models import build_ilsvrc_task
+    from gwapbench.engine.models import build_task
+
     if config.task == ILSVRC_TASK:
         return build_ilsvrc_task(config.net, config.method, num_classes, image_size, config.weights,
                                  **dict(config.model))
@@ -210,4 +213,6 @@ def _batched(keys: list, size: int) -> list[list]:
 
 def check_weights(net: str, weights: object) -> None:
     """Resolve the backbone's weights once, so that a missing file is reported before any run starts."""
+    from reference_models.backbones import build_backbone
+
     build_backbone(net, weights)
