@@ -61,7 +61,7 @@ def detection_options(command: Callable) -> Callable:
 def _table5_options(net, data, voc_root, voc2012_root, on_bad_file, schedule, overrides, seed, weights, device,
                     workers, runs_dir, methods, proportions):
     from gwapbench.engine.detection_sources import resolve_detection_source
-    from gwapbench.engine.runner import EngineOptions
+    from gwapbench.engine.inputs import EngineOptions
     from gwapbench.tables.table5 import Table5Options, check_choices
 
     check_choices(methods, proportions)

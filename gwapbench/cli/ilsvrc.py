@@ -97,7 +97,7 @@ def localization_options(threshold: float, box_method: str, blacklist: Path | No
 def _options(net, methods, pretrained_nets, extra_conv, schedule, overrides, seed, weights, data,
              imagenet_root, on_bad_file, runs_dir, device, workers, scales=(), localization=None):
     from gwapbench.engine.ilsvrc_evaluate import LocalizationOptions
-    from gwapbench.engine.runner import EngineOptions
+    from gwapbench.engine.inputs import EngineOptions
     from gwapbench.engine.sources import resolve_ilsvrc_data
     from gwapbench.tables.ilsvrc import IlsvrcOptions
     from gwapbench.tables.spec import TableOptions
@@ -264,7 +264,7 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
     from gwapbench.atomic import write_text_atomic
     from gwapbench.data.ilsvrc import read_wsol_metadata
     from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc_boxes
-    from gwapbench.engine.runner import EngineOptions
+    from gwapbench.engine.inputs import EngineOptions
     from gwapbench.engine.schedules import resolve_schedule
     from gwapbench.engine.sources import read_ilsvrc_split, resolve_ilsvrc_data
     from gwapbench.engine.store import write_json

@@ -81,7 +81,7 @@ def _split_names(text: str | None, argument: str) -> list[str] | None:
 
 def _table_setup(net, data, voc_root, classes, train_split, test_split, on_bad_file, schedule, overrides, methods,
                  seed, weights, device, workers, runs_dir, cam_map="predicted"):
-    from gwapbench.engine.runner import EngineOptions
+    from gwapbench.engine.inputs import EngineOptions
     from gwapbench.engine.schedules import default_schedule_name
     from gwapbench.engine.sources import resolve_data
     from gwapbench.tables.spec import TableOptions

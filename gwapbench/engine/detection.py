@@ -30,7 +30,8 @@ from gwapbench.engine.batches import TrainBatches, shard_keys
 from gwapbench.engine.distributed import Dist
 from gwapbench.engine.detection_data import DetectionBatch, DetectionDataset, collate_detection, has_training_boxes
 from gwapbench.engine.loop import autocast
-from gwapbench.engine.runner import EngineOptions, resolve_device, resume_and_train
+from gwapbench.engine.inputs import EngineOptions
+from gwapbench.engine.runner import resolve_device, resume_and_train
 from gwapbench.engine.schedules import Schedule
 from gwapbench.engine.store import Run
 from gwapbench.errors import InputError

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from gwapbench.engine.inputs import launched_world_size
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -32,8 +34,7 @@ class Dist:
 
 def init(device: torch.device) -> Dist:
     """Join torchrun's process group once (NCCL for CUDA devices, gloo otherwise); single process if absent."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
+    if launched_world_size() == 1:
         return Dist()
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")

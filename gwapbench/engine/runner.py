@@ -11,7 +11,6 @@ import contextlib
 import io
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,6 +25,7 @@ from gwapbench.engine import distributed
 from gwapbench.engine.batches import Batch, ImageLabelDataset, Normalizer, TrainBatches, collate, shard_keys
 from gwapbench.engine.evaluate import evaluate_predictions
 from gwapbench.engine.ilsvrc_evaluate import ILSVRC_TASK, evaluate_ilsvrc
+from gwapbench.engine.inputs import EngineOptions, RunData
 from gwapbench.engine.loop import PeriodicHook, ProgressHook, train
 from gwapbench.engine.predict import predict
 from gwapbench.engine.schedules import Schedule
@@ -33,24 +33,6 @@ from gwapbench.engine.store import Run
 from gwapbench.errors import InputError
 
 LOG_EVERY = 50
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """How to run (not what): device "auto" | "cpu" | "cuda[:i]", loader workers, progress bars."""
-
-    device: str = "auto"
-    workers: int = 2
-    progress: bool = True
-
-
-@dataclass
-class RunData:
-    """The samples a run reads and its class names."""
-
-    train: list[Sample]
-    test: list[Sample]
-    classes: tuple[str, ...]
 
 
 def resolve_device(spec: str, info: distributed.Dist | None = None) -> torch.device:

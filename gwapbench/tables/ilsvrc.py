@@ -42,7 +42,8 @@ from gwapbench.engine.ilsvrc_models import (
     TRAINED_METHODS,
     check_ilsvrc_weights,
 )
-from gwapbench.engine.runner import EngineOptions, RunData, build_run_task, predict_samples, resolve_device
+from gwapbench.engine.inputs import EngineOptions, RunData
+from gwapbench.engine.runner import build_run_task, predict_samples, resolve_device
 from gwapbench.engine.schedules import Schedule, resolve_schedule
 from gwapbench.engine.sources import read_ilsvrc_split
 from gwapbench.engine.store import Run, RunStore

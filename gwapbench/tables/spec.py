@@ -12,17 +12,19 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id
 from gwapbench.data.sample import Sample
-from gwapbench.engine import distributed
-from gwapbench.engine.runner import EngineOptions, RunData, check_weights, execute, resolve_device
+from gwapbench.engine.inputs import EngineOptions, RunData, launched_world_size
 from gwapbench.engine.schedules import Schedule, resolve_schedule
 from gwapbench.engine.sources import read_split
 from gwapbench.engine.store import Run, RunStore
 from gwapbench.errors import InputError
 from gwapbench.tables.paper import PAPER_KEY, paper_values
+
+if TYPE_CHECKING:
+    from gwapbench.engine.distributed import Dist
 
 COLUMNS = ("table", "net", "method", "setting", "metric", "reproduced", "paper", "delta", "run_id")
 CAM_MAP_CHOICES = ("predicted", "gt", "top1")
@@ -103,18 +105,31 @@ def read_run_data(data: DataConfig) -> tuple[RunData, list[str]]:
 
 def produce_table(spec: TableSpec, options: TableOptions,
                   on_run: Callable[[str], None] = lambda line: None) -> TableResult | None:
-    """Train/evaluate the spec's pending runs and return its rows (None on ranks other than 0)."""
-    info = distributed.init(resolve_device(options.engine.device))
+    """Train/evaluate the spec's pending runs and return its rows (None on ranks other than 0).
+
+    When every run is finished and no torchrun launched this process, the rows come from the runs'
+    metrics.json alone: neither torch nor the engine is imported (a finished table re-renders in seconds).
+    """
     data, skipped = read_run_data(options.data)
     fingerprint = data_fingerprint([("train", data.train), ("test", data.test)])
     store = RunStore(options.runs_dir)
+    configs = run_configs(spec, options)
+    runs = [(config, store.run(run_id(config, fingerprint))) for config in configs]
+    if launched_world_size() == 1 and all(run.is_finished for _, run in runs):
+        return _assemble(spec, options, runs, {config.method: run.metrics() for config, run in runs}, data, skipped)
+    return _execute_and_assemble(spec, options, runs, data, fingerprint, skipped, on_run)
+
+
+def _execute_and_assemble(spec: TableSpec, options: TableOptions, runs: list[tuple[RunConfig, Run]], data: RunData,
+                          fingerprint: str, skipped: list[str], on_run: Callable[[str], None]) -> TableResult | None:
+    from gwapbench.engine import distributed
+    from gwapbench.engine.runner import check_weights, resolve_device
+
+    info = distributed.init(resolve_device(options.engine.device))
     schedule = resolve_schedule(options.schedule, options.overrides)
-    runs: list[tuple[RunConfig, Run]] = []
-    for config in run_configs(spec, options):
-        run = store.run(run_id(config, fingerprint))
-        if info.is_main:
+    if info.is_main:
+        for config, run in runs:
             run.create(config, fingerprint, schedule)
-        runs.append((config, run))
     distributed.barrier(info)
     if any(not run.is_finished for _, run in runs):
         check_weights(options.net, options.weights)  # a missing weights file fails before any training
@@ -127,10 +142,12 @@ def produce_table(spec: TableSpec, options: TableOptions,
 
 
 def execute_runs(runs: Sequence[tuple[RunConfig, Run]], schedule: Schedule, data: RunData, engine: EngineOptions,
-                 info: distributed.Dist, on_run: Callable[[str], None],
+                 info: Dist, on_run: Callable[[str], None],
                  describe: Callable[[RunConfig, dict[str, Any]], str]) -> dict[str, Any]:
     """Bring every run to finished; metrics by run id (None on ranks other than 0); one `on_run` line
     "run <id>: <describe(config, metrics)>" for each run finished here."""
+    from gwapbench.engine.runner import execute
+
     metrics = {}
     for config, run in runs:
         finished = run.is_finished

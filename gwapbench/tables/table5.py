@@ -22,7 +22,8 @@ from gwapbench.engine.detection import execute_detection
 from gwapbench.engine.detection_data import split_boxes
 from gwapbench.engine.detection_schedules import resolve_detection_schedule
 from gwapbench.engine.detection_sources import DetectionSource, read_detection_splits
-from gwapbench.engine.runner import EngineOptions, check_weights
+from gwapbench.engine.inputs import EngineOptions
+from gwapbench.engine.runner import check_weights
 from gwapbench.engine.store import RunStore
 from gwapbench.errors import InputError
 from gwapbench.tables.paper import PAPER_KEY, paper_values

@@ -108,7 +108,7 @@ def test_a_run_resumed_from_its_checkpoint_ends_with_the_same_predictions(tmp_pa
     from gwapbench.data.synthetic_shapes import CLASS_NAMES
     from gwapbench.engine.detection import build_detection_task, execute_detection, train_detection
     from gwapbench.engine.detection_sources import DetectionSource, read_detection_splits
-    from gwapbench.engine.runner import EngineOptions
+    from gwapbench.engine.inputs import EngineOptions
     from gwapbench.engine.store import RunStore
 
     make_synthetic_voc(tmp_path / "voc", {"train": 6, "val": 4, "test": 3}, size=64)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -64,6 +68,21 @@ def test_table2_reuses_table1_runs_and_adds_the_centre_prior(produced):
     assert "finished in" not in outputs["table1-again"]
     for row in rows:
         assert 0 <= float(row["reproduced"]) <= 1
+
+
+def test_a_finished_table_re_renders_without_torch(produced, small_voc, tmp_path):
+    """All runs finished: the rows come from metrics.json alone, in a process that never imports torch."""
+    base, _ = produced
+    args = table_args("table1", small_voc, base / "runs", tmp_path / "out")
+    code = ("import sys\nfrom gwapbench.cli import cli\n"
+            f"try:\n    cli({args!r})\nexcept SystemExit as done:\n    assert done.code == 0, done.code\n"
+            "print('torch imported' if 'torch' in sys.modules else 'no torch')\n")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=repo, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "no torch"
+    assert "finished in" not in done.stdout
+    assert _rows(tmp_path / "out" / "table1.csv") == _rows(base / "out" / "table1.csv")
 
 
 def test_fig7_is_a_png(produced):

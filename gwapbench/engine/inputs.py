@@ -1,0 +1,35 @@
+"""Plain records the engine takes, importable without torch (a finished table re-renders without it).
+
+`EngineOptions`: how to run (device, loader workers, progress bars); `RunData`: what a run reads;
+`launched_world_size()`: the number of processes torchrun started (its WORLD_SIZE; 1 without torchrun).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from gwapbench.data.sample import Sample
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run (not what): device "auto" | "cpu" | "cuda[:i]", loader workers, progress bars."""
+
+    device: str = "auto"
+    workers: int = 2
+    progress: bool = True
+
+
+@dataclass
+class RunData:
+    """The samples a run reads and its class names."""
+
+    train: list[Sample]
+    test: list[Sample]
+    classes: tuple[str, ...]
+
+
+def launched_world_size() -> int:
+    """Processes started by torchrun (it sets WORLD_SIZE, RANK and LOCAL_RANK); 1 for a plain process."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
