@@ -1,4 +1,5 @@
-"""torchrun with the gloo backend and 2 CPU processes against 1 process on the same data."""
+"""torchrun with the gloo backend and 2 CPU processes against 1 process on the same data: Table I runs and
+Table IV's multi-scale maps."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.engine.conftest import table_args
+from gwapbench.data.synthetic import make_synthetic_ilsvrc
+from tests.engine.conftest import FAST, table_args
 
 REPO = Path(__file__).resolve().parents[2]
 # Measured on this small synthetic set, 4 iterations, 8 images a batch (4 per process, BatchNorm
@@ -58,3 +60,27 @@ def test_two_processes_train_to_close_metrics(small_voc, single, tmp_path):
         two = json.loads((tmp_path / "runs" / run.name / "metrics.json").read_text())
         assert "with 2 processes" in (tmp_path / "runs" / run.name / "log.txt").read_text()
         assert abs(one["voc07_cls_map"] - two["voc07_cls_map"]) <= TRAINING_TOLERANCE_MAP, (one, two)
+
+
+def test_two_processes_predict_the_multiscale_maps_one_predicts(tmp_path):
+    """table4 --scales under torchrun: each rank predicts its share of the val images at every scale;
+    rank 0 gathers them. From the same checkpoint, 2 processes store what 1 process stores."""
+    root = tmp_path / "data"
+    make_synthetic_ilsvrc(root, train_per_class=2, val_per_class=1, size=64)
+
+    def table4(base: Path) -> list[str]:
+        return ["table4", "--net", "tiny", "--imagenet-root", str(root), "--methods", "gwap", "--scales", "48,80",
+                "--runs-dir", str(base / "runs"), "--out", str(base / "out"), *FAST]
+
+    _run(table4(tmp_path / "one"), 1)
+    shutil.copytree(tmp_path / "one" / "runs", tmp_path / "two" / "runs")
+    scale_files = sorted((tmp_path / "two" / "runs").glob("tiny-gwap-*/predictions-80.npz"))
+    assert len(scale_files) == 1
+    scale_files[0].unlink()
+    _run(table4(tmp_path / "two"), 2)
+    relative = scale_files[0].relative_to(tmp_path / "two")
+    with np.load(tmp_path / "one" / relative) as one, np.load(tmp_path / "two" / relative) as two:
+        assert one.files == two.files
+        for key in one.files:
+            assert np.array_equal(one[key], two[key]), key
+    assert (tmp_path / "one" / "out" / "table4.csv").read_text() == (tmp_path / "two" / "out" / "table4.csv").read_text()
