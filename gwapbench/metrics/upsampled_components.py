@@ -114,6 +114,7 @@ def emulation_matches_torch() -> bool:
 
 
 def _float64_weights(axis: tuple) -> tuple:
+    """`axis_weights` with the float32 weights held in float64 (the kernels' arrays)."""
     low, high, w_low, w_high = axis
     return low, high, w_low.astype(np.float64), w_high.astype(np.float64)
 
@@ -287,10 +288,11 @@ class _AxisTables:
         self.size, self.piece_size = 0, 0
 
     def add(self, size_in: int, size_out: int) -> tuple[int, int, int]:
-        low, high, w_low, w_high = axis_weights(size_in, size_out)
+        weights = _float64_weights(axis_weights(size_in, size_out))
+        low = weights[0]
         firsts = np.flatnonzero(np.r_[True, low[1:] != low[:-1]])
         at = (self.size, self.piece_size, len(firsts) + 1)
-        self.parts.append((low, high, w_low.astype(np.float64), w_high.astype(np.float64)))
+        self.parts.append(weights)
         self.piece_parts.append(np.r_[firsts, size_out])
         self.size += size_out
         self.piece_size += len(firsts) + 1
