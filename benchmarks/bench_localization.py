@@ -1,7 +1,7 @@
 """Top-1 localization speed on the 50,000 ILSVRC2012 val images: `python benchmarks/bench_localization.py [--quick]`.
 
 Seeded 14x14 simulated maps upsampled (bilinear) to each image's size, box of the largest
-8-connected component above 0.2 * max (`heatmaps_to_boxes` with image_sizes: the run path, no
+8-connected component above 0.2 * max (`heatmaps_to_boxes` with image_sizes: the compiled path, no
 per-pixel work), vs a per-image loop (cv2.resize, scipy.ndimage.label, np.nonzero box, literal
 eval_clsloc IoU loop) on a prefix, extrapolated (the row says so). Values are checked to agree
 before timing is printed. OpenCV (opencv-python-headless, a test/bench extra) is needed for the
@@ -11,6 +11,7 @@ reference. MaxBoxAcc: bench_max_box_acc.py.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,15 +86,22 @@ def run(quick: bool) -> None:
     count = 2000 if quick else FULL
     samples_used = samples[:count]
     maps = coarse_maps(count, 14, seed=0)
-    ours_s, ours = best_time(lambda: ours_top1_error(maps, samples_used), repeat=1 if not quick else 2)
+    repeats = 1 if not quick else 2
+    cpu_started = time.process_time()
+    ours_s, ours = best_time(lambda: ours_top1_error(maps, samples_used), repeat=repeats)
+    ours_cpu = (time.process_time() - cpu_started) / repeats
     subset = 1000 if quick else 2000
+    cpu_started = time.process_time()
     reference_s, reference = best_time(lambda: reference_top1_error(maps[:subset], samples_used[:subset]), repeat=1)
+    reference_cpu = time.process_time() - cpu_started
     ours_subset = ours_top1_error(maps[:subset], samples_used[:subset])
     if ours_subset != reference:
         raise SystemExit(f"top-1 localization error differs: ours {ours_subset} vs reference {reference}")
     scale = count / subset
     print_row(f"top-1 loc error {count} ILSVRC val (ref x{scale:g} extrap.)", ours_s, reference_s * scale,
               "cv2.resize + ndimage.label loop")
+    print(f"CPU time, all threads: ours {ours_cpu:.1f} s, reference loop {reference_cpu:.1f} s on {subset} images "
+          f"(x{scale:g}: {reference_cpu * scale:.0f} s), ratio {reference_cpu * scale / ours_cpu:.1f}x")
 
 
 if __name__ == "__main__":

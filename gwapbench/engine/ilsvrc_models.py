@@ -22,6 +22,8 @@ from torch import Tensor, nn
 
 from gwapbench.engine.batches import Batch
 from gwapbench.engine.models import MultiLabelTask
+from gwapbench.data.ilsvrc import ILSVRC_NUM_CLASSES
+from gwapbench.engine.ilsvrc_methods import BACKPROP_NETS, PRETRAINED_METHODS, PRETRAINED_NETS, TRAINED_METHODS
 from gwapbench.errors import InputError
 from reference_models.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, build_backbone, resolve_state_dict
 from reference_models.classifier import WSLClassifier
@@ -29,11 +31,6 @@ from reference_models.pooling import build_pooling
 
 CAM_CONV_UNITS = 1024
 TOP_K = 5
-TRAINED_METHODS = ("gap", "gmp", "gwap")
-PRETRAINED_METHODS = ("original", "backprop")
-PRETRAINED_NETS = ("googlenet", "vgg16", "alexnet")
-BACKPROP_NETS = ("googlenet", "vgg16")
-ILSVRC_NUM_CLASSES = 1000
 
 
 def cam_backbone(net: str, weights: object = "default", extra_conv: bool = True) -> Backbone:

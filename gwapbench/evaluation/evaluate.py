@@ -233,7 +233,7 @@ def evaluate_heatmaps(
     for batch in _load_batches(iter_heatmaps(maps, keys), len(kept), batch_bytes):
         part = slice(start, start + len(batch))
         start = part.stop
-        if "gt-known" in chosen or guesses is not None:  # the run path is fastest on many maps at once
+        if "gt-known" in chosen or guesses is not None:  # the compiled path is fastest on many maps at once
             sizes = np.array([(s.height, s.width) for s in kept[part]], dtype=np.int64)
             boxes[part] = heatmaps_to_boxes(batch, threshold, image_sizes=sizes)
         for sub in _chunks(len(batch), chunk_size):  # maps at image size: a few hundred at a time

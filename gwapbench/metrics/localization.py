@@ -8,9 +8,7 @@ See docs/metrics.md ("Box localization") for definitions, sources and pitfalls.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +33,6 @@ MAX_IMAGE_PIXELS = 1 << 26  # upsampling bound of heatmaps_to_boxes: 256 MB per 
 DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
 MAX_BOX_ACC_V2_IOUS = (0.3, 0.5, 0.7)
 _BATCH_MAPS = 4096  # maps per compiled call
-_RUN_PATH_MAPS = 512  # maps per run-path task: ~1,300 runs per map, ~130 MB of run arrays in flight
-_MAX_WORKERS = min(os.cpu_count() or 1, 4)  # run-path tasks in flight at once
 
 
 def _check_gt_boxes(gt_boxes: Sequence[object], name: str = "gt_boxes") -> list[np.ndarray]:
@@ -101,7 +97,7 @@ def heatmaps_to_boxes(
     With `image_sizes` ((N, 2) heights and widths, at most `MAX_IMAGE_PIXELS` each), each map is
     first resized bilinearly to its image (`resize_heatmap`), so the boxes are inclusive pixel
     indices of the image (Table IV).
-    Float32 maps take the run path (`upsampled_components`), which never builds the resized map
+    Float32 maps take the compiled path (`upsampled_components`), which never builds the resized map
     and gives the same boxes.
     """
     _check_box_args(threshold, method)
@@ -132,28 +128,13 @@ def heatmaps_to_boxes(
 
 
 def _upsampled_boxes(maps: list[np.ndarray], sizes: np.ndarray, threshold: float, boxes: np.ndarray) -> np.ndarray:
-    """Fill `boxes` for the maps the run path (`upsampled_components`) handles: float32 maps whose
-    upsampling torch does with its generic kernel; returns the mask of those maps. Maps are grouped
-    by (map size, image size) into tasks of at most `_RUN_PATH_MAPS` maps, run in threads (numpy
-    releases the GIL)."""
-    shapes = np.array([m.shape for m in maps], dtype=np.int64)
+    """Fill `boxes` for the maps the compiled path (`upsampled_components`) handles: float32 maps whose
+    upsampling torch does with its generic kernel; returns the mask of those maps."""
     eligible = np.array([m.dtype == np.float32 for m in maps]) & (sizes.sum(axis=1) > GENERIC_KERNEL_MIN_SUM)
     if not eligible.any() or not emulation_matches_torch():
         return np.zeros(len(maps), dtype=bool)
     chosen = np.flatnonzero(eligible)
-    _, group = np.unique(np.concatenate([shapes[chosen], sizes[chosen]], axis=1), axis=0, return_inverse=True)
-    order = np.argsort(group.reshape(-1), kind="stable")
-    bounds = np.flatnonzero(np.r_[True, np.diff(group.reshape(-1)[order]) != 0, True])
-    members = [chosen[order[start : min(start + _RUN_PATH_MAPS, b)]]
-               for a, b in zip(bounds[:-1], bounds[1:]) for start in range(a, b, _RUN_PATH_MAPS)]
-
-    def run(indices: np.ndarray) -> None:
-        height, width = sizes[indices[0]]
-        boxes[indices] = upsampled_largest_boxes(np.stack([maps[i] for i in indices]), int(height), int(width),
-                                                 threshold)
-
-    with ThreadPoolExecutor(max_workers=min(len(members), _MAX_WORKERS)) as pool:
-        list(pool.map(run, members))
+    boxes[chosen] = upsampled_largest_boxes([maps[i] for i in chosen], sizes[chosen], threshold)
     return eligible
 
 

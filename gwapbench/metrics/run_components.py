@@ -1,74 +1,65 @@
-"""Largest 8-connected component of a binary mask given as horizontal runs, for many images at once.
+"""Largest 8-connected component of one binary mask given as horizontal runs (compiled union-find).
 
-A run is (image, row, first, last): columns first..last of one row are foreground. Runs [a, b]
-in row y and [c, d] in row y + 1 are 8-adjacent iff c <= b + 1 and a <= d + 1; runs in one row
-never touch (they are maximal). Components = connected components of that run graph (one
-sparse `connected_components` call over all images); size = sum of run lengths; box = min/max
-of run ends and rows; tie rule of `components.largest_component_box` (scipy labels in raster
-order): the component whose first pixel in row-major order comes first wins.
+A run is (first, last): columns first..last of one row are foreground; the runs of row y are
+`row_start[y]` .. `row_start[y + 1] - 1`, sorted by column and maximal (runs in one row never
+touch). Runs [a, b] in row y and [c, d] in row y + 1 are 8-adjacent iff c <= b + 1 and a <= d + 1:
+a two-pointer merge of consecutive rows finds every such pair, a union-find over runs joins them.
+Each component's root is its lowest run index (union by index), the first run in raster order:
+size = sum of run lengths; the largest size wins and equal sizes go to the lower root, i.e. the
+component whose first pixel in row-major order comes first (scipy.ndimage.label numbers
+components in that order, so this is `components.largest_component_box`'s tie rule).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse import csgraph
 
-from gwapbench.metrics.components import EMPTY_BOX
+from gwapbench.compiled import njit
 
 
-def run_adjacency(image: np.ndarray, row: np.ndarray, first: np.ndarray, last: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(sources, targets): every pair of 8-adjacent runs in consecutive rows.
-
-    Runs must be sorted by (image, row, first). In a row, firsts and lasts both increase, so the
-    runs of row y + 1 touching [a, b] are a contiguous slice: from the first with last >= a - 1 to
-    the last with first <= b + 1 (two searchsorted calls on (image, row, column) keys).
-    """
-    span = int(max(last.max(initial=0), 0)) + 3
-    line = image.astype(np.int64) * (int(row.max(initial=0)) + 2) + row
-    first_key = line * span + (first + 1)
-    last_key = line * span + (last + 1)
-    next_line = (line + 1) * span
-    lo = np.searchsorted(last_key, next_line + first, side="left")  # last + 1 >= a  <=>  last >= a - 1
-    hi = np.searchsorted(first_key, next_line + last + 2, side="right")  # first + 1 <= b + 2
-    counts = np.maximum(hi - lo, 0)
-    sources = np.repeat(np.arange(len(image)), counts)
-    offsets = np.arange(len(sources)) - np.repeat(np.cumsum(counts) - counts, counts)
-    return sources, np.repeat(lo, counts) + offsets
+@njit(cache=True)
+def _find(parent: np.ndarray, node: int) -> int:
+    while parent[node] != node:
+        parent[node] = parent[parent[node]]  # path halving
+        node = parent[node]
+    return node
 
 
-def largest_run_component_boxes(image: np.ndarray, row: np.ndarray, first: np.ndarray, last: np.ndarray,
-                                num_images: int) -> np.ndarray:
-    """(num_images, 4) int64 inclusive boxes (x1, y1, x2, y2) of each image's largest component;
-    `EMPTY_BOX` for an image without runs. Runs sorted by (image, row, first)."""
-    boxes = np.tile(np.array(EMPTY_BOX, dtype=np.int64), (num_images, 1))
-    count = len(image)
+@njit(cache=True)
+def largest_run_component_box(first: np.ndarray, last: np.ndarray, row_start: np.ndarray, box: np.ndarray) -> None:
+    """Write into `box` (4,) the inclusive box (x1, y1, x2, y2) of the largest component of the runs
+    (`first`, `last`, `row_start` (height + 1,) as in the module docstring); (0, 0, 0, 0) without runs."""
+    height = len(row_start) - 1
+    count = row_start[height]
+    box[:] = 0
     if count == 0:
-        return boxes
-    sources, targets = run_adjacency(image, row, first, last)
-    graph = sparse.coo_matrix((np.ones(len(sources), dtype=np.int8), (sources, targets)), shape=(count, count))
-    num_components, label = csgraph.connected_components(graph.tocsr(), directed=False)
-    # scipy numbers components in order of their lowest node (checked): the first run of each
-    # component, its first pixel in row-major order, is where the running maximum label rises
-    rises = np.empty(count, dtype=bool)
-    rises[0] = True
-    rises[1:] = label[1:] > np.maximum.accumulate(label)[:-1]
-    leader = np.flatnonzero(rises)
-    if len(leader) != num_components or not np.array_equal(label[leader], np.arange(num_components)):
-        raise RuntimeError("scipy connected_components no longer numbers components in node order")
-    size = np.bincount(label, weights=last - first + 1, minlength=num_components)
-    comp_image = image[leader]
-    best = np.lexsort((leader, -size, comp_image))
-    winners = best[np.r_[True, comp_image[best][1:] != comp_image[best][:-1]]]
-    # box of each winner: its runs are a subsequence of its image's runs (runs are in image order)
-    is_winner = np.zeros(num_components, dtype=bool)
-    is_winner[winners] = True
-    runs = np.flatnonzero(is_winner[label])
-    starts = np.flatnonzero(np.r_[True, image[runs][1:] != image[runs][:-1]])
-    owner = image[runs][starts]
-    boxes[owner, 0] = np.minimum.reduceat(first[runs], starts)
-    boxes[owner, 1] = row[runs][starts]
-    boxes[owner, 2] = np.maximum.reduceat(last[runs], starts)
-    boxes[owner, 3] = np.maximum.reduceat(row[runs], starts)
-    return boxes
+        return
+    parent = np.arange(count)
+    for y in range(1, height):
+        above, above_end = row_start[y - 1], row_start[y]
+        for run in range(row_start[y], row_start[y + 1]):
+            while above < above_end and last[above] < first[run] - 1:  # never touches this run or later ones
+                above += 1
+            other = above
+            while other < above_end and first[other] <= last[run] + 1:
+                a, b = _find(parent, run), _find(parent, other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+                other += 1
+    size = np.zeros(count, np.int64)
+    for run in range(count):
+        size[_find(parent, run)] += last[run] - first[run] + 1
+    best = 0
+    for run in range(count):  # roots in increasing index: a strictly larger size is needed to win
+        if size[run] > size[best]:
+            best = run
+    box[0], box[2] = first[best], last[best]
+    box[1] = box[3] = -1
+    for y in range(height):
+        for run in range(row_start[y], row_start[y + 1]):
+            if parent[run] == best or _find(parent, run) == best:
+                box[0] = min(box[0], first[run])
+                box[2] = max(box[2], last[run])
+                if box[1] < 0:
+                    box[1] = y
+                box[3] = y

@@ -1,4 +1,5 @@
-"""Foreground runs of a bilinearly upsampled float32 heat map above threshold * max, without its pixels.
+"""Box of the largest component of {U > threshold * max U}, U a float32 map bilinearly upsampled by torch,
+without building U (compiled; one map per step of a parallel loop).
 
 torch's CPU bilinear upsampling (`align_corners=False`) of an (h, w) float32 map M to (H, W) is,
 per axis (shown for x; y alike), with s = float32(w / W):
@@ -7,34 +8,36 @@ per axis (shown for x; y alike), with s = float32(w / W):
     b1(x) = src - j (float32, clipped to [0, 1]),  b0(x) = float32(1 - b1)
     t_r(x) = fma(M[r, j], b0, M[r, j1] b1),  U[y, x] = fma(t_i(x), a0(y), t_i1(x) a1(y))   (float32)
 
-On a "piece" of columns sharing j (and of rows sharing i), the weights are monotone, so in exact
-arithmetic U is monotone along the piece and {x : U > T} is a prefix or suffix of it; the grid
-maximum of U is at a piece end in both axes. A row then costs O(w) work plus a solve per
-crossing (estimate, corrected by one column) instead of O(W), and the foreground comes out as
-runs (row, first, last column).
+`pixel_value` computes this bit for bit (fma rounded once: see `_fma32`). The real-number value
+with the real complements, V = (1 - a1)((1 - b1) M[i, j] + b1 M[i, j1]) + a1((1 - b1) M[i1, j] + b1 M[i1, j1]),
+is affine in b1 along a "piece" of columns sharing j, and b1 is nondecreasing there, so V is
+monotone on each piece of each row, and bilinear in (a1, b1) on a rectangle of a row piece and a
+column piece (its maximum over the rectangle is at a corner). Rounding bound: |U - V| <= 4u + 4e
+(u = 2^-24 max|M|, e = 2^-150: four float32 roundings and the two rounded complements b0, a0).
 
-Exactness. Decisions use U64, U in float64 with torch's float32 weights, which differs from the
-float32 value by < 3 units u = 2^-24 max|M| (rounding of the four products and two sums; measured
-2.8 u on random maps); the level T = float32(max U * float32(threshold)) is exact once the
-maximum is. A pixel with |U64 - T| > DELTA (16 u) is decided by U64. The pixel next to a
-run end, when within DELTA, is recomputed in float32 with torch's operation order (fma emulated
-in float64) and decides alone. The image is "ambiguous" and left to the pixel path when that is
-not enough: a piece end within DELTA of T, two pixels of one crossing within DELTA, or a
-non-corner pixel within 2 DELTA of the maximum (a flat top whose float32 maximum may be inside).
+The foreground of a row is decided piece by piece: V at both ends more than BAND = 8u + 2^-140
+above the level T (V is evaluated in float64, off by ~2^-50 max|M|): the whole piece; both below
+T - BAND: none; otherwise each pixel is decided by V when |V - T| > BAND, else by U itself. The
+maximum: U at every corner of the piece grid, then U at every pixel with V >= (that maximum) - BAND
+in the rectangles whose corners allow it. T = float32(max U * float32(threshold)). Runs of the
+foreground go to `run_components`. Cost per map: O(H w + h w) plus a few pixels per run end,
+instead of O(H W).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from gwapbench.metrics.run_components import largest_run_component_boxes
+from gwapbench.compiled import njit, prange
+from gwapbench.metrics.run_components import largest_run_component_box
 
-DELTA_UNITS = 16.0  # DELTA = 16 * 2^-24 * max |M|: the band around T where float64 may disagree with float32
 GENERIC_KERNEL_MIN_SUM = 128  # torch upsamples with its generic kernel (emulated here) when H + W > 128
-_BLOCK_ENTRIES = 1 << 22  # (image, row, piece) entries per vectorized block
+BAND_UNITS = 8.0  # BAND = 8 * 2^-24 * max|M| + 2^-140: beyond it from the level, V decides for U
+_MAPS_PER_TASK = 64  # maps per parallel task (run buffers are allocated once per task)
 
 
 def axis_weights(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -47,232 +50,275 @@ def axis_weights(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, n
     return low, np.minimum(low + 1, size_in - 1), np.float32(1) - w_high, w_high
 
 
-def _pieces(low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first, last) index of each maximal range of output indices sharing the lower sample."""
-    starts = np.flatnonzero(np.r_[True, low[1:] != low[:-1]])
-    return starts, np.r_[starts[1:] - 1, len(low) - 1]
+@njit(cache=True)
+def _fma32(a: float, b: float, c: float) -> float:
+    """float32(a b + c) rounded once, for float32 values a, b, c held in float64.
+
+    a b is exact in float64; s = a b + c rounds once, with exact error err (Knuth's two-sum). float32(s)
+    is the correctly rounded result unless s is exactly halfway between two float32 values and
+    err != 0: then the true value lies on err's side of s, which picks the neighbour.
+    """
+    product = a * b
+    total = product + c
+    back = total - product
+    err = (product - (total - back)) + (c - back)
+    rounded = np.float64(np.float32(total))
+    half_gap = total - rounded
+    if err == 0.0 or half_gap == 0.0:
+        return rounded
+    other = rounded + 2.0 * half_gap  # the neighbour when total is halfway, else not a float32
+    if np.float64(np.float32(other)) == other and (err > 0.0) == (half_gap > 0.0):
+        return other
+    return rounded
 
 
-def _fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """float32(a b + c) rounded once (a b is exact in float64; the sum is rounded twice, which
-    differs from one rounding only in halfway cases of probability ~2^-29)."""
-    return (a.astype(np.float64) * b + c).astype(np.float32)
+@njit(cache=True)
+def _mul32(a: float, b: float) -> float:
+    """float32(a b) for float32 values held in float64 (the float64 product is exact)."""
+    return np.float64(np.float32(a * b))
 
 
-def float32_pixels(maps: np.ndarray, y_axis: tuple, x_axis: tuple, image: np.ndarray, y: np.ndarray,
-                   x: np.ndarray) -> np.ndarray:
-    """U[image, y, x] exactly as torch's CPU float32 kernel: horizontal fma per source row, then vertical."""
-    y_low, y_high, a0, a1 = (values[y] for values in y_axis)
-    x_low, x_high, b0, b1 = (values[x] for values in x_axis)
-    top = _fma32(maps[image, y_low, x_low], b0, maps[image, y_low, x_high] * b1)
-    bottom = _fma32(maps[image, y_high, x_low], b0, maps[image, y_high, x_high] * b1)
-    return _fma32(top, a0, bottom * a1)
+@njit(cache=True)
+def pixel_value(values: np.ndarray, width: int, i: int, i1: int, a0: float, a1: float, j: int, j1: int,
+                b0: float, b1: float) -> float:
+    """U at one pixel, as torch's CPU float32 kernel: horizontal fma per source row, then vertical.
+    `values`: the (h, w) map flattened; samples i, i1 (rows) and j, j1 (columns), float32 weights."""
+    top = _fma32(values[i * width + j], b0, _mul32(values[i * width + j1], b1))
+    bottom = _fma32(values[i1 * width + j], b0, _mul32(values[i1 * width + j1], b1))
+    return _fma32(top, a0, _mul32(bottom, a1))
+
+
+@njit(cache=True)
+def upsample_float32(values: np.ndarray, width: int, y_axis: tuple, x_axis: tuple) -> np.ndarray:
+    """(H, W) float64 holding U's float32 values at every pixel (`pixel_value`); axes as `axis_weights`."""
+    y_low, y_high, a0, a1 = y_axis
+    x_low, x_high, b0, b1 = x_axis
+    out = np.empty((len(y_low), len(x_low)))
+    for y in range(len(y_low)):
+        for x in range(len(x_low)):
+            out[y, x] = pixel_value(values, width, y_low[y], y_high[y], a0[y], a1[y], x_low[x], x_high[x], b0[x],
+                                    b1[x])
+    return out
 
 
 @functools.cache
 def emulation_matches_torch() -> bool:
-    """Whether `float32_pixels` reproduces this torch build bit for bit on a probe upsampling."""
-    probe = np.random.default_rng(0).random((1, 9, 13), dtype=np.float32) ** 3
+    """Whether `pixel_value` reproduces this torch build bit for bit on a probe upsampling."""
+    probe = np.random.default_rng(0).random((9, 13), dtype=np.float32) ** 3
     height, width = 157, 211
-    expected = torch.nn.functional.interpolate(torch.from_numpy(probe)[None], size=(height, width),
+    expected = torch.nn.functional.interpolate(torch.from_numpy(probe)[None, None], size=(height, width),
                                                mode="bilinear", align_corners=False)[0, 0].numpy()
-    y, x = np.repeat(np.arange(height), width), np.tile(np.arange(width), height)
-    ours = float32_pixels(probe, axis_weights(9, height), axis_weights(13, width), np.zeros_like(y), y, x)
-    return bool(np.array_equal(ours.reshape(height, width), expected))
+    axes = [_float64_weights(axis_weights(size_in, size_out)) for size_in, size_out in ((9, height), (13, width))]
+    ours = upsample_float32(probe.astype(np.float64).ravel(), 13, axes[0], axes[1])
+    return bool(np.array_equal(ours, expected.astype(np.float64)))
 
 
-def float32_grid(maps: np.ndarray, y_axis: tuple, x_axis: tuple, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """(n, len(ys), len(xs)) U on the grid ys x xs, same float32 operations as `float32_pixels`."""
-    y_low, y_high, a0, a1 = (values[ys] for values in y_axis)
-    x_low, x_high, b0, b1 = (values[xs] for values in x_axis)
-    across = _fma32(maps[:, :, x_low], b0, maps[:, :, x_high] * b1)
-    return _fma32(across[:, y_low], a0[:, None], across[:, y_high] * a1[:, None])
+def _float64_weights(axis: tuple) -> tuple:
+    """`axis_weights` with the float32 weights held in float64 (the kernels' arrays)."""
+    low, high, w_low, w_high = axis
+    return low, high, w_low.astype(np.float64), w_high.astype(np.float64)
 
 
-class _Rows:
-    """Float64 rows c = a0 M[i] + a1 M[i1] of the output rows of a block, and the per-entry lookups."""
-
-    def __init__(self, mixed: np.ndarray, x_axis: tuple) -> None:
-        x_low, x_high, b0, b1 = x_axis
-        self.first, self.last = _pieces(x_low)
-        self.b0, self.b1 = b0.astype(np.float64), b1.astype(np.float64)
-        # b1 per column at the end of each piece, and the last column of the piece's flat start
-        self.slope = self.b1[self.last] - self.b1[np.maximum(self.last - 1, self.first)]
-        flat = b1 == np.repeat(b1[self.first], self.last - self.first + 1)  # a prefix of each piece
-        self.flat_end = np.maximum.reduceat(np.where(flat, np.arange(len(b1)), -1), self.first)
-        lows = x_low[self.first]  # every sample when upsampling: then no gather is needed
-        same = np.array_equal(lows, np.arange(mixed.shape[2]))
-        self.low_value = (mixed if same else mixed[:, :, lows]).reshape(-1)  # per (image, row, piece) entry
-        self.high_value = mixed[:, :, x_high[self.first]].reshape(-1)
-
-    def value(self, x: np.ndarray, entries: np.ndarray) -> np.ndarray:
-        return self.low_value[entries] * self.b0[x] + self.high_value[entries] * self.b1[x]
+@njit(cache=True)
+def _ideal(values: np.ndarray, width: int, i: int, i1: int, a1: float, j: int) -> float:
+    """(1 - a1) M[i, j] + a1 M[i1, j] in float64."""
+    top = values[i * width + j]
+    return top + a1 * (values[i1 * width + j] - top)
 
 
-def upsampled_runs(maps: np.ndarray, height: int, width: int, threshold: float
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of {U > T}, T = float32(max U * float32(threshold)), of n float32 maps (n, h, w) upsampled
-    to (height, width): (image, row, first, last) in row-major order, and the (n,) bool mask of
-    ambiguous images (see the module docstring; their runs are not returned)."""
-    num = len(maps)
-    values = maps.astype(np.float64)
-    y_axis, x_axis = axis_weights(maps.shape[1], height), axis_weights(maps.shape[2], width)
-    delta = DELTA_UNITS * 2.0**-24 * np.abs(values).reshape(num, -1).max(axis=1)
-    level, ambiguous = _level(maps, y_axis, x_axis, threshold, delta)
+@njit(cache=True)
+def _peak(values, width, y_axis, y_pieces, x_axis, x_pieces, band) -> float:
+    """max U over the image (module docstring: piece-grid corners, then rectangles that may exceed them)."""
     y_low, y_high, a0, a1 = y_axis
-    out = []
-    per_block = max(1, _BLOCK_ENTRIES // (len(_pieces(x_axis[0])[0]) * height))
-    for begin in range(0, num, per_block):
-        block = np.arange(begin, min(num, begin + per_block))
-        mixed = values[block][:, y_low] * a0[None, :, None] + values[block][:, y_high] * a1[None, :, None]
-        image, row, first, last, bad = _block_runs(maps, block, mixed, level[block], delta[block], y_axis, x_axis)
-        ambiguous[block] |= bad
-        out.append((image, row, first, last))
-    image, row, first, last = (np.concatenate(parts) for parts in zip(*out))
-    keep = ~ambiguous[image]
-    return image[keep], row[keep], first[keep], last[keep], ambiguous
+    x_low, x_high, b0, b1 = x_axis
+    peak = -np.inf
+    for q in range(len(y_pieces) - 1):
+        for y in (y_pieces[q], y_pieces[q + 1] - 1):
+            for p in range(len(x_pieces) - 1):
+                for x in (x_pieces[p], x_pieces[p + 1] - 1):
+                    peak = max(peak, pixel_value(values, width, y_low[y], y_high[y], a0[y], a1[y], x_low[x],
+                                                 x_high[x], b0[x], b1[x]))
+    floor = peak - band
+    for q in range(len(y_pieces) - 1):
+        y_first, y_last = y_pieces[q], y_pieces[q + 1] - 1
+        i, i1 = y_low[y_first], y_high[y_first]
+        for p in range(len(x_pieces) - 1):
+            x_first, x_last = x_pieces[p], x_pieces[p + 1] - 1
+            j, j1 = x_low[x_first], x_high[x_first]
+            corner = -np.inf
+            for y in (y_first, y_last):
+                left, right = _ideal(values, width, i, i1, a1[y], j), _ideal(values, width, i, i1, a1[y], j1)
+                corner = max(corner, left + (right - left) * b1[x_first], left + (right - left) * b1[x_last])
+            if corner < floor:
+                continue
+            for y in range(y_first, y_last + 1):
+                left, right = _ideal(values, width, i, i1, a1[y], j), _ideal(values, width, i, i1, a1[y], j1)
+                for x in range(x_first, x_last + 1):
+                    if left + (right - left) * b1[x] >= floor:
+                        peak = max(peak, pixel_value(values, width, i, i1, a0[y], a1[y], j, j1, b0[x], b1[x]))
+    return peak
 
 
-def _level(maps: np.ndarray, y_axis: tuple, x_axis: tuple, threshold: float, delta: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """(n,) float64 level T of each image and the mask of images whose float32 maximum may be off a corner.
-
-    Corners: first and last index of each piece in both axes, and every index past the last
-    sample. Next candidates: their neighbours inside the piece (in exact arithmetic the maximum
-    of the non-corner pixels is among them), skipping indices whose samples and weights equal
-    their neighbour's (same value, bit for bit).
-    """
-    num = len(maps)
-    corners, near = [], []
-    for axis in (y_axis, x_axis):
-        # indices with the same samples and weights give bit-identical values: keep the first of each
-        low, high, _, w_high = axis
-        distinct = np.flatnonzero(np.r_[True, (low[1:] != low[:-1]) | (w_high[1:] != w_high[:-1])])
-        first, last = _pieces(low[distinct])
-        # past the last sample (low == high) the value is M (b0 + b1), flat up to rounding: all are corners
-        past_last = distinct[low[distinct] == high[distinct]]
-        corners.append(np.unique(np.r_[distinct[first], distinct[last], past_last]))
-        inner = np.r_[np.minimum(first + 1, last), np.maximum(last - 1, first)]
-        near.append(np.unique(np.r_[corners[-1], distinct[inner]]))
-    rows, cols = near
-    y_low, y_high, a0, a1 = (v[rows] for v in y_axis)
-    x_low, x_high, b0, b1 = (v[cols] for v in x_axis)
-    values = maps.astype(np.float64)
-    mixed = values[:, y_low] * a0[None, :, None].astype(np.float64) + values[:, y_high] * a1[None, :, None]
-    u64 = (mixed[:, :, x_low] * b0.astype(np.float64) + mixed[:, :, x_high] * b1).reshape(num, -1)
-    grid_y, grid_x = np.repeat(rows, len(cols)), np.tile(cols, len(rows))
-    is_corner = np.isin(grid_y, corners[0]) & np.isin(grid_x, corners[1])
-    peak64 = u64[:, is_corner].max(axis=1)
-    second = u64[:, ~is_corner].max(axis=1, initial=-np.inf)
-    peak32 = float32_grid(maps, y_axis, x_axis, corners[0], corners[1]).reshape(num, -1).max(axis=1)
-    level = (peak32 * np.float32(threshold)).astype(np.float64)
-    return level, second >= peak64 - 2 * delta
+@njit(cache=True)
+def _grown(buffer: np.ndarray, needed: int) -> np.ndarray:
+    """`buffer` copied into one of at least `needed` (and twice its) entries."""
+    out = np.empty(max(2 * len(buffer), needed), buffer.dtype)
+    out[: len(buffer)] = buffer
+    return out
 
 
-def _block_runs(maps: np.ndarray, block: np.ndarray, mixed: np.ndarray, level: np.ndarray, delta: np.ndarray,
-                y_axis: tuple, x_axis: tuple) -> tuple[np.ndarray, ...]:
-    """Runs of one block of images (see `upsampled_runs`) and the block's ambiguous mask."""
-    num, height, _ = mixed.shape
-    rows = _Rows(mixed, x_axis)
-    pieces = len(rows.first)
-    shape = (num, height, pieces)
-    low_value, high_value = rows.low_value.reshape(shape), rows.high_value.reshape(shape)
-    entry_level, entry_delta = level[:, None, None], delta[:, None, None]
-    gap_first = low_value * rows.b0[rows.first] + high_value * rows.b1[rows.first] - entry_level
-    gap_last = low_value * rows.b0[rows.last] + high_value * rows.b1[rows.last] - entry_level
-    bad = (np.abs(gap_first) <= entry_delta) | (np.abs(gap_last) <= entry_delta)
-    bad_image = bad.reshape(num, -1).any(axis=1)
-    above_first, above_last = (gap_first > 0).reshape(-1), (gap_last > 0).reshape(-1)
-    kept = np.flatnonzero(above_first | above_last)
-    piece = kept % pieces
-    image, row = kept // (height * pieces), (kept // pieces) % height
-    run_first, run_last = rows.first[piece], rows.last[piece]
-    cross = np.flatnonzero(above_first[kept] != above_last[kept])
-    if len(cross):
-        rising = above_last[kept[cross]]
-        boundary, bad_cross = _crossings(maps, block, rows, kept[cross], image[cross], row[cross], piece[cross],
-                                         level[image[cross]], delta[image[cross]], rising, y_axis, x_axis)
-        bad_image[image[cross[bad_cross]]] = True
-        run_first[cross] = np.where(rising, boundary, run_first[cross])
-        run_last[cross] = np.where(rising, run_last[cross], boundary - 1)
-    # merge runs of consecutive pieces that touch (same row, next first = last + 1)
-    joins = np.zeros(len(kept), dtype=bool)
-    joins[1:] = (kept[1:] == kept[:-1] + 1) & (row[1:] == row[:-1]) & (run_first[1:] == run_last[:-1] + 1)
-    starts = np.flatnonzero(~joins)
-    ends = np.append(starts[1:], len(kept))[: len(starts)] - 1
-    return block[image[starts]], row[starts], run_first[starts], run_last[ends], bad_image
+@njit(cache=True)
+def _first_above(b1: np.ndarray, lo: int, hi: int, left: float, slope: float, bound: float) -> int:
+    """First x in lo..hi with left + slope b1[x] > bound (slope > 0, b1 nondecreasing), or hi + 1.
+
+    b1 is nearly affine on a piece: start at the column where the line through its ends crosses,
+    then step (a column or two, except on the clipped start of the first piece)."""
+    x = lo
+    if b1[hi] > b1[lo]:
+        estimate = lo + ((bound - left) / slope - b1[lo]) * (hi - lo) / (b1[hi] - b1[lo])
+        x = int(min(max(estimate, lo), hi))
+    while x > lo and left + slope * b1[x - 1] > bound:
+        x -= 1
+    while x <= hi and left + slope * b1[x] <= bound:
+        x += 1
+    return x
 
 
-def _crossings(maps, block, rows, entries, image, row, piece, level, delta, rising, y_axis, x_axis):
-    """First column on the far side of the level in each crossing piece, and which are ambiguous.
-
-    With b0 ~ 1 - b1 the value low + (high - low) b1 crosses T at b1* = (T - low) / (high - low);
-    b1 is nondecreasing and nearly affine on a piece, so the boundary b (b - 1 near side, b far
-    side) is an estimate corrected by one column, then checked in float64. A pixel of b - 1, b within DELTA of T is
-    recomputed in float32 and may move b by one; two such pixels, one at b - 2 or b + 1, or a
-    float64 check that fails make the crossing ambiguous.
-    """
-    lo, hi = rows.first[piece], rows.last[piece]
-    low, high = rows.low_value[entries], rows.high_value[entries]
-    # b1 is (up to float32 rounding, ~1e-6) affine on the piece after its flat start: estimate the
-    # first column with b1 > b1* from the last column, then correct it by one column either way
-    with np.errstate(divide="ignore", invalid="ignore"):  # high == low: flat up to rounding, left ambiguous
-        wanted = (level - low) / (high - low)
-        estimate = hi - (rows.b1[hi] - wanted) / rows.slope[piece]
-    lowest = rows.flat_end[piece] + 1
-    guess = np.minimum(np.maximum(np.floor(np.where(np.isfinite(estimate), estimate, 0.0)).astype(np.int64) + 1,
-                                  lowest), hi)
-    right = guess - 1 + ((guess - 1 < lowest) | (rows.b1[guess - 1] < wanted)) + (rows.b1[guess] < wanted)
-    right = np.minimum(np.maximum(right, lowest), hi)
-
-    def gap(x: np.ndarray, subset: slice | np.ndarray = slice(None)) -> np.ndarray:
-        return low[subset] * rows.b0[x] + high[subset] * rows.b1[x] - level[subset]
-
-    gap_before, gap_at = gap(right - 1), gap(right)
-    close_before, close_at = np.abs(gap_before) <= delta, np.abs(gap_at) <= delta
-    bad = ((gap_before > 0) == rising) | ((gap_at > 0) != rising) | (close_before & close_at)
-    # one pixel further from T is outside DELTA unless U is flat there (checked where it matters)
-    for is_close, offset, inside in ((close_before, -2, lo), (close_at, 1, hi)):
-        check = np.flatnonzero(is_close)
-        column = right[check] + offset
-        valid = (column >= inside[check]) if offset < 0 else (column <= inside[check])
-        column = np.minimum(np.maximum(column, lo[check]), hi[check])
-        bad[check] |= valid & (np.abs(gap(column, check)) <= delta[check])
-    for offset, is_close, step in ((-1, close_before, -1), (0, close_at, 1)):
-        check = np.flatnonzero(is_close & ~bad)
-        if len(check):
-            exact = float32_pixels(maps, y_axis, x_axis, block[image[check]], row[check], right[check] + offset)
-            is_far = (exact.astype(np.float64) > level[check]) == rising[check]
-            moved = is_far if step < 0 else ~is_far
-            right[check[moved]] += step
-    return right, bad
+@njit(cache=True)
+def _emit(first, last, count, run_first, run_last, a, b):
+    """Add columns a..b (a > run_last) to the open run (run_first, run_last) or close it and open a new one;
+    returns the new (count, run_first, run_last)."""
+    if a == run_last + 1:
+        return count, run_first, b
+    if run_last >= 0:
+        first[count], last[count] = run_first, run_last
+        count += 1
+    return count, a, b
 
 
-def mask_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, first, last) runs of True in a 2-D boolean mask, row-major order."""
-    height, width = mask.shape
-    padded = np.zeros((height, width + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    change = np.diff(padded, axis=1)
-    start_row, start_col = np.nonzero(change == 1)
-    _, end_col = np.nonzero(change == -1)
-    return start_row, start_col, end_col - 1
+@njit(cache=True)
+def _foreground_runs(values, width, y_axis, x_axis, x_pieces, level, band, first, last, row_start):
+    """Runs (first, last) of {U > level} row by row into the buffers (grown when full), row offsets into
+    `row_start`; returns the buffers.
+
+    On a piece, gap(x) = V(x) - level = left + slope b1[x] is monotone: columns with gap < -band are
+    background, gap > band foreground, the rest (found by two binary searches) are decided by U."""
+    y_low, y_high, a0, a1 = y_axis
+    x_low, x_high, b0, b1 = x_axis
+    out_width = len(x_low)
+    mixed = np.empty(width)
+    count = 0
+    for y in range(len(y_low)):
+        row_start[y] = count
+        if count + (out_width + 1) // 2 > len(first):  # a row holds at most ceil(W / 2) runs
+            first, last = _grown(first, count + (out_width + 1) // 2), _grown(last, count + (out_width + 1) // 2)
+        i, i1 = y_low[y], y_high[y]
+        for j in range(width):
+            mixed[j] = _ideal(values, width, i, i1, a1[y], j) - level
+        run_first, run_last = -1, -2
+        for p in range(len(x_pieces) - 1):
+            x_first, x_last = x_pieces[p], x_pieces[p + 1] - 1
+            j, j1 = x_low[x_first], x_high[x_first]
+            left, slope = mixed[j], mixed[j1] - mixed[j]
+            gap_first, gap_last = left + slope * b1[x_first], left + slope * b1[x_last]
+            if gap_first < -band and gap_last < -band:
+                continue
+            if gap_first > band and gap_last > band:
+                count, run_first, run_last = _emit(first, last, count, run_first, run_last, x_first, x_last)
+                continue
+            exact_first, exact_end = x_first, x_last + 1  # columns decided by U; before: rising ? bg : fg
+            if slope > 0:
+                exact_first = _first_above(b1, x_first, x_last, left, slope, -band)
+                exact_end = _first_above(b1, exact_first, x_last, left, slope, band)
+            elif slope < 0:
+                exact_first = _first_above(b1, x_first, x_last, -left, -slope, -band)
+                exact_end = _first_above(b1, exact_first, x_last, -left, -slope, band)
+                if exact_first > x_first:
+                    count, run_first, run_last = _emit(first, last, count, run_first, run_last, x_first,
+                                                       exact_first - 1)
+            for x in range(exact_first, exact_end):
+                if pixel_value(values, width, i, i1, a0[y], a1[y], j, j1, b0[x], b1[x]) > level:
+                    count, run_first, run_last = _emit(first, last, count, run_first, run_last, x, x)
+            if slope > 0 and exact_end <= x_last:
+                count, run_first, run_last = _emit(first, last, count, run_first, run_last, exact_end, x_last)
+        if run_last >= 0:
+            first[count], last[count] = run_first, run_last
+            count += 1
+    row_start[len(y_low)] = count
+    return first, last
 
 
-def upsampled_largest_boxes(maps: np.ndarray, height: int, width: int, threshold: float) -> np.ndarray:
-    """(n, 4) boxes of the largest 8-connected component of {U > threshold * max U}, U the torch
-    bilinear upsampling (align_corners=False) of each float32 map (n, h, w) to (height, width),
-    equal to the pixel path's; ambiguous images are upsampled by torch and their mask split into runs."""
-    image, row, first, last, ambiguous = upsampled_runs(maps, height, width, threshold)
-    parts = [(image, row, first, last)]
-    for index in np.flatnonzero(ambiguous):
-        resized = torch.nn.functional.interpolate(
-            torch.from_numpy(np.ascontiguousarray(maps[index]))[None, None], size=(height, width),
-            mode="bilinear", align_corners=False)[0, 0]
-        exact_row, exact_first, exact_last = mask_runs((resized > threshold * resized.max()).numpy())
-        parts.append((np.full(len(exact_row), index), exact_row, exact_first, exact_last))
-    image, row, first, last = (np.concatenate(values) for values in zip(*parts))
-    if len(parts) > 1:  # each part is in row-major order and holds whole images: a stable sort by image
-        order = np.argsort(image, kind="stable")
-        image, row, first, last = image[order], row[order], first[order], last[order]
-    return largest_run_component_boxes(image, row, first, last, len(maps))
+@njit(cache=True, parallel=True)
+def _largest_boxes(values, layout, low, high, w_low, w_high, pieces, threshold, boxes) -> None:
+    """Fill `boxes` (n, 4) with each map's largest component box. `layout` (n, 11) per map: start in
+    `values`, map height and width, image height and width, then per axis (y, x) the start of its
+    weights in low/high/w_low/w_high, the start of its pieces in `pieces` and their count + 1."""
+    count = len(layout)
+    tasks = (count + _MAPS_PER_TASK - 1) // _MAPS_PER_TASK
+    for task in prange(tasks):
+        first, last = np.empty(1 << 14, np.int64), np.empty(1 << 14, np.int64)
+        for k in range(task * _MAPS_PER_TASK, min(count, (task + 1) * _MAPS_PER_TASK)):
+            start, map_height, map_width = layout[k, 0], layout[k, 1], layout[k, 2]
+            height, width = layout[k, 3], layout[k, 4]
+            y_at, y_piece_at, y_piece_end = layout[k, 5], layout[k, 6], layout[k, 6] + layout[k, 7]
+            x_at, x_piece_at, x_piece_end = layout[k, 8], layout[k, 9], layout[k, 9] + layout[k, 10]
+            y_axis = (low[y_at : y_at + height], high[y_at : y_at + height], w_low[y_at : y_at + height],
+                      w_high[y_at : y_at + height])
+            x_axis = (low[x_at : x_at + width], high[x_at : x_at + width], w_low[x_at : x_at + width],
+                      w_high[x_at : x_at + width])
+            y_pieces, x_pieces = pieces[y_piece_at:y_piece_end], pieces[x_piece_at:x_piece_end]
+            values_k = values[start : start + map_height * map_width]
+            band = BAND_UNITS * 2.0**-24 * np.abs(values_k).max() + 2.0**-140
+            peak = _peak(values_k, map_width, y_axis, y_pieces, x_axis, x_pieces, band)
+            level = np.float64(np.float32(peak * threshold))
+            row_start = np.empty(height + 1, np.int64)
+            first, last = _foreground_runs(values_k, map_width, y_axis, x_axis, x_pieces, level, band, first, last,
+                                           row_start)
+            largest_run_component_box(first, last, row_start, boxes[k])
+
+
+class _AxisTables:
+    """The weights and pieces of each distinct (map size, image size) of both axes, concatenated; `add`
+    returns where one pair's weights and pieces (first index of each piece, then size_out) start,
+    and the number of pieces + 1."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple] = []
+        self.piece_parts: list[np.ndarray] = []
+        self.size, self.piece_size = 0, 0
+
+    def add(self, size_in: int, size_out: int) -> tuple[int, int, int]:
+        weights = _float64_weights(axis_weights(size_in, size_out))
+        low = weights[0]
+        firsts = np.flatnonzero(np.r_[True, low[1:] != low[:-1]])
+        at = (self.size, self.piece_size, len(firsts) + 1)
+        self.parts.append(weights)
+        self.piece_parts.append(np.r_[firsts, size_out])
+        self.size += size_out
+        self.piece_size += len(firsts) + 1
+        return at
+
+
+def upsampled_largest_boxes(maps: Sequence[np.ndarray], sizes: np.ndarray, threshold: float) -> np.ndarray:
+    """(n, 4) int64 boxes of the largest 8-connected component of {U > threshold * max U}, U the torch
+    bilinear upsampling (align_corners=False) of each float32 map to its size (n, 2) (height, width),
+    H + W > `GENERIC_KERNEL_MIN_SUM`; (0, 0, 0, 0) when no pixel is above."""
+    count = len(maps)
+    boxes = np.zeros((count, 4), dtype=np.int64)
+    if count == 0:
+        return boxes
+    shapes = np.array([m.shape for m in maps], dtype=np.int64).reshape(count, 2)
+    sizes = np.asarray(sizes, dtype=np.int64).reshape(count, 2)
+    tables = _AxisTables()
+    at = np.empty((count, 2, 3), dtype=np.int64)  # per map and axis: `_AxisTables.add`
+    for axis in (0, 1):
+        pairs, inverse = np.unique(np.stack([shapes[:, axis], sizes[:, axis]], axis=1), axis=0, return_inverse=True)
+        starts = np.array([tables.add(int(size_in), int(size_out)) for size_in, size_out in pairs])
+        at[:, axis] = starts[inverse.reshape(-1)]
+    low, high, w_low, w_high = (np.concatenate(column) for column in zip(*tables.parts))
+    map_start = np.r_[0, np.cumsum(shapes.prod(axis=1))[:-1]]
+    layout = np.column_stack([map_start, shapes, sizes, at.reshape(count, 6)])
+    values = np.concatenate([m.reshape(-1) for m in maps]).astype(np.float64)
+    threshold32 = float(np.float32(threshold))
+    _largest_boxes(values, layout, low, high, w_low, w_high, np.concatenate(tables.piece_parts), threshold32, boxes)
+    return boxes

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id
+from gwapbench.data.ilsvrc import ILSVRC_NUM_CLASSES
 from gwapbench.data.sample import Sample
 from gwapbench.engine import distributed
 from gwapbench.engine.ilsvrc_evaluate import (
@@ -35,13 +36,7 @@ from gwapbench.engine.ilsvrc_evaluate import (
     evaluate_ilsvrc_boxes,
     ranked_classes,
 )
-from gwapbench.engine.ilsvrc_models import (
-    BACKPROP_NETS,
-    ILSVRC_NUM_CLASSES,
-    PRETRAINED_METHODS,
-    TRAINED_METHODS,
-    check_ilsvrc_weights,
-)
+from gwapbench.engine.ilsvrc_methods import BACKPROP_NETS, PRETRAINED_METHODS, TRAINED_METHODS
 from gwapbench.engine.inputs import EngineOptions, RunData
 from gwapbench.engine.runner import build_run_task, predict_samples, resolve_device
 from gwapbench.engine.schedules import Schedule, resolve_schedule
@@ -164,6 +159,8 @@ def task_needs_checkpoint(config: RunConfig) -> bool:
 def produce_ilsvrc_table(spec: TableSpec, options: IlsvrcOptions,
                          on_run: Callable[[str], None] = lambda line: None) -> TableResult | None:
     """Run the spec's pending rows and return its rows (None on torchrun ranks other than 0)."""
+    from gwapbench.engine.ilsvrc_models import check_ilsvrc_weights  # the model zoo: imported when rows run
+
     table = options.table
     info = distributed.init(resolve_device(table.engine.device))
     plan = row_plan(spec, options)
