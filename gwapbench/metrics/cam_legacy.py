@@ -43,6 +43,7 @@ class _Workspace(threading.local):
         self.gray = np.empty(0, dtype=np.uint8)
         self.column = np.empty(0, dtype=np.int32)
         self.runs = np.empty((3, 0), dtype=np.int32)
+        self.fg_runs = np.empty((2, 0), dtype=np.int32)
 
     def gray_map(self, height: int, width: int) -> np.ndarray:
         pixels = height * width
@@ -51,6 +52,7 @@ class _Workspace(threading.local):
             self.column = np.empty(pixels, dtype=np.int32)
         if self.runs.shape[1] < height * ((width + 1) // 2):
             self.runs = np.empty((3, height * ((width + 1) // 2)), dtype=np.int32)
+            self.fg_runs = np.empty((2, height * ((width + 1) // 2)), dtype=np.int32)
         return self.gray[:pixels].reshape(height, width)
 
 
@@ -82,12 +84,13 @@ def jpeg_round_trip(gray: np.ndarray, quality: int = MATLAB_JPEG_QUALITY) -> np.
 
 
 @numba.njit(cache=True, nogil=True)
-def _level_rects(gray: np.ndarray, levels: np.ndarray, column: np.ndarray, runs: np.ndarray) -> np.ndarray:
+def _level_rects(gray: np.ndarray, levels: np.ndarray, column: np.ndarray, fg_runs: np.ndarray,
+                 runs: np.ndarray) -> np.ndarray:
     extents = foreground_extents(gray, levels)
     found = []
     total = 0
     for t in range(len(levels)):
-        n = kept_runs(gray, levels[t], extents[t], column, runs)
+        n = kept_runs(gray, levels[t], extents[t], column, fg_runs, runs)
         rects = ccomp_rects(runs[0, :n], runs[1, :n], runs[2, :n])
         found.append(rects)
         total += len(rects)
@@ -104,7 +107,8 @@ def contour_rects(gray: np.ndarray, thresholds: Sequence[int] = CAM_THRESHOLDS) 
     threshold by threshold (outer borders, then hole borders)."""
     gray = np.ascontiguousarray(gray, dtype=np.uint8)
     _WORKSPACE.gray_map(*gray.shape)
-    return _level_rects(gray, np.asarray(thresholds, dtype=np.int64), _WORKSPACE.column, _WORKSPACE.runs)
+    levels = np.asarray(thresholds, dtype=np.int64)
+    return _level_rects(gray, levels, _WORKSPACE.column, _WORKSPACE.fg_runs, _WORKSPACE.runs)
 
 
 def _legacy_rects(heatmap: object, jpeg: bool) -> tuple[np.ndarray, int, int]:
@@ -115,7 +119,8 @@ def _legacy_rects(heatmap: object, jpeg: bool) -> tuple[np.ndarray, int, int]:
     if jpeg:
         gray = jpeg_round_trip(gray)
     levels = np.asarray(CAM_THRESHOLDS, dtype=np.int64)
-    return _level_rects(gray, levels, _WORKSPACE.column, _WORKSPACE.runs), arr.shape[0], arr.shape[1]
+    rects = _level_rects(gray, levels, _WORKSPACE.column, _WORKSPACE.fg_runs, _WORKSPACE.runs)
+    return rects, arr.shape[0], arr.shape[1]
 
 
 def clamp_rects(rects: np.ndarray, height: int, width: int) -> np.ndarray:

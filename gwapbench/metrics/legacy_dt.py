@@ -219,48 +219,85 @@ def _reach_table(keep: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _kept_row(column: np.ndarray, y: int, reach: np.ndarray, kept: np.ndarray) -> None:
-    """kept[x] = (squared distance of window pixel (y, x) >= keep), without the distances: column x'
-    with column distance g, g^2 < keep, rules out |x - x'| <= reach[g] (`_reach_table`); one sweep
-    from each side marks the union of those intervals."""
-    row, cols, limit = column[y], column.shape[1], len(reach) - 1
-    right_end = -1
-    for x in range(cols):
-        if row[x] < limit:
-            right_end = max(right_end, x + reach[row[x]])
-        kept[x] = right_end < x
-    left_end = cols
-    for x in range(cols - 1, -1, -1):
-        if row[x] < limit:
-            left_end = min(left_end, x - reach[row[x]])
-        kept[x] = kept[x] and left_end > x
+def _foreground_runs(gray: np.ndarray, level: int, r0: int, r1: int, c0: int, c1: int, starts: np.ndarray,
+                     fg_runs: np.ndarray) -> None:
+    """Runs fg_runs[0] .. fg_runs[1] (first, last column) of gray > level in the window rows r0..r1,
+    cols c0..c1; those of row r0 + i are starts[i]..starts[i + 1] - 1 (the window holds all the
+    foreground, so they are the image's runs)."""
+    n = 0
+    for i in range(r1 - r0 + 1):
+        starts[i] = n
+        row = gray[r0 + i]
+        x = c0
+        while x <= c1:
+            while x <= c1 and row[x] <= level:
+                x += 1
+            if x > c1:
+                break
+            fg_runs[0, n] = x
+            while x <= c1 and row[x] > level:
+                x += 1
+            fg_runs[1, n] = x - 1
+            n += 1
+    starts[r1 - r0 + 1] = n
 
 
 @numba.njit(cache=True, nogil=True)
-def _append_runs(kept: np.ndarray, offset: int, x_lo: int, x_hi: int, y: int, runs: np.ndarray, n: int) -> int:
-    """Append the runs of kept[x - offset] over x_lo..x_hi (row y) to runs[:, n:]; return the new n."""
-    inside = False
-    for x in range(x_lo, x_hi + 1):
-        if kept[x - offset] != inside:
-            inside = not inside
-            if inside:
-                runs[0, n], runs[1, n] = y, x
-            else:
-                runs[2, n] = x - 1
-                n += 1
-    if inside:
-        runs[2, n] = x_hi
-        n += 1
+def _eroded_intersection(kept: np.ndarray, count: int, fg_runs: np.ndarray, first: int, last: int, reach: int,
+                         width: int, out: np.ndarray) -> int:
+    """out[:, :n] = kept[:, :count] intersected with the runs first..last - 1 of one row, each eroded by
+    `reach` columns on each side except at the image's edge (not background): the x whose
+    [x - reach, x + reach] holds no background of that row. Returns n."""
+    n, i, j = 0, 0, first
+    while i < count and j < last:
+        low = fg_runs[0, j] + reach if fg_runs[0, j] > 0 else 0
+        high = fg_runs[1, j] - reach if fg_runs[1, j] < width - 1 else width - 1
+        if low > high:
+            j += 1
+            continue
+        start, end = max(kept[0, i], low), min(kept[1, i], high)
+        if start <= end:
+            out[0, n], out[1, n] = start, end
+            n += 1
+        if kept[1, i] < high:
+            i += 1
+        else:
+            j += 1
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _kept_row_runs(y: int, r0: int, height: int, width: int, reach: np.ndarray, starts: np.ndarray,
+                   fg_runs: np.ndarray, kept: np.ndarray, scratch: np.ndarray) -> int:
+    """Kept runs of image row y into kept[:, :n], returns n: the pixels p with no background q,
+    |p - q|^2 < keep, so each row y +- dy (dy^2 < keep) rules out what lies within reach[dy] columns of
+    its background (`_reach_table`). A row of the image outside the window (all background) leaves
+    nothing; rows outside the image rule out nothing."""
+    rows = len(starts) - 1
+    kept[0, 0], kept[1, 0] = 0, width - 1
+    n = 1
+    for dy in range(len(reach) - 1):
+        for side in range(2 if dy > 0 else 1):
+            row = y + dy if side == 0 else y - dy
+            if row < 0 or row >= height:
+                continue
+            i = row - r0
+            if i < 0 or i >= rows:
+                return 0
+            n = _eroded_intersection(kept, n, fg_runs, starts[i], starts[i + 1], reach[dy], width, scratch)
+            if n == 0:
+                return 0
+            kept[:, :n] = scratch[:, :n]
     return n
 
 
 @numba.njit(cache=True, nogil=True)
 def kept_runs(gray: np.ndarray, level: int, extent: np.ndarray, column_buffer: np.ndarray,
-              runs: np.ndarray) -> int:
+              fg_runs: np.ndarray, runs: np.ndarray) -> int:
     """Write the runs (y, first x, last x) of dt_box's kept mask for `level`, inside the frame (rows
     1..H-2, cols 1..W-2), in raster order, into runs[0:3, :n]; return n. `extent` is the level's row
-    of `foreground_extents`; column_buffer (int32, >= H * W) and runs (3 x >= H * (W + 1) // 2) are
-    reused workspace (fresh large arrays cost page faults)."""
+    of `foreground_extents`; column_buffer (int32, >= H * W), fg_runs (2 x >= H * (W + 1) // 2) and
+    runs (3 x >= H * (W + 1) // 2) are reused workspace (fresh large arrays cost page faults)."""
     height, width = gray.shape
     count, r0, r1, c0, c1 = extent[0], extent[1], extent[2], extent[3], extent[4]
     if count == 0:
@@ -268,18 +305,23 @@ def kept_runs(gray: np.ndarray, level: int, extent: np.ndarray, column_buffer: n
     if count < height * width:  # window: the foreground's box grown by one pixel (background or edge)
         r0, r1, c0, c1 = max(r0 - 1, 0), min(r1 + 1, height - 1), max(c0 - 1, 0), min(c1 + 1, width - 1)
     rows, cols = r1 - r0 + 1, c1 - c0 + 1
-    column = column_buffer[: rows * cols].reshape((rows, cols))
     if count == height * width:
         keep = 1
-        column[:, :] = _NO_BACKGROUND
     else:
+        column = column_buffer[: rows * cols].reshape((rows, cols))
         block_background = np.empty(((rows + _BLOCK - 1) // _BLOCK, (cols + _BLOCK - 1) // _BLOCK), dtype=np.bool_)
         _column_distances(gray, level, r0, c0, column, block_background)
         keep = keep_level(_max_squared_distance(column, block_background))
     reach = _reach_table(keep)
-    kept = np.empty(cols, dtype=np.bool_)
+    starts = np.empty(rows + 1, dtype=np.int64)
+    _foreground_runs(gray, level, r0, r1, c0, c1, starts, fg_runs)
+    kept = np.empty((2, (cols + 1) // 2 + 1), dtype=np.int64)
+    scratch = np.empty_like(kept)
     n = 0
     for y in range(max(r0, 1), min(r1, height - 2) + 1):
-        _kept_row(column, y - r0, reach, kept)
-        n = _append_runs(kept, c0, max(c0, 1), min(c1, width - 2), y, runs, n)
+        for k in range(_kept_row_runs(y, r0, height, width, reach, starts, fg_runs, kept, scratch)):
+            first, last = max(kept[0, k], 1), min(kept[1, k], width - 2)
+            if first <= last:
+                runs[0, n], runs[1, n], runs[2, n] = y, first, last
+                n += 1
     return n
