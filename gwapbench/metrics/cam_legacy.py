@@ -24,7 +24,8 @@ from PIL import Image
 
 from gwapbench.metrics.ccomp_rects import RECT_COLUMNS, ccomp_rects
 from gwapbench.metrics.heatmaps import check_heatmap
-from gwapbench.metrics.legacy_dt import foreground_extents, imwrite_levels, kept_runs
+from gwapbench.metrics.gray_runs import MAX_LEVELS, gray_runs
+from gwapbench.metrics.legacy_dt import imwrite_levels, kept_runs
 
 CAM_THRESHOLDS = (20, 100, 110)  # bbox_threshold in generate_bbox.m / ILSVRC_evaluate_bbox.m
 FRAME_MARGIN = 5  # dt_box's LIMIT(...) clamps: x <= W - 5, x + w <= W - 5
@@ -37,22 +38,24 @@ NO_CONTOUR_BOX = (0, 0, 0, 0)  # our result where no threshold leaves a contour 
 
 class _Workspace(threading.local):
     """Per-thread buffers reused from map to map (fresh multi-megabyte arrays cost page faults
-    that take longer than the kernels): the uint8 map, column distances, runs."""
+    that take longer than the kernels): the uint8 map, column distances, foreground and kept runs."""
 
     def __init__(self) -> None:
         self.gray = np.empty(0, dtype=np.uint8)
         self.column = np.empty(0, dtype=np.int32)
+        self.fg_runs = np.empty((0, 2, 0), dtype=np.int32)
         self.runs = np.empty((3, 0), dtype=np.int32)
-        self.fg_runs = np.empty((2, 0), dtype=np.int32)
 
-    def gray_map(self, height: int, width: int) -> np.ndarray:
-        pixels = height * width
+    def gray_map(self, height: int, width: int, levels: int) -> np.ndarray:
+        """The (height, width) uint8 map buffer, with the other buffers grown to fit `levels` levels."""
+        pixels, most_runs = height * width, height * ((width + 1) // 2)
         if self.gray.size < pixels:
             self.gray = np.empty(pixels, dtype=np.uint8)
             self.column = np.empty(pixels, dtype=np.int32)
-        if self.runs.shape[1] < height * ((width + 1) // 2):
-            self.runs = np.empty((3, height * ((width + 1) // 2)), dtype=np.int32)
-            self.fg_runs = np.empty((2, height * ((width + 1) // 2)), dtype=np.int32)
+        if self.runs.shape[1] < most_runs:
+            self.runs = np.empty((3, most_runs), dtype=np.int32)
+        if self.fg_runs.shape[0] < levels or self.fg_runs.shape[2] < most_runs:
+            self.fg_runs = np.empty((max(levels, self.fg_runs.shape[0]), 2, most_runs), dtype=np.int32)
         return self.gray[:pixels].reshape(height, width)
 
 
@@ -86,11 +89,13 @@ def jpeg_round_trip(gray: np.ndarray, quality: int = MATLAB_JPEG_QUALITY) -> np.
 @numba.njit(cache=True, nogil=True)
 def _level_rects(gray: np.ndarray, levels: np.ndarray, column: np.ndarray, fg_runs: np.ndarray,
                  runs: np.ndarray) -> np.ndarray:
-    extents = foreground_extents(gray, levels)
+    height, width = gray.shape
+    starts = np.empty((len(levels), height + 1), dtype=np.int64)
+    gray_runs(gray, levels, starts, fg_runs)
     found = []
     total = 0
     for t in range(len(levels)):
-        n = kept_runs(gray, levels[t], extents[t], column, fg_runs, runs)
+        n = kept_runs(starts[t], fg_runs[t], height, width, column, runs)
         rects = ccomp_rects(runs[0, :n], runs[1, :n], runs[2, :n])
         found.append(rects)
         total += len(rects)
@@ -102,25 +107,28 @@ def _level_rects(gray: np.ndarray, levels: np.ndarray, column: np.ndarray, fg_ru
     return out
 
 
+def _rects_of_gray(gray: np.ndarray, thresholds: Sequence[int]) -> np.ndarray:
+    levels = np.asarray(thresholds, dtype=np.uint8)
+    _WORKSPACE.gray_map(gray.shape[0], gray.shape[1], len(levels))
+    return _level_rects(gray, levels, _WORKSPACE.column, _WORKSPACE.fg_runs, _WORKSPACE.runs)
+
+
 def contour_rects(gray: np.ndarray, thresholds: Sequence[int] = CAM_THRESHOLDS) -> np.ndarray:
     """(K, 4) int64 raw cv::boundingRect (x, y, w, h) of all contours dt_box finds in a uint8 map,
-    threshold by threshold (outer borders, then hole borders)."""
-    gray = np.ascontiguousarray(gray, dtype=np.uint8)
-    _WORKSPACE.gray_map(*gray.shape)
-    levels = np.asarray(thresholds, dtype=np.int64)
-    return _level_rects(gray, levels, _WORKSPACE.column, _WORKSPACE.fg_runs, _WORKSPACE.runs)
+    threshold by threshold (outer borders, then hole borders); 1 to `MAX_LEVELS` thresholds in 0..255."""
+    if not 0 < len(thresholds) <= MAX_LEVELS or any(int(t) != t or not 0 <= t <= 255 for t in thresholds):
+        raise ValueError(f"thresholds must be 1 to {MAX_LEVELS} integers in 0..255, got {list(thresholds)}")
+    return _rects_of_gray(np.ascontiguousarray(gray, dtype=np.uint8), thresholds)
 
 
 def _legacy_rects(heatmap: object, jpeg: bool) -> tuple[np.ndarray, int, int]:
     """Raw rectangles of a map (gray levels built in the thread's workspace), and its height, width."""
     arr = check_heatmap(heatmap)
-    gray = _WORKSPACE.gray_map(*arr.shape)
+    gray = _WORKSPACE.gray_map(arr.shape[0], arr.shape[1], len(CAM_THRESHOLDS))
     imwrite_levels(arr, gray)
     if jpeg:
         gray = jpeg_round_trip(gray)
-    levels = np.asarray(CAM_THRESHOLDS, dtype=np.int64)
-    rects = _level_rects(gray, levels, _WORKSPACE.column, _WORKSPACE.fg_runs, _WORKSPACE.runs)
-    return rects, arr.shape[0], arr.shape[1]
+    return _rects_of_gray(gray, CAM_THRESHOLDS), arr.shape[0], arr.shape[1]
 
 
 def clamp_rects(rects: np.ndarray, height: int, width: int) -> np.ndarray:

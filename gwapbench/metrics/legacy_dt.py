@@ -56,59 +56,42 @@ def keep_level(max_squared: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def foreground_extents(gray: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """(T, 5) per level: pixel count of gray > level and its inclusive rows/cols r0, r1, c0, c1
-    (from a histogram and the per-row and per-column maxima, one pass)."""
-    height, width = gray.shape
-    histogram = np.zeros(256, dtype=np.int64)
-    row_max = np.zeros(height, dtype=np.uint8)
-    column_max = np.zeros(width, dtype=np.uint8)
-    for y in range(height):
-        peak = np.uint8(0)
-        for x in range(width):
-            value = gray[y, x]
-            histogram[value] += 1
-            peak = max(peak, value)
-            column_max[x] = max(column_max[x], value)
-        row_max[y] = peak
-    extents = np.empty((len(levels), 5), dtype=np.int64)
-    for t in range(len(levels)):
-        level = levels[t]
-        extents[t, 0] = histogram[level + 1 :].sum() if level < 255 else 0
-        extents[t, 1], extents[t, 2], extents[t, 3], extents[t, 4] = height, -1, width, -1
-        for y in range(height):
-            if row_max[y] > level:
-                extents[t, 1], extents[t, 2] = min(extents[t, 1], y), y
-        for x in range(width):
-            if column_max[x] > level:
-                extents[t, 3], extents[t, 4] = min(extents[t, 3], x), x
-    return extents
-
-
-@numba.njit(cache=True, nogil=True)
-def _column_distances(gray: np.ndarray, level: int, r0: int, c0: int, column: np.ndarray,
-                      block_background: np.ndarray) -> None:
-    """column[y, x] = vertical distance of window pixel (r0 + y, c0 + x) to the nearest pixel <= level
-    of its column (`_NO_BACKGROUND` if none); block_background[i, j] = some pixel of the `_BLOCK`-square
-    block (i, j) of the window is background."""
+def _column_distances(starts: np.ndarray, fg_runs: np.ndarray, r0: int, c0: int, column: np.ndarray) -> None:
+    """column[y, x] = vertical distance of window pixel (r0 + y, c0 + x) to the nearest background pixel
+    of its column (`_NO_BACKGROUND` if none), from the foreground runs: down and up passes of whole rows."""
     rows, cols = column.shape
-    block_background[:, :] = False
     for y in range(rows):
-        source, col, blocks = gray[r0 + y, c0 : c0 + cols], column[y], block_background[y // _BLOCK]
+        col = column[y]
         if y == 0:
-            for x in range(cols):
-                col[x] = 0 if source[x] <= level else _NO_BACKGROUND
+            col[:] = _NO_BACKGROUND
         else:
             col_up = column[y - 1]
             for x in range(cols):
-                col[x] = 0 if source[x] <= level else min(col_up[x] + 1, _NO_BACKGROUND)
-        for x in range(cols):
-            if col[x] == 0:
-                blocks[x // _BLOCK] = True
+                col[x] = min(col_up[x] + 1, _NO_BACKGROUND)
+        background_from = 0
+        for k in range(starts[r0 + y], starts[r0 + y + 1]):
+            col[background_from : fg_runs[0, k] - c0] = 0
+            background_from = fg_runs[1, k] + 1 - c0
+        col[background_from:] = 0
     for y in range(rows - 2, -1, -1):
         col, col_down = column[y], column[y + 1]
         for x in range(cols):
             col[x] = min(col[x], col_down[x] + 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_background(starts: np.ndarray, fg_runs: np.ndarray, r0: int, c0: int, rows: int, cols: int) -> np.ndarray:
+    """[i, j] = some pixel of the `_BLOCK`-square block (i, j) of the window is background (from the runs)."""
+    blocks = np.zeros(((rows + _BLOCK - 1) // _BLOCK, (cols + _BLOCK - 1) // _BLOCK), dtype=np.bool_)
+    for y in range(rows):
+        marks, background_from = blocks[y // _BLOCK], 0
+        for k in range(starts[r0 + y], starts[r0 + y + 1]):
+            if fg_runs[0, k] - c0 > background_from:
+                marks[background_from // _BLOCK : (fg_runs[0, k] - c0 - 1) // _BLOCK + 1] = True
+            background_from = fg_runs[1, k] + 1 - c0
+        if background_from < cols:
+            marks[background_from // _BLOCK :] = True
+    return blocks
 
 
 @numba.njit(cache=True, nogil=True)
@@ -153,19 +136,18 @@ def _block_row_bounds(block_background: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _row_max_squared(column: np.ndarray, y: int, apex: np.ndarray, start_num: np.ndarray,
-                     start_den: np.ndarray) -> int:
-    """Max over the row of min_x' (x - x')^2 + column[y, x']^2 (exact squared distances): the lower
+def _row_max_squared(g: np.ndarray, apex: np.ndarray, start_num: np.ndarray, start_den: np.ndarray) -> int:
+    """Max over the row of min_x' (x - x')^2 + g[x']^2 (exact squared distances): the lower
     envelope of parabolas (Felzenszwalb & Huttenlocher 2012, dt.c's `dt_row`), intersections as fractions."""
-    cols = column.shape[1]
+    cols = len(g)
     k = -1
     for q in range(cols):
-        if column[y, q] == _NO_BACKGROUND:
+        if g[q] == _NO_BACKGROUND:
             continue
-        fq = column[y, q] * column[y, q] + q * q
+        fq = g[q] * g[q] + q * q
         while k > 0:
             v = apex[k]
-            num, den = fq - (column[y, v] * column[y, v] + v * v), 2 * (q - v)
+            num, den = fq - (g[v] * g[v] + v * v), 2 * (q - v)
             if num * start_den[k] > start_num[k] * den:
                 break
             k -= 1  # the new parabola is lowest wherever apex[k] was
@@ -173,13 +155,13 @@ def _row_max_squared(column: np.ndarray, y: int, apex: np.ndarray, start_num: np
         apex[k] = q
         if k > 0:
             v = apex[k - 1]
-            start_num[k], start_den[k] = fq - (column[y, v] * column[y, v] + v * v), 2 * (q - v)
+            start_num[k], start_den[k] = fq - (g[v] * g[v] + v * v), 2 * (q - v)
     pieces, k, best = k + 1, 0, 0
     for q in range(cols):
         while k + 1 < pieces and start_num[k + 1] < q * start_den[k + 1]:
             k += 1
         v = apex[k]
-        best = max(best, (q - v) * (q - v) + column[y, v] * column[y, v])
+        best = max(best, (q - v) * (q - v) + g[v] * g[v])
     return best
 
 
@@ -197,7 +179,7 @@ def _max_squared_distance(column: np.ndarray, block_background: np.ndarray) -> i
         if bounds[block_row] <= best:
             break
         for y in range(block_row * _BLOCK, min((block_row + 1) * _BLOCK, rows)):
-            best = max(best, _row_max_squared(column, y, apex, start_num, start_den))
+            best = max(best, _row_max_squared(column[y], apex, start_num, start_den))
     return best
 
 
@@ -216,30 +198,6 @@ def _reach_table(keep: int) -> np.ndarray:
         reach[g] = w
     reach[size] = -(np.int64(1) << np.int64(40))
     return reach
-
-
-@numba.njit(cache=True, nogil=True)
-def _foreground_runs(gray: np.ndarray, level: int, r0: int, r1: int, c0: int, c1: int, starts: np.ndarray,
-                     fg_runs: np.ndarray) -> None:
-    """Runs fg_runs[0] .. fg_runs[1] (first, last column) of gray > level in the window rows r0..r1,
-    cols c0..c1; those of row r0 + i are starts[i]..starts[i + 1] - 1 (the window holds all the
-    foreground, so they are the image's runs)."""
-    n = 0
-    for i in range(r1 - r0 + 1):
-        starts[i] = n
-        row = gray[r0 + i]
-        x = c0
-        while x <= c1:
-            while x <= c1 and row[x] <= level:
-                x += 1
-            if x > c1:
-                break
-            fg_runs[0, n] = x
-            while x <= c1 and row[x] > level:
-                x += 1
-            fg_runs[1, n] = x - 1
-            n += 1
-    starts[r1 - r0 + 1] = n
 
 
 @numba.njit(cache=True, nogil=True)
@@ -267,13 +225,11 @@ def _eroded_intersection(kept: np.ndarray, count: int, fg_runs: np.ndarray, firs
 
 
 @numba.njit(cache=True, nogil=True)
-def _kept_row_runs(y: int, r0: int, height: int, width: int, reach: np.ndarray, starts: np.ndarray,
-                   fg_runs: np.ndarray, kept: np.ndarray, scratch: np.ndarray) -> int:
+def _kept_row_runs(y: int, height: int, width: int, reach: np.ndarray, starts: np.ndarray, fg_runs: np.ndarray,
+                   kept: np.ndarray, scratch: np.ndarray) -> int:
     """Kept runs of image row y into kept[:, :n], returns n: the pixels p with no background q,
     |p - q|^2 < keep, so each row y +- dy (dy^2 < keep) rules out what lies within reach[dy] columns of
-    its background (`_reach_table`). A row of the image outside the window (all background) leaves
-    nothing; rows outside the image rule out nothing."""
-    rows = len(starts) - 1
+    its background (`_reach_table`); rows outside the image rule out nothing."""
     kept[0, 0], kept[1, 0] = 0, width - 1
     n = 1
     for dy in range(len(reach) - 1):
@@ -281,10 +237,7 @@ def _kept_row_runs(y: int, r0: int, height: int, width: int, reach: np.ndarray, 
             row = y + dy if side == 0 else y - dy
             if row < 0 or row >= height:
                 continue
-            i = row - r0
-            if i < 0 or i >= rows:
-                return 0
-            n = _eroded_intersection(kept, n, fg_runs, starts[i], starts[i + 1], reach[dy], width, scratch)
+            n = _eroded_intersection(kept, n, fg_runs, starts[row], starts[row + 1], reach[dy], width, scratch)
             if n == 0:
                 return 0
             kept[:, :n] = scratch[:, :n]
@@ -292,34 +245,42 @@ def _kept_row_runs(y: int, r0: int, height: int, width: int, reach: np.ndarray, 
 
 
 @numba.njit(cache=True, nogil=True)
-def kept_runs(gray: np.ndarray, level: int, extent: np.ndarray, column_buffer: np.ndarray,
-              fg_runs: np.ndarray, runs: np.ndarray) -> int:
-    """Write the runs (y, first x, last x) of dt_box's kept mask for `level`, inside the frame (rows
-    1..H-2, cols 1..W-2), in raster order, into runs[0:3, :n]; return n. `extent` is the level's row
-    of `foreground_extents`; column_buffer (int32, >= H * W), fg_runs (2 x >= H * (W + 1) // 2) and
-    runs (3 x >= H * (W + 1) // 2) are reused workspace (fresh large arrays cost page faults)."""
-    height, width = gray.shape
-    count, r0, r1, c0, c1 = extent[0], extent[1], extent[2], extent[3], extent[4]
+def _extent(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int) -> tuple[int, int, int, int, int]:
+    """Pixel count of the foreground and its inclusive rows r0, r1 and columns c0, c1."""
+    count, r0, r1, c0, c1 = 0, height, -1, width, -1
+    for y in range(height):
+        if starts[y + 1] > starts[y]:
+            r0, r1 = min(r0, y), y
+            c0, c1 = min(c0, fg_runs[0, starts[y]]), max(c1, fg_runs[1, starts[y + 1] - 1])
+            for k in range(starts[y], starts[y + 1]):
+                count += fg_runs[1, k] - fg_runs[0, k] + 1
+    return count, r0, r1, c0, c1
+
+
+@numba.njit(cache=True, nogil=True)
+def kept_runs(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, column_buffer: np.ndarray,
+              runs: np.ndarray) -> int:
+    """Write the runs (y, first x, last x) of dt_box's kept mask for one level, inside the frame (rows
+    1..H-2, cols 1..W-2), in raster order, into runs[0:3, :n]; return n. starts, fg_runs: the level's
+    foreground runs (`gray_runs`); column_buffer (int32, >= H * W) and runs (3 x >= H * (W + 1) // 2)
+    are reused workspace (fresh large arrays cost page faults)."""
+    count, r0, r1, c0, c1 = _extent(starts, fg_runs, height, width)
     if count == 0:
         return 0
-    if count < height * width:  # window: the foreground's box grown by one pixel (background or edge)
-        r0, r1, c0, c1 = max(r0 - 1, 0), min(r1 + 1, height - 1), max(c0 - 1, 0), min(c1 + 1, width - 1)
-    rows, cols = r1 - r0 + 1, c1 - c0 + 1
     if count == height * width:
         keep = 1
-    else:
-        column = column_buffer[: rows * cols].reshape((rows, cols))
-        block_background = np.empty(((rows + _BLOCK - 1) // _BLOCK, (cols + _BLOCK - 1) // _BLOCK), dtype=np.bool_)
-        _column_distances(gray, level, r0, c0, column, block_background)
+    else:  # window: the foreground's box grown by one pixel (background or edge)
+        r0, r1, c0, c1 = max(r0 - 1, 0), min(r1 + 1, height - 1), max(c0 - 1, 0), min(c1 + 1, width - 1)
+        column = column_buffer[: (r1 - r0 + 1) * (c1 - c0 + 1)].reshape((r1 - r0 + 1, c1 - c0 + 1))
+        _column_distances(starts, fg_runs, r0, c0, column)
+        block_background = _block_background(starts, fg_runs, r0, c0, r1 - r0 + 1, c1 - c0 + 1)
         keep = keep_level(_max_squared_distance(column, block_background))
     reach = _reach_table(keep)
-    starts = np.empty(rows + 1, dtype=np.int64)
-    _foreground_runs(gray, level, r0, r1, c0, c1, starts, fg_runs)
-    kept = np.empty((2, (cols + 1) // 2 + 1), dtype=np.int64)
+    kept = np.empty((2, (width + 1) // 2 + 1), dtype=np.int64)
     scratch = np.empty_like(kept)
     n = 0
     for y in range(max(r0, 1), min(r1, height - 2) + 1):
-        for k in range(_kept_row_runs(y, r0, height, width, reach, starts, fg_runs, kept, scratch)):
+        for k in range(_kept_row_runs(y, height, width, reach, starts, fg_runs, kept, scratch)):
             first, last = max(kept[0, k], 1), min(kept[1, k], width - 2)
             if first <= last:
                 runs[0, n], runs[1, n], runs[2, n] = y, first, last
