@@ -38,11 +38,10 @@ NO_CONTOUR_BOX = (0, 0, 0, 0)  # our result where no threshold leaves a contour 
 
 class _Workspace(threading.local):
     """Per-thread buffers reused from map to map (fresh multi-megabyte arrays cost page faults
-    that take longer than the kernels): the uint8 map, column distances, foreground and kept runs."""
+    that take longer than the kernels): the uint8 map, foreground and kept runs."""
 
     def __init__(self) -> None:
         self.gray = np.empty(0, dtype=np.uint8)
-        self.column = np.empty(0, dtype=np.int32)
         self.fg_runs = np.empty((0, 2, 0), dtype=np.int32)
         self.runs = np.empty((3, 0), dtype=np.int32)
 
@@ -51,7 +50,6 @@ class _Workspace(threading.local):
         pixels, most_runs = height * width, height * ((width + 1) // 2)
         if self.gray.size < pixels:
             self.gray = np.empty(pixels, dtype=np.uint8)
-            self.column = np.empty(pixels, dtype=np.int32)
         if self.runs.shape[1] < most_runs:
             self.runs = np.empty((3, most_runs), dtype=np.int32)
         if self.fg_runs.shape[0] < levels or self.fg_runs.shape[2] < most_runs:
@@ -87,15 +85,14 @@ def jpeg_round_trip(gray: np.ndarray, quality: int = MATLAB_JPEG_QUALITY) -> np.
 
 
 @numba.njit(cache=True, nogil=True)
-def _level_rects(gray: np.ndarray, levels: np.ndarray, column: np.ndarray, fg_runs: np.ndarray,
-                 runs: np.ndarray) -> np.ndarray:
+def _level_rects(gray: np.ndarray, levels: np.ndarray, fg_runs: np.ndarray, runs: np.ndarray) -> np.ndarray:
     height, width = gray.shape
     starts = np.empty((len(levels), height + 1), dtype=np.int64)
     gray_runs(gray, levels, starts, fg_runs)
     found = []
     total = 0
     for t in range(len(levels)):
-        n = kept_runs(starts[t], fg_runs[t], height, width, column, runs)
+        n = kept_runs(starts[t], fg_runs[t], height, width, runs)
         rects = ccomp_rects(runs[0, :n], runs[1, :n], runs[2, :n])
         found.append(rects)
         total += len(rects)
@@ -110,7 +107,7 @@ def _level_rects(gray: np.ndarray, levels: np.ndarray, column: np.ndarray, fg_ru
 def _rects_of_gray(gray: np.ndarray, thresholds: Sequence[int]) -> np.ndarray:
     levels = np.asarray(thresholds, dtype=np.uint8)
     _WORKSPACE.gray_map(gray.shape[0], gray.shape[1], len(levels))
-    return _level_rects(gray, levels, _WORKSPACE.column, _WORKSPACE.fg_runs, _WORKSPACE.runs)
+    return _level_rects(gray, levels, _WORKSPACE.fg_runs, _WORKSPACE.runs)
 
 
 def contour_rects(gray: np.ndarray, thresholds: Sequence[int] = CAM_THRESHOLDS) -> np.ndarray:

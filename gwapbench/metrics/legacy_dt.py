@@ -56,27 +56,32 @@ def keep_level(max_squared: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _column_distances(starts: np.ndarray, fg_runs: np.ndarray, r0: int, c0: int, column: np.ndarray) -> None:
-    """column[y, x] = vertical distance of window pixel (r0 + y, c0 + x) to the nearest background pixel
-    of its column (`_NO_BACKGROUND` if none), from the foreground runs: down and up passes of whole rows."""
-    rows, cols = column.shape
-    for y in range(rows):
-        col = column[y]
-        if y == 0:
-            col[:] = _NO_BACKGROUND
-        else:
-            col_up = column[y - 1]
-            for x in range(cols):
-                col[x] = min(col_up[x] + 1, _NO_BACKGROUND)
-        background_from = 0
-        for k in range(starts[r0 + y], starts[r0 + y + 1]):
-            col[background_from : fg_runs[0, k] - c0] = 0
-            background_from = fg_runs[1, k] + 1 - c0
-        col[background_from:] = 0
-    for y in range(rows - 2, -1, -1):
-        col, col_down = column[y], column[y + 1]
-        for x in range(cols):
-            col[x] = min(col[x], col_down[x] + 1)
+def _row_column_distances(y: int, height: int, width: int, c0: int, starts: np.ndarray, fg_runs: np.ndarray,
+                          g: np.ndarray, still: np.ndarray, scratch: np.ndarray) -> None:
+    """g[x - c0] = vertical distance of pixel (y, x) to the nearest background pixel of its column
+    (`_NO_BACKGROUND` if none) for the window columns x: up and down from row y, the columns still in
+    the foreground are the intersection of the rows' runs; those leaving it at step s get s."""
+    g[:] = 0
+    for k in range(starts[y], starts[y + 1]):
+        g[fg_runs[0, k] - c0 : fg_runs[1, k] + 1 - c0] = _NO_BACKGROUND
+    for direction in (-1, 1):
+        n = starts[y + 1] - starts[y]
+        still[:, :n] = fg_runs[:, starts[y] : starts[y + 1]]
+        row, step = y + direction, 1
+        while n > 0 and 0 <= row < height:
+            m = _eroded_intersection(still, n, fg_runs, starts[row], starts[row + 1], 0, width, scratch)
+            j = 0
+            for i in range(n):  # columns of still[i] outside every scratch run meet background at this step
+                left = still[0, i]
+                while j < m and scratch[0, j] <= still[1, i]:
+                    for x in range(left - c0, scratch[0, j] - c0):
+                        g[x] = min(g[x], step)
+                    left = scratch[1, j] + 1
+                    j += 1
+                for x in range(left - c0, still[1, i] + 1 - c0):
+                    g[x] = min(g[x], step)
+            still[:, :m] = scratch[:, :m]
+            n, row, step = m, row + direction, step + 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -166,11 +171,13 @@ def _row_max_squared(g: np.ndarray, apex: np.ndarray, start_num: np.ndarray, sta
 
 
 @numba.njit(cache=True, nogil=True)
-def _max_squared_distance(column: np.ndarray, block_background: np.ndarray) -> int:
-    """Max squared Euclidean distance to background over the window: exact envelopes only on the rows
-    of block rows whose bound (`_block_row_bounds`) exceeds the best so far, largest bound first."""
-    rows, cols = column.shape
+def _max_squared_distance(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, r0: int, c0: int,
+                          block_background: np.ndarray, cols: int, still: np.ndarray, scratch: np.ndarray) -> int:
+    """Max squared Euclidean distance to background over the window (rows from r0, `cols` columns from
+    c0): exact envelopes only on the rows of block rows whose bound (`_block_row_bounds`) exceeds the
+    best so far, largest bound first."""
     bounds = _block_row_bounds(block_background)
+    g = np.empty(cols, dtype=np.int64)
     apex = np.empty(cols, dtype=np.int64)
     start_num = np.empty(cols + 1, dtype=np.int64)
     start_den = np.empty(cols + 1, dtype=np.int64)
@@ -178,8 +185,9 @@ def _max_squared_distance(column: np.ndarray, block_background: np.ndarray) -> i
     for block_row in np.argsort(-bounds):
         if bounds[block_row] <= best:
             break
-        for y in range(block_row * _BLOCK, min((block_row + 1) * _BLOCK, rows)):
-            best = max(best, _row_max_squared(column[y], apex, start_num, start_den))
+        for y in range(r0 + block_row * _BLOCK, min(r0 + (block_row + 1) * _BLOCK, height)):
+            _row_column_distances(y, height, width, c0, starts, fg_runs, g, still, scratch)
+            best = max(best, _row_max_squared(g, apex, start_num, start_den))
     return best
 
 
@@ -258,26 +266,23 @@ def _extent(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int) ->
 
 
 @numba.njit(cache=True, nogil=True)
-def kept_runs(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, column_buffer: np.ndarray,
-              runs: np.ndarray) -> int:
+def kept_runs(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, runs: np.ndarray) -> int:
     """Write the runs (y, first x, last x) of dt_box's kept mask for one level, inside the frame (rows
     1..H-2, cols 1..W-2), in raster order, into runs[0:3, :n]; return n. starts, fg_runs: the level's
-    foreground runs (`gray_runs`); column_buffer (int32, >= H * W) and runs (3 x >= H * (W + 1) // 2)
-    are reused workspace (fresh large arrays cost page faults)."""
+    foreground runs (`gray_runs`); runs (3 x >= H * (W + 1) // 2) is reused workspace."""
     count, r0, r1, c0, c1 = _extent(starts, fg_runs, height, width)
     if count == 0:
         return 0
+    kept = np.empty((2, (width + 1) // 2 + 1), dtype=np.int64)
+    scratch = np.empty_like(kept)
     if count == height * width:
         keep = 1
     else:  # window: the foreground's box grown by one pixel (background or edge)
         r0, r1, c0, c1 = max(r0 - 1, 0), min(r1 + 1, height - 1), max(c0 - 1, 0), min(c1 + 1, width - 1)
-        column = column_buffer[: (r1 - r0 + 1) * (c1 - c0 + 1)].reshape((r1 - r0 + 1, c1 - c0 + 1))
-        _column_distances(starts, fg_runs, r0, c0, column)
         block_background = _block_background(starts, fg_runs, r0, c0, r1 - r0 + 1, c1 - c0 + 1)
-        keep = keep_level(_max_squared_distance(column, block_background))
+        keep = keep_level(_max_squared_distance(starts, fg_runs, height, width, r0, c0, block_background,
+                                                c1 - c0 + 1, kept, scratch))
     reach = _reach_table(keep)
-    kept = np.empty((2, (width + 1) // 2 + 1), dtype=np.int64)
-    scratch = np.empty_like(kept)
     n = 0
     for y in range(max(r0, 1), min(r1, height - 2) + 1):
         for k in range(_kept_row_runs(y, height, width, reach, starts, fg_runs, kept, scratch)):
