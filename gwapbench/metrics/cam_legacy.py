@@ -128,12 +128,16 @@ def _legacy_rects(heatmap: object, jpeg: bool) -> tuple[np.ndarray, int, int]:
     return _rects_of_gray(gray, CAM_THRESHOLDS), arr.shape[0], arr.shape[1]
 
 
+@numba.njit(cache=True, nogil=True)
 def clamp_rects(rects: np.ndarray, height: int, width: int) -> np.ndarray:
     """dt_box's LIMIT clamps: x' = min(x, W - 5), y' = min(y, H - 5), w' = min(w, W - x - 5),
     h' = min(h, H - y - 5) (LIMIT(v, 0, R) = min(v, R) for v >= 0; w', h' may be negative)."""
-    x, y, w, h = rects.T
-    return np.stack([np.minimum(x, width - FRAME_MARGIN), np.minimum(y, height - FRAME_MARGIN),
-                     np.minimum(w, width - x - FRAME_MARGIN), np.minimum(h, height - y - FRAME_MARGIN)], axis=1)
+    clamped = np.empty_like(rects)
+    for i in range(len(rects)):
+        x, y, w, h = rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3]
+        clamped[i, 0], clamped[i, 1] = min(x, width - FRAME_MARGIN), min(y, height - FRAME_MARGIN)
+        clamped[i, 2], clamped[i, 3] = min(w, width - x - FRAME_MARGIN), min(h, height - y - FRAME_MARGIN)
+    return clamped
 
 
 def rank_rects(rects: np.ndarray) -> np.ndarray:
@@ -141,6 +145,17 @@ def rank_rects(rects: np.ndarray) -> np.ndarray:
     then w, then h first (our tie rule: std::sort leaves their order unspecified)."""
     x, y, w, h = rects.T
     return rects[np.lexsort((h, w, x, y, -(w * h)))]
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_ranked(rects: np.ndarray) -> int:
+    """Index of the rectangle `rank_rects` puts first: largest area, then smallest (y, x, w, h)."""
+    best = 0
+    for i in range(1, len(rects)):
+        a, b = rects[i], rects[best]
+        if (-a[2] * a[3], a[1], a[0], a[2], a[3]) < (-b[2] * b[3], b[1], b[0], b[2], b[3]):
+            best = i
+    return best
 
 
 @numba.njit(cache=True, nogil=True)
@@ -170,11 +185,16 @@ def merge_rects(ranked: np.ndarray) -> np.ndarray:
     return kept[:size]
 
 
+@numba.njit(cache=True, nogil=True)
 def devkit_boxes(rects: np.ndarray) -> np.ndarray:
     """ILSVRC_evaluate_bbox.m's boxes from dt_box's (x, y, w, h): (x, y, x + w, y + h), then per axis
     (min, max) of the two corners (w or h can be negative after clamping)."""
-    x, y, w, h = rects.T
-    return np.stack([np.minimum(x, x + w), np.minimum(y, y + h), np.maximum(x, x + w), np.maximum(y, y + h)], axis=1)
+    boxes = np.empty_like(rects)
+    for i in range(len(rects)):
+        x, y, right, bottom = rects[i, 0], rects[i, 1], rects[i, 0] + rects[i, 2], rects[i, 1] + rects[i, 3]
+        boxes[i, 0], boxes[i, 1] = min(x, right), min(y, bottom)
+        boxes[i, 2], boxes[i, 3] = max(x, right), max(y, bottom)
+    return boxes
 
 
 def cam_legacy_boxes(heatmap: object, jpeg: bool = False) -> np.ndarray:
@@ -193,7 +213,9 @@ def cam_legacy_box(heatmap: object, jpeg: bool = False) -> tuple[int, int, int, 
     rects, height, width = _legacy_rects(heatmap, jpeg)
     if len(rects) == 0:
         return NO_CONTOUR_BOX
-    return tuple(int(v) for v in devkit_boxes(rank_rects(clamp_rects(rects, height, width))[:1])[0])
+    clamped = clamp_rects(rects, height, width)
+    first = _first_ranked(clamped)
+    return tuple(int(v) for v in devkit_boxes(clamped[first : first + 1])[0])
 
 
 def cam_legacy_box_batch(heatmaps: Sequence[object], jpeg: bool = False, workers: int | None = None) -> np.ndarray:

@@ -56,32 +56,44 @@ def keep_level(max_squared: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _row_column_distances(y: int, height: int, width: int, c0: int, starts: np.ndarray, fg_runs: np.ndarray,
-                          g: np.ndarray, still: np.ndarray, scratch: np.ndarray) -> None:
-    """g[x - c0] = vertical distance of pixel (y, x) to the nearest background pixel of its column
-    (`_NO_BACKGROUND` if none) for the window columns x: up and down from row y, the columns still in
-    the foreground are the intersection of the rows' runs; those leaving it at step s get s."""
-    g[:] = 0
+def _distances_one_way(y: int, direction: int, height: int, width: int, c0: int, starts: np.ndarray,
+                       fg_runs: np.ndarray, out: np.ndarray, still: np.ndarray, scratch: np.ndarray) -> None:
+    """out[x - c0] = steps from pixel (y, x) in `direction` (-1 up, +1 down) to the first background pixel
+    of its column (0 on background, `_NO_BACKGROUND` if none before the image edge), window columns x:
+    the columns still in the foreground are the intersection of the rows' runs; those leaving it at
+    step s get s."""
+    out[:] = 0
     for k in range(starts[y], starts[y + 1]):
-        g[fg_runs[0, k] - c0 : fg_runs[1, k] + 1 - c0] = _NO_BACKGROUND
-    for direction in (-1, 1):
-        n = starts[y + 1] - starts[y]
-        still[:, :n] = fg_runs[:, starts[y] : starts[y + 1]]
-        row, step = y + direction, 1
-        while n > 0 and 0 <= row < height:
-            m = _eroded_intersection(still, n, fg_runs, starts[row], starts[row + 1], 0, width, scratch)
-            j = 0
-            for i in range(n):  # columns of still[i] outside every scratch run meet background at this step
-                left = still[0, i]
-                while j < m and scratch[0, j] <= still[1, i]:
-                    for x in range(left - c0, scratch[0, j] - c0):
-                        g[x] = min(g[x], step)
-                    left = scratch[1, j] + 1
-                    j += 1
-                for x in range(left - c0, still[1, i] + 1 - c0):
-                    g[x] = min(g[x], step)
-            still[:, :m] = scratch[:, :m]
-            n, row, step = m, row + direction, step + 1
+        out[fg_runs[0, k] - c0 : fg_runs[1, k] + 1 - c0] = _NO_BACKGROUND
+    n = starts[y + 1] - starts[y]
+    still[:, :n] = fg_runs[:, starts[y] : starts[y + 1]]
+    row, step = y + direction, 1
+    while n > 0 and 0 <= row < height:
+        m = _eroded_intersection(still, n, fg_runs, starts[row], starts[row + 1], 0, width, scratch)
+        j = 0
+        for i in range(n):  # columns of still[i] outside every scratch run meet background at this step
+            left = still[0, i]
+            while j < m and scratch[0, j] <= still[1, i]:
+                out[left - c0 : scratch[0, j] - c0] = step
+                left = scratch[1, j] + 1
+                j += 1
+            out[left - c0 : still[1, i] + 1 - c0] = step
+        still[:, :m] = scratch[:, :m]
+        n, row, step = m, row + direction, step + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _next_row_distances(previous: np.ndarray, row: int, c0: int, starts: np.ndarray, fg_runs: np.ndarray,
+                        out: np.ndarray) -> None:
+    """One-way distances of image row `row` from those of its neighbour on the side they look to:
+    previous + 1 on the foreground, 0 on the background."""
+    for x in range(len(out)):
+        out[x] = min(previous[x] + 1, _NO_BACKGROUND)
+    background_from = 0
+    for k in range(starts[row], starts[row + 1]):
+        out[background_from : fg_runs[0, k] - c0] = 0
+        background_from = fg_runs[1, k] + 1 - c0
+    out[background_from:] = 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -171,12 +183,17 @@ def _row_max_squared(g: np.ndarray, apex: np.ndarray, start_num: np.ndarray, sta
 
 
 @numba.njit(cache=True, nogil=True)
-def _max_squared_distance(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, r0: int, c0: int,
-                          block_background: np.ndarray, cols: int, still: np.ndarray, scratch: np.ndarray) -> int:
-    """Max squared Euclidean distance to background over the window (rows from r0, `cols` columns from
-    c0): exact envelopes only on the rows of block rows whose bound (`_block_row_bounds`) exceeds the
-    best so far, largest bound first."""
+def _max_squared_distance(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, window: np.ndarray,
+                          block_background: np.ndarray, still: np.ndarray, scratch: np.ndarray) -> int:
+    """Max squared Euclidean distance to background over the window (rows r0..r1, columns c0..c1):
+    exact envelopes only on the rows of block rows whose bound (`_block_row_bounds`) exceeds the best so
+    far, largest bound first. Column distances g = min(up, down): up from the block row's first row,
+    down from its last (`_distances_one_way`), carried row to row inside it."""
+    r0, r1, c0, c1 = window[0], window[1], window[2], window[3]
+    cols = c1 - c0 + 1
     bounds = _block_row_bounds(block_background)
+    up = np.empty((_BLOCK, cols), dtype=np.int64)
+    down = np.empty((_BLOCK, cols), dtype=np.int64)
     g = np.empty(cols, dtype=np.int64)
     apex = np.empty(cols, dtype=np.int64)
     start_num = np.empty(cols + 1, dtype=np.int64)
@@ -185,8 +202,16 @@ def _max_squared_distance(starts: np.ndarray, fg_runs: np.ndarray, height: int, 
     for block_row in np.argsort(-bounds):
         if bounds[block_row] <= best:
             break
-        for y in range(r0 + block_row * _BLOCK, min(r0 + (block_row + 1) * _BLOCK, height)):
-            _row_column_distances(y, height, width, c0, starts, fg_runs, g, still, scratch)
+        first = r0 + block_row * _BLOCK
+        count = min(_BLOCK, r1 + 1 - first)
+        _distances_one_way(first, -1, height, width, c0, starts, fg_runs, up[0], still, scratch)
+        _distances_one_way(first + count - 1, 1, height, width, c0, starts, fg_runs, down[count - 1], still, scratch)
+        for i in range(1, count):
+            _next_row_distances(up[i - 1], first + i, c0, starts, fg_runs, up[i])
+            _next_row_distances(down[count - i], first + count - 1 - i, c0, starts, fg_runs, down[count - 1 - i])
+        for i in range(count):
+            for x in range(cols):
+                g[x] = min(up[i, x], down[i, x])
             best = max(best, _row_max_squared(g, apex, start_num, start_den))
     return best
 
@@ -280,8 +305,9 @@ def kept_runs(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, 
     else:  # window: the foreground's box grown by one pixel (background or edge)
         r0, r1, c0, c1 = max(r0 - 1, 0), min(r1 + 1, height - 1), max(c0 - 1, 0), min(c1 + 1, width - 1)
         block_background = _block_background(starts, fg_runs, r0, c0, r1 - r0 + 1, c1 - c0 + 1)
-        keep = keep_level(_max_squared_distance(starts, fg_runs, height, width, r0, c0, block_background,
-                                                c1 - c0 + 1, kept, scratch))
+        window = np.array([r0, r1, c0, c1])
+        max_squared = _max_squared_distance(starts, fg_runs, height, width, window, block_background, kept, scratch)
+        keep = keep_level(max_squared)
     reach = _reach_table(keep)
     n = 0
     for y in range(max(r0, 1), min(r1, height - 2) + 1):
