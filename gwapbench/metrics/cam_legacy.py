@@ -18,13 +18,13 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 from PIL import Image
 
+from gwapbench.compiled import njit
 from gwapbench.metrics.ccomp_rects import RECT_COLUMNS, ccomp_rects
-from gwapbench.metrics.heatmaps import check_heatmap
 from gwapbench.metrics.gray_runs import MAX_LEVELS, gray_runs
+from gwapbench.metrics.heatmaps import check_heatmap
 from gwapbench.metrics.legacy_dt import imwrite_levels, kept_runs
 
 CAM_THRESHOLDS = (20, 100, 110)  # bbox_threshold in generate_bbox.m / ILSVRC_evaluate_bbox.m
@@ -84,7 +84,7 @@ def jpeg_round_trip(gray: np.ndarray, quality: int = MATLAB_JPEG_QUALITY) -> np.
 # ---------------------------------------------------------------- dt_box
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _level_rects(gray: np.ndarray, levels: np.ndarray, fg_runs: np.ndarray, runs: np.ndarray) -> np.ndarray:
     height, width = gray.shape
     starts = np.empty((len(levels), height + 1), dtype=np.int64)
@@ -128,7 +128,7 @@ def _legacy_rects(heatmap: object, jpeg: bool) -> tuple[np.ndarray, int, int]:
     return _rects_of_gray(gray, CAM_THRESHOLDS), arr.shape[0], arr.shape[1]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def clamp_rects(rects: np.ndarray, height: int, width: int) -> np.ndarray:
     """dt_box's LIMIT clamps: x' = min(x, W - 5), y' = min(y, H - 5), w' = min(w, W - x - 5),
     h' = min(h, H - y - 5) (LIMIT(v, 0, R) = min(v, R) for v >= 0; w', h' may be negative)."""
@@ -147,7 +147,7 @@ def rank_rects(rects: np.ndarray) -> np.ndarray:
     return rects[np.lexsort((h, w, x, y, -(w * h)))]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _first_ranked(rects: np.ndarray) -> int:
     """Index of the rectangle `rank_rects` puts first: largest area, then smallest (y, x, w, h)."""
     best = 0
@@ -158,7 +158,7 @@ def _first_ranked(rects: np.ndarray) -> int:
     return best
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _big_overlap(a: np.ndarray, b: np.ndarray) -> bool:
     """dt_box's big_overlap: overlap (no +1) > (int)(max(area a, area b) * 0.5)."""
     limit = int(max(a[2] * a[3], b[2] * b[3]) * 0.5)
@@ -167,7 +167,7 @@ def _big_overlap(a: np.ndarray, b: np.ndarray) -> bool:
     return x_overlap * y_overlap > limit
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def merge_rects(ranked: np.ndarray) -> np.ndarray:
     """dt_box's mergeBBox on ranked (K, 4) rectangles, literally: for each i, for j = i + 1, i + 2, ...:
     when big_overlap(i, j), erase j; the loop then still steps j, so the box moved into j is skipped."""
@@ -185,7 +185,7 @@ def merge_rects(ranked: np.ndarray) -> np.ndarray:
     return kept[:size]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def devkit_boxes(rects: np.ndarray) -> np.ndarray:
     """ILSVRC_evaluate_bbox.m's boxes from dt_box's (x, y, w, h): (x, y, x + w, y + h), then per axis
     (min, max) of the two corners (w or h can be negative after clamping)."""

@@ -7,13 +7,14 @@ at a time, so rows of a smooth map cost a few vector passes and no per-pixel bra
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from gwapbench.compiled import njit
 
 MAX_LEVELS = 8  # one bit per level in a byte
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def gray_runs(gray: np.ndarray, levels: np.ndarray, starts: np.ndarray, runs: np.ndarray) -> None:
     """Runs of gray > levels[l] (uint8 levels, at most `MAX_LEVELS`): those of row y are
     runs[l, 0, k] (first column) .. runs[l, 1, k] (last column) for starts[l, y] <= k < starts[l, y + 1].

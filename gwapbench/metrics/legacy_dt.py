@@ -12,8 +12,9 @@ Here the squared distances are computed exactly in integers; see docs/metrics.md
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from gwapbench.compiled import njit
 
 DT_KEEP_LEVEL = 10  # dt_box's second cvThreshold: scaled distance > 10 is kept
 _NO_BACKGROUND = np.int32(1 << 30)  # column distance where a column has no background
@@ -21,7 +22,7 @@ _AXIAL, _DIAGONAL = 12, 17  # chamfer weights: 17 / 12 >= sqrt(2), so chamfer / 
 _BLOCK = 4  # side of the blocks on which the row bounds of the distance maximum are computed
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def imwrite_levels(heatmap: np.ndarray, gray: np.ndarray) -> None:
     """gray[:] = uint8 floor(255 x + 0.5), x = clip(h / max h, 0, 1) in doubles (MATLAB `imwrite` of the
     map divided by its max). IEEE division: max h = +-0 gives +-inf or NaN (NaN written as 0)."""
@@ -37,7 +38,7 @@ def imwrite_levels(heatmap: np.ndarray, gray: np.ndarray) -> None:
             gray[y, x] = np.uint8(np.floor(scaled * 255.0 + 0.5))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def keep_level(max_squared: int) -> int:
     """Smallest squared distance d that dt.c and dt_box keep: (int)(sqrt(d) * (255 / sqrt(max)) + 0.5) > 10.
 
@@ -55,7 +56,7 @@ def keep_level(max_squared: int) -> int:
     return low
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _distances_one_way(y: int, direction: int, height: int, width: int, c0: int, starts: np.ndarray,
                        fg_runs: np.ndarray, out: np.ndarray, still: np.ndarray, scratch: np.ndarray) -> None:
     """out[x - c0] = steps from pixel (y, x) in `direction` (-1 up, +1 down) to the first background pixel
@@ -82,7 +83,7 @@ def _distances_one_way(y: int, direction: int, height: int, width: int, c0: int,
         n, row, step = m, row + direction, step + 1
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _next_row_distances(previous: np.ndarray, row: int, c0: int, starts: np.ndarray, fg_runs: np.ndarray,
                         out: np.ndarray) -> None:
     """One-way distances of image row `row` from those of its neighbour on the side they look to:
@@ -96,7 +97,7 @@ def _next_row_distances(previous: np.ndarray, row: int, c0: int, starts: np.ndar
     out[background_from:] = 0
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _block_background(starts: np.ndarray, fg_runs: np.ndarray, r0: int, c0: int, rows: int, cols: int) -> np.ndarray:
     """[i, j] = some pixel of the `_BLOCK`-square block (i, j) of the window is background (from the runs)."""
     blocks = np.zeros(((rows + _BLOCK - 1) // _BLOCK, (cols + _BLOCK - 1) // _BLOCK), dtype=np.bool_)
@@ -111,7 +112,7 @@ def _block_background(starts: np.ndarray, fg_runs: np.ndarray, r0: int, c0: int,
     return blocks
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _block_row_bounds(block_background: np.ndarray) -> np.ndarray:
     """Upper bound of the squared Euclidean distance to background of every pixel in each block row.
 
@@ -152,7 +153,7 @@ def _block_row_bounds(block_background: np.ndarray) -> np.ndarray:
     return bounds
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _row_max_squared(g: np.ndarray, apex: np.ndarray, start_num: np.ndarray, start_den: np.ndarray) -> int:
     """Max over the row of min_x' (x - x')^2 + g[x']^2 (exact squared distances): the lower
     envelope of parabolas (Felzenszwalb & Huttenlocher 2012, dt.c's `dt_row`), intersections as fractions."""
@@ -182,7 +183,7 @@ def _row_max_squared(g: np.ndarray, apex: np.ndarray, start_num: np.ndarray, sta
     return best
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _max_squared_distance(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, window: np.ndarray,
                           block_background: np.ndarray, still: np.ndarray, scratch: np.ndarray) -> int:
     """Max squared Euclidean distance to background over the window (rows r0..r1, columns c0..c1):
@@ -216,7 +217,7 @@ def _max_squared_distance(starts: np.ndarray, fg_runs: np.ndarray, height: int, 
     return best
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _reach_table(keep: int) -> np.ndarray:
     """reach[g] = largest w >= 0 with w^2 + g^2 < keep, for the g with g^2 < keep (and a last unused
     entry: len(reach) - 1 is the first g that rules nothing out)."""
@@ -233,7 +234,7 @@ def _reach_table(keep: int) -> np.ndarray:
     return reach
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _eroded_intersection(kept: np.ndarray, count: int, fg_runs: np.ndarray, first: int, last: int, reach: int,
                          width: int, out: np.ndarray) -> int:
     """out[:, :n] = kept[:, :count] intersected with the runs first..last - 1 of one row, each eroded by
@@ -257,7 +258,7 @@ def _eroded_intersection(kept: np.ndarray, count: int, fg_runs: np.ndarray, firs
     return n
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _kept_row_runs(y: int, height: int, width: int, reach: np.ndarray, starts: np.ndarray, fg_runs: np.ndarray,
                    kept: np.ndarray, scratch: np.ndarray) -> int:
     """Kept runs of image row y into kept[:, :n], returns n: the pixels p with no background q,
@@ -277,7 +278,7 @@ def _kept_row_runs(y: int, height: int, width: int, reach: np.ndarray, starts: n
     return n
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _extent(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int) -> tuple[int, int, int, int, int]:
     """Pixel count of the foreground and its inclusive rows r0, r1 and columns c0, c1."""
     count, r0, r1, c0, c1 = 0, height, -1, width, -1
@@ -290,7 +291,7 @@ def _extent(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int) ->
     return count, r0, r1, c0, c1
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def kept_runs(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, runs: np.ndarray) -> int:
     """Write the runs (y, first x, last x) of dt_box's kept mask for one level, inside the frame (rows
     1..H-2, cols 1..W-2), in raster order, into runs[0:3, :n]; return n. starts, fg_runs: the level's
