@@ -7,7 +7,8 @@ Felzenszwalb & Huttenlocher's lower envelope in doubles, then sqrt; `double_to_i
 (int)(d * 255 / (max - min) + 0.5), min = 0. With background present the squared distances are exact
 integers, so the kept pixels are those with squared distance >= `keep_level(max)`. An all-background
 or all-foreground binary has constant distances and `double_to_image` leaves it as it is.
-Here the squared distances are computed exactly in integers; see docs/metrics.md ("cam_legacy").
+Here everything works on the binary's row runs (`gray_runs`): exact integer squared distances only on
+the rows that can hold the maximum, the kept mask by eroding runs; see docs/metrics.md ("cam_legacy").
 """
 
 from __future__ import annotations
