@@ -4,9 +4,8 @@
 Maps: per image of the real ILSVRC2012 val metadata (image sizes in val order), a seeded 14x14
 cubed-uniform field (CAM-like, peaky) upsampled bilinearly to the image size, float32. Maps are
 generated chunk by chunk (all 50,000 at once would need 46 GB); only the box calls are timed.
-Default: the first 5,000 images, ours and the reference times extrapolated linearly to 50,000 (on
-the shared 2-core machine the whole set takes about 20 minutes of our time alone); `--full`: all
-50,000 images.
+Default: the first 5,000 images, ours and the reference times extrapolated linearly to 50,000;
+`--full`: all 50,000 images.
 Ours: `cam_legacy_box_batch` (threads), and `cam_legacy_box` map by map on one thread.
 Reference: the per-image OpenCV port of dt_box in tests/metrics/test_cam_legacy.py (cv2.threshold,
 cv2.distanceTransform exact L2, cv2.findContours RETR_CCOMP on the frame-zeroed mask, Python sort and

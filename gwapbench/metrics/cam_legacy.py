@@ -18,13 +18,14 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 from PIL import Image
 
+from gwapbench.compiled import njit
 from gwapbench.metrics.ccomp_rects import RECT_COLUMNS, ccomp_rects
+from gwapbench.metrics.gray_runs import MAX_LEVELS, gray_runs
 from gwapbench.metrics.heatmaps import check_heatmap
-from gwapbench.metrics.legacy_dt import foreground_extents, imwrite_levels, kept_runs
+from gwapbench.metrics.legacy_dt import imwrite_levels, kept_runs
 
 CAM_THRESHOLDS = (20, 100, 110)  # bbox_threshold in generate_bbox.m / ILSVRC_evaluate_bbox.m
 FRAME_MARGIN = 5  # dt_box's LIMIT(...) clamps: x <= W - 5, x + w <= W - 5
@@ -37,20 +38,22 @@ NO_CONTOUR_BOX = (0, 0, 0, 0)  # our result where no threshold leaves a contour 
 
 class _Workspace(threading.local):
     """Per-thread buffers reused from map to map (fresh multi-megabyte arrays cost page faults
-    that take longer than the kernels): the uint8 map, column distances, runs."""
+    that take longer than the kernels): the uint8 map, foreground and kept runs."""
 
     def __init__(self) -> None:
         self.gray = np.empty(0, dtype=np.uint8)
-        self.column = np.empty(0, dtype=np.int32)
+        self.fg_runs = np.empty((0, 2, 0), dtype=np.int32)
         self.runs = np.empty((3, 0), dtype=np.int32)
 
-    def gray_map(self, height: int, width: int) -> np.ndarray:
-        pixels = height * width
+    def gray_map(self, height: int, width: int, levels: int) -> np.ndarray:
+        """The (height, width) uint8 map buffer, with the other buffers grown to fit `levels` levels."""
+        pixels, most_runs = height * width, height * ((width + 1) // 2)
         if self.gray.size < pixels:
             self.gray = np.empty(pixels, dtype=np.uint8)
-            self.column = np.empty(pixels, dtype=np.int32)
-        if self.runs.shape[1] < height * ((width + 1) // 2):
-            self.runs = np.empty((3, height * ((width + 1) // 2)), dtype=np.int32)
+        if self.runs.shape[1] < most_runs:
+            self.runs = np.empty((3, most_runs), dtype=np.int32)
+        if self.fg_runs.shape[0] < levels or self.fg_runs.shape[2] < most_runs:
+            self.fg_runs = np.empty((max(levels, self.fg_runs.shape[0]), 2, most_runs), dtype=np.int32)
         return self.gray[:pixels].reshape(height, width)
 
 
@@ -81,13 +84,15 @@ def jpeg_round_trip(gray: np.ndarray, quality: int = MATLAB_JPEG_QUALITY) -> np.
 # ---------------------------------------------------------------- dt_box
 
 
-@numba.njit(cache=True, nogil=True)
-def _level_rects(gray: np.ndarray, levels: np.ndarray, column: np.ndarray, runs: np.ndarray) -> np.ndarray:
-    extents = foreground_extents(gray, levels)
+@njit(cache=True, nogil=True)
+def _level_rects(gray: np.ndarray, levels: np.ndarray, fg_runs: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    height, width = gray.shape
+    starts = np.empty((len(levels), height + 1), dtype=np.int64)
+    gray_runs(gray, levels, starts, fg_runs)
     found = []
     total = 0
     for t in range(len(levels)):
-        n = kept_runs(gray, levels[t], extents[t], column, runs)
+        n = kept_runs(starts[t], fg_runs[t], height, width, runs)
         rects = ccomp_rects(runs[0, :n], runs[1, :n], runs[2, :n])
         found.append(rects)
         total += len(rects)
@@ -99,31 +104,40 @@ def _level_rects(gray: np.ndarray, levels: np.ndarray, column: np.ndarray, runs:
     return out
 
 
+def _rects_of_gray(gray: np.ndarray, thresholds: Sequence[int]) -> np.ndarray:
+    levels = np.asarray(thresholds, dtype=np.uint8)
+    _WORKSPACE.gray_map(gray.shape[0], gray.shape[1], len(levels))
+    return _level_rects(gray, levels, _WORKSPACE.fg_runs, _WORKSPACE.runs)
+
+
 def contour_rects(gray: np.ndarray, thresholds: Sequence[int] = CAM_THRESHOLDS) -> np.ndarray:
     """(K, 4) int64 raw cv::boundingRect (x, y, w, h) of all contours dt_box finds in a uint8 map,
-    threshold by threshold (outer borders, then hole borders)."""
-    gray = np.ascontiguousarray(gray, dtype=np.uint8)
-    _WORKSPACE.gray_map(*gray.shape)
-    return _level_rects(gray, np.asarray(thresholds, dtype=np.int64), _WORKSPACE.column, _WORKSPACE.runs)
+    threshold by threshold (outer borders, then hole borders); 1 to `MAX_LEVELS` thresholds in 0..255."""
+    if not 0 < len(thresholds) <= MAX_LEVELS or any(int(t) != t or not 0 <= t <= 255 for t in thresholds):
+        raise ValueError(f"thresholds must be 1 to {MAX_LEVELS} integers in 0..255, got {list(thresholds)}")
+    return _rects_of_gray(np.ascontiguousarray(gray, dtype=np.uint8), thresholds)
 
 
 def _legacy_rects(heatmap: object, jpeg: bool) -> tuple[np.ndarray, int, int]:
     """Raw rectangles of a map (gray levels built in the thread's workspace), and its height, width."""
     arr = check_heatmap(heatmap)
-    gray = _WORKSPACE.gray_map(*arr.shape)
+    gray = _WORKSPACE.gray_map(arr.shape[0], arr.shape[1], len(CAM_THRESHOLDS))
     imwrite_levels(arr, gray)
     if jpeg:
         gray = jpeg_round_trip(gray)
-    levels = np.asarray(CAM_THRESHOLDS, dtype=np.int64)
-    return _level_rects(gray, levels, _WORKSPACE.column, _WORKSPACE.runs), arr.shape[0], arr.shape[1]
+    return _rects_of_gray(gray, CAM_THRESHOLDS), arr.shape[0], arr.shape[1]
 
 
+@njit(cache=True, nogil=True)
 def clamp_rects(rects: np.ndarray, height: int, width: int) -> np.ndarray:
     """dt_box's LIMIT clamps: x' = min(x, W - 5), y' = min(y, H - 5), w' = min(w, W - x - 5),
     h' = min(h, H - y - 5) (LIMIT(v, 0, R) = min(v, R) for v >= 0; w', h' may be negative)."""
-    x, y, w, h = rects.T
-    return np.stack([np.minimum(x, width - FRAME_MARGIN), np.minimum(y, height - FRAME_MARGIN),
-                     np.minimum(w, width - x - FRAME_MARGIN), np.minimum(h, height - y - FRAME_MARGIN)], axis=1)
+    clamped = np.empty_like(rects)
+    for i in range(len(rects)):
+        x, y, w, h = rects[i, 0], rects[i, 1], rects[i, 2], rects[i, 3]
+        clamped[i, 0], clamped[i, 1] = min(x, width - FRAME_MARGIN), min(y, height - FRAME_MARGIN)
+        clamped[i, 2], clamped[i, 3] = min(w, width - x - FRAME_MARGIN), min(h, height - y - FRAME_MARGIN)
+    return clamped
 
 
 def rank_rects(rects: np.ndarray) -> np.ndarray:
@@ -133,7 +147,18 @@ def rank_rects(rects: np.ndarray) -> np.ndarray:
     return rects[np.lexsort((h, w, x, y, -(w * h)))]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
+def _first_ranked(rects: np.ndarray) -> int:
+    """Index of the rectangle `rank_rects` puts first: largest area, then smallest (y, x, w, h)."""
+    best = 0
+    for i in range(1, len(rects)):
+        a, b = rects[i], rects[best]
+        if (-a[2] * a[3], a[1], a[0], a[2], a[3]) < (-b[2] * b[3], b[1], b[0], b[2], b[3]):
+            best = i
+    return best
+
+
+@njit(cache=True, nogil=True)
 def _big_overlap(a: np.ndarray, b: np.ndarray) -> bool:
     """dt_box's big_overlap: overlap (no +1) > (int)(max(area a, area b) * 0.5)."""
     limit = int(max(a[2] * a[3], b[2] * b[3]) * 0.5)
@@ -142,7 +167,7 @@ def _big_overlap(a: np.ndarray, b: np.ndarray) -> bool:
     return x_overlap * y_overlap > limit
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def merge_rects(ranked: np.ndarray) -> np.ndarray:
     """dt_box's mergeBBox on ranked (K, 4) rectangles, literally: for each i, for j = i + 1, i + 2, ...:
     when big_overlap(i, j), erase j; the loop then still steps j, so the box moved into j is skipped."""
@@ -160,11 +185,16 @@ def merge_rects(ranked: np.ndarray) -> np.ndarray:
     return kept[:size]
 
 
+@njit(cache=True, nogil=True)
 def devkit_boxes(rects: np.ndarray) -> np.ndarray:
     """ILSVRC_evaluate_bbox.m's boxes from dt_box's (x, y, w, h): (x, y, x + w, y + h), then per axis
     (min, max) of the two corners (w or h can be negative after clamping)."""
-    x, y, w, h = rects.T
-    return np.stack([np.minimum(x, x + w), np.minimum(y, y + h), np.maximum(x, x + w), np.maximum(y, y + h)], axis=1)
+    boxes = np.empty_like(rects)
+    for i in range(len(rects)):
+        x, y, right, bottom = rects[i, 0], rects[i, 1], rects[i, 0] + rects[i, 2], rects[i, 1] + rects[i, 3]
+        boxes[i, 0], boxes[i, 1] = min(x, right), min(y, bottom)
+        boxes[i, 2], boxes[i, 3] = max(x, right), max(y, bottom)
+    return boxes
 
 
 def cam_legacy_boxes(heatmap: object, jpeg: bool = False) -> np.ndarray:
@@ -183,7 +213,9 @@ def cam_legacy_box(heatmap: object, jpeg: bool = False) -> tuple[int, int, int, 
     rects, height, width = _legacy_rects(heatmap, jpeg)
     if len(rects) == 0:
         return NO_CONTOUR_BOX
-    return tuple(int(v) for v in devkit_boxes(rank_rects(clamp_rects(rects, height, width))[:1])[0])
+    clamped = clamp_rects(rects, height, width)
+    first = _first_ranked(clamped)
+    return tuple(int(v) for v in devkit_boxes(clamped[first : first + 1])[0])
 
 
 def cam_legacy_box_batch(heatmaps: Sequence[object], jpeg: bool = False, workers: int | None = None) -> np.ndarray:

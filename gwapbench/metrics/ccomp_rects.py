@@ -9,13 +9,14 @@ component not joined to the frame (a hole) has one hole border, made of the fore
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from gwapbench.compiled import njit
 
 RECT_COLUMNS = 4  # x, y, width, height as cv::boundingRect
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _root(parent: np.ndarray, i: int) -> int:
     while parent[i] != i:
         parent[i] = parent[parent[i]]
@@ -23,14 +24,14 @@ def _root(parent: np.ndarray, i: int) -> int:
     return i
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _union(parent: np.ndarray, i: int, j: int) -> None:
     i, j = _root(parent, i), _root(parent, j)
     if i != j:
         parent[max(i, j)] = min(i, j)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _row_starts(run_y: np.ndarray, y_lo: int, rows: int) -> np.ndarray:
     """starts[i]..starts[i + 1]: the runs of row y_lo + i - 1 (rows 0 and rows + 1 are empty)."""
     starts = np.zeros(rows + 3, dtype=np.int64)
@@ -41,7 +42,7 @@ def _row_starts(run_y: np.ndarray, y_lo: int, rows: int) -> np.ndarray:
     return starts
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _join_rows(parent: np.ndarray, starts: np.ndarray, run_a: np.ndarray, run_b: np.ndarray, slack: int) -> None:
     """Union runs of consecutive rows whose columns overlap, widened by `slack` (1: 8-connectivity,
     0: 4-connectivity)."""
@@ -56,7 +57,7 @@ def _join_rows(parent: np.ndarray, starts: np.ndarray, run_a: np.ndarray, run_b:
                 k += 1
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _component_rects(parent: np.ndarray, run_y: np.ndarray, run_a: np.ndarray, run_b: np.ndarray,
                      excluded: np.ndarray, grow: int) -> np.ndarray:
     """(K, 4) (x, y, w, h) of each union-find component of runs grown by `grow` pixels on each side,
@@ -83,7 +84,7 @@ def _component_rects(parent: np.ndarray, run_y: np.ndarray, run_a: np.ndarray, r
     return rects[:n]
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _hole_gaps(run_y: np.ndarray, run_a: np.ndarray, run_b: np.ndarray, starts: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Background gaps between consecutive runs of a row (every hole pixel lies in one) and the
@@ -103,7 +104,7 @@ def _hole_gaps(run_y: np.ndarray, run_a: np.ndarray, run_b: np.ndarray, starts: 
     return gap_y[:g], gap_a[:g], gap_b[:g], gap_starts
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _gaps_on_frame(gap_a: np.ndarray, gap_b: np.ndarray, gap_starts: np.ndarray, run_a: np.ndarray,
                    run_b: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Gaps 4-adjacent to background outside every gap of the row above or below (left of its
@@ -118,7 +119,7 @@ def _gaps_on_frame(gap_a: np.ndarray, gap_b: np.ndarray, gap_starts: np.ndarray,
     return on_frame
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def ccomp_rects(run_y: np.ndarray, run_a: np.ndarray, run_b: np.ndarray) -> np.ndarray:
     """(K, 4) `boundingRect` (x, y, w, h) of every RETR_CCOMP contour of the mask given by its runs
     (raster order, none on the frame): outer borders first, then hole borders."""

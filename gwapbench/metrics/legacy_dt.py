@@ -7,13 +7,15 @@ Felzenszwalb & Huttenlocher's lower envelope in doubles, then sqrt; `double_to_i
 (int)(d * 255 / (max - min) + 0.5), min = 0. With background present the squared distances are exact
 integers, so the kept pixels are those with squared distance >= `keep_level(max)`. An all-background
 or all-foreground binary has constant distances and `double_to_image` leaves it as it is.
-Here the squared distances are computed exactly in integers; see docs/metrics.md ("cam_legacy").
+Here everything works on the binary's row runs (`gray_runs`): exact integer squared distances only on
+the rows that can hold the maximum, the kept mask by eroding runs; see docs/metrics.md ("cam_legacy").
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from gwapbench.compiled import njit
 
 DT_KEEP_LEVEL = 10  # dt_box's second cvThreshold: scaled distance > 10 is kept
 _NO_BACKGROUND = np.int32(1 << 30)  # column distance where a column has no background
@@ -21,7 +23,7 @@ _AXIAL, _DIAGONAL = 12, 17  # chamfer weights: 17 / 12 >= sqrt(2), so chamfer / 
 _BLOCK = 4  # side of the blocks on which the row bounds of the distance maximum are computed
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def imwrite_levels(heatmap: np.ndarray, gray: np.ndarray) -> None:
     """gray[:] = uint8 floor(255 x + 0.5), x = clip(h / max h, 0, 1) in doubles (MATLAB `imwrite` of the
     map divided by its max). IEEE division: max h = +-0 gives +-inf or NaN (NaN written as 0)."""
@@ -37,7 +39,7 @@ def imwrite_levels(heatmap: np.ndarray, gray: np.ndarray) -> None:
             gray[y, x] = np.uint8(np.floor(scaled * 255.0 + 0.5))
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def keep_level(max_squared: int) -> int:
     """Smallest squared distance d that dt.c and dt_box keep: (int)(sqrt(d) * (255 / sqrt(max)) + 0.5) > 10.
 
@@ -55,63 +57,63 @@ def keep_level(max_squared: int) -> int:
     return low
 
 
-@numba.njit(cache=True, nogil=True)
-def foreground_extents(gray: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """(T, 5) per level: pixel count of gray > level and its inclusive rows/cols r0, r1, c0, c1
-    (from a histogram and the per-row and per-column maxima, one pass)."""
-    height, width = gray.shape
-    histogram = np.zeros(256, dtype=np.int64)
-    row_max = np.zeros(height, dtype=np.uint8)
-    column_max = np.zeros(width, dtype=np.uint8)
-    for y in range(height):
-        peak = np.uint8(0)
-        for x in range(width):
-            value = gray[y, x]
-            histogram[value] += 1
-            peak = max(peak, value)
-            column_max[x] = max(column_max[x], value)
-        row_max[y] = peak
-    extents = np.empty((len(levels), 5), dtype=np.int64)
-    for t in range(len(levels)):
-        level = levels[t]
-        extents[t, 0] = histogram[level + 1 :].sum() if level < 255 else 0
-        extents[t, 1], extents[t, 2], extents[t, 3], extents[t, 4] = height, -1, width, -1
-        for y in range(height):
-            if row_max[y] > level:
-                extents[t, 1], extents[t, 2] = min(extents[t, 1], y), y
-        for x in range(width):
-            if column_max[x] > level:
-                extents[t, 3], extents[t, 4] = min(extents[t, 3], x), x
-    return extents
+@njit(cache=True, nogil=True)
+def _distances_one_way(y: int, direction: int, height: int, width: int, c0: int, starts: np.ndarray,
+                       fg_runs: np.ndarray, out: np.ndarray, still: np.ndarray, scratch: np.ndarray) -> None:
+    """out[x - c0] = steps from pixel (y, x) in `direction` (-1 up, +1 down) to the first background pixel
+    of its column (0 on background, `_NO_BACKGROUND` if none before the image edge), window columns x:
+    the columns still in the foreground are the intersection of the rows' runs; those leaving it at
+    step s get s."""
+    out[:] = 0
+    for k in range(starts[y], starts[y + 1]):
+        out[fg_runs[0, k] - c0 : fg_runs[1, k] + 1 - c0] = _NO_BACKGROUND
+    n = starts[y + 1] - starts[y]
+    still[:, :n] = fg_runs[:, starts[y] : starts[y + 1]]
+    row, step = y + direction, 1
+    while n > 0 and 0 <= row < height:
+        m = _eroded_intersection(still, n, fg_runs, starts[row], starts[row + 1], 0, width, scratch)
+        j = 0
+        for i in range(n):  # columns of still[i] outside every scratch run meet background at this step
+            left = still[0, i]
+            while j < m and scratch[0, j] <= still[1, i]:
+                out[left - c0 : scratch[0, j] - c0] = step
+                left = scratch[1, j] + 1
+                j += 1
+            out[left - c0 : still[1, i] + 1 - c0] = step
+        still[:, :m] = scratch[:, :m]
+        n, row, step = m, row + direction, step + 1
 
 
-@numba.njit(cache=True, nogil=True)
-def _column_distances(gray: np.ndarray, level: int, r0: int, c0: int, column: np.ndarray,
-                      block_background: np.ndarray) -> None:
-    """column[y, x] = vertical distance of window pixel (r0 + y, c0 + x) to the nearest pixel <= level
-    of its column (`_NO_BACKGROUND` if none); block_background[i, j] = some pixel of the `_BLOCK`-square
-    block (i, j) of the window is background."""
-    rows, cols = column.shape
-    block_background[:, :] = False
+@njit(cache=True, nogil=True)
+def _next_row_distances(previous: np.ndarray, row: int, c0: int, starts: np.ndarray, fg_runs: np.ndarray,
+                        out: np.ndarray) -> None:
+    """One-way distances of image row `row` from those of its neighbour on the side they look to:
+    previous + 1 on the foreground, 0 on the background."""
+    for x in range(len(out)):
+        out[x] = min(previous[x] + 1, _NO_BACKGROUND)
+    background_from = 0
+    for k in range(starts[row], starts[row + 1]):
+        out[background_from : fg_runs[0, k] - c0] = 0
+        background_from = fg_runs[1, k] + 1 - c0
+    out[background_from:] = 0
+
+
+@njit(cache=True, nogil=True)
+def _block_background(starts: np.ndarray, fg_runs: np.ndarray, r0: int, c0: int, rows: int, cols: int) -> np.ndarray:
+    """[i, j] = some pixel of the `_BLOCK`-square block (i, j) of the window is background (from the runs)."""
+    blocks = np.zeros(((rows + _BLOCK - 1) // _BLOCK, (cols + _BLOCK - 1) // _BLOCK), dtype=np.bool_)
     for y in range(rows):
-        source, col, blocks = gray[r0 + y, c0 : c0 + cols], column[y], block_background[y // _BLOCK]
-        if y == 0:
-            for x in range(cols):
-                col[x] = 0 if source[x] <= level else _NO_BACKGROUND
-        else:
-            col_up = column[y - 1]
-            for x in range(cols):
-                col[x] = 0 if source[x] <= level else min(col_up[x] + 1, _NO_BACKGROUND)
-        for x in range(cols):
-            if col[x] == 0:
-                blocks[x // _BLOCK] = True
-    for y in range(rows - 2, -1, -1):
-        col, col_down = column[y], column[y + 1]
-        for x in range(cols):
-            col[x] = min(col[x], col_down[x] + 1)
+        marks, background_from = blocks[y // _BLOCK], 0
+        for k in range(starts[r0 + y], starts[r0 + y + 1]):
+            if fg_runs[0, k] - c0 > background_from:
+                marks[background_from // _BLOCK : (fg_runs[0, k] - c0 - 1) // _BLOCK + 1] = True
+            background_from = fg_runs[1, k] + 1 - c0
+        if background_from < cols:
+            marks[background_from // _BLOCK :] = True
+    return blocks
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _block_row_bounds(block_background: np.ndarray) -> np.ndarray:
     """Upper bound of the squared Euclidean distance to background of every pixel in each block row.
 
@@ -152,20 +154,19 @@ def _block_row_bounds(block_background: np.ndarray) -> np.ndarray:
     return bounds
 
 
-@numba.njit(cache=True, nogil=True)
-def _row_max_squared(column: np.ndarray, y: int, apex: np.ndarray, start_num: np.ndarray,
-                     start_den: np.ndarray) -> int:
-    """Max over the row of min_x' (x - x')^2 + column[y, x']^2 (exact squared distances): the lower
+@njit(cache=True, nogil=True)
+def _row_max_squared(g: np.ndarray, apex: np.ndarray, start_num: np.ndarray, start_den: np.ndarray) -> int:
+    """Max over the row of min_x' (x - x')^2 + g[x']^2 (exact squared distances): the lower
     envelope of parabolas (Felzenszwalb & Huttenlocher 2012, dt.c's `dt_row`), intersections as fractions."""
-    cols = column.shape[1]
+    cols = len(g)
     k = -1
     for q in range(cols):
-        if column[y, q] == _NO_BACKGROUND:
+        if g[q] == _NO_BACKGROUND:
             continue
-        fq = column[y, q] * column[y, q] + q * q
+        fq = g[q] * g[q] + q * q
         while k > 0:
             v = apex[k]
-            num, den = fq - (column[y, v] * column[y, v] + v * v), 2 * (q - v)
+            num, den = fq - (g[v] * g[v] + v * v), 2 * (q - v)
             if num * start_den[k] > start_num[k] * den:
                 break
             k -= 1  # the new parabola is lowest wherever apex[k] was
@@ -173,22 +174,29 @@ def _row_max_squared(column: np.ndarray, y: int, apex: np.ndarray, start_num: np
         apex[k] = q
         if k > 0:
             v = apex[k - 1]
-            start_num[k], start_den[k] = fq - (column[y, v] * column[y, v] + v * v), 2 * (q - v)
+            start_num[k], start_den[k] = fq - (g[v] * g[v] + v * v), 2 * (q - v)
     pieces, k, best = k + 1, 0, 0
     for q in range(cols):
         while k + 1 < pieces and start_num[k + 1] < q * start_den[k + 1]:
             k += 1
         v = apex[k]
-        best = max(best, (q - v) * (q - v) + column[y, v] * column[y, v])
+        best = max(best, (q - v) * (q - v) + g[v] * g[v])
     return best
 
 
-@numba.njit(cache=True, nogil=True)
-def _max_squared_distance(column: np.ndarray, block_background: np.ndarray) -> int:
-    """Max squared Euclidean distance to background over the window: exact envelopes only on the rows
-    of block rows whose bound (`_block_row_bounds`) exceeds the best so far, largest bound first."""
-    rows, cols = column.shape
+@njit(cache=True, nogil=True)
+def _max_squared_distance(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, window: np.ndarray,
+                          block_background: np.ndarray, still: np.ndarray, scratch: np.ndarray) -> int:
+    """Max squared Euclidean distance to background over the window (rows r0..r1, columns c0..c1):
+    exact envelopes only on the rows of block rows whose bound (`_block_row_bounds`) exceeds the best so
+    far, largest bound first. Column distances g = min(up, down): up from the block row's first row,
+    down from its last (`_distances_one_way`), carried row to row inside it."""
+    r0, r1, c0, c1 = window[0], window[1], window[2], window[3]
+    cols = c1 - c0 + 1
     bounds = _block_row_bounds(block_background)
+    up = np.empty((_BLOCK, cols), dtype=np.int64)
+    down = np.empty((_BLOCK, cols), dtype=np.int64)
+    g = np.empty(cols, dtype=np.int64)
     apex = np.empty(cols, dtype=np.int64)
     start_num = np.empty(cols + 1, dtype=np.int64)
     start_den = np.empty(cols + 1, dtype=np.int64)
@@ -196,12 +204,21 @@ def _max_squared_distance(column: np.ndarray, block_background: np.ndarray) -> i
     for block_row in np.argsort(-bounds):
         if bounds[block_row] <= best:
             break
-        for y in range(block_row * _BLOCK, min((block_row + 1) * _BLOCK, rows)):
-            best = max(best, _row_max_squared(column, y, apex, start_num, start_den))
+        first = r0 + block_row * _BLOCK
+        count = min(_BLOCK, r1 + 1 - first)
+        _distances_one_way(first, -1, height, width, c0, starts, fg_runs, up[0], still, scratch)
+        _distances_one_way(first + count - 1, 1, height, width, c0, starts, fg_runs, down[count - 1], still, scratch)
+        for i in range(1, count):
+            _next_row_distances(up[i - 1], first + i, c0, starts, fg_runs, up[i])
+            _next_row_distances(down[count - i], first + count - 1 - i, c0, starts, fg_runs, down[count - 1 - i])
+        for i in range(count):
+            for x in range(cols):
+                g[x] = min(up[i, x], down[i, x])
+            best = max(best, _row_max_squared(g, apex, start_num, start_den))
     return best
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _reach_table(keep: int) -> np.ndarray:
     """reach[g] = largest w >= 0 with w^2 + g^2 < keep, for the g with g^2 < keep (and a last unused
     entry: len(reach) - 1 is the first g that rules nothing out)."""
@@ -218,68 +235,87 @@ def _reach_table(keep: int) -> np.ndarray:
     return reach
 
 
-@numba.njit(cache=True, nogil=True)
-def _kept_row(column: np.ndarray, y: int, reach: np.ndarray, kept: np.ndarray) -> None:
-    """kept[x] = (squared distance of window pixel (y, x) >= keep), without the distances: column x'
-    with column distance g, g^2 < keep, rules out |x - x'| <= reach[g] (`_reach_table`); one sweep
-    from each side marks the union of those intervals."""
-    row, cols, limit = column[y], column.shape[1], len(reach) - 1
-    right_end = -1
-    for x in range(cols):
-        if row[x] < limit:
-            right_end = max(right_end, x + reach[row[x]])
-        kept[x] = right_end < x
-    left_end = cols
-    for x in range(cols - 1, -1, -1):
-        if row[x] < limit:
-            left_end = min(left_end, x - reach[row[x]])
-        kept[x] = kept[x] and left_end > x
-
-
-@numba.njit(cache=True, nogil=True)
-def _append_runs(kept: np.ndarray, offset: int, x_lo: int, x_hi: int, y: int, runs: np.ndarray, n: int) -> int:
-    """Append the runs of kept[x - offset] over x_lo..x_hi (row y) to runs[:, n:]; return the new n."""
-    inside = False
-    for x in range(x_lo, x_hi + 1):
-        if kept[x - offset] != inside:
-            inside = not inside
-            if inside:
-                runs[0, n], runs[1, n] = y, x
-            else:
-                runs[2, n] = x - 1
-                n += 1
-    if inside:
-        runs[2, n] = x_hi
-        n += 1
+@njit(cache=True, nogil=True)
+def _eroded_intersection(kept: np.ndarray, count: int, fg_runs: np.ndarray, first: int, last: int, reach: int,
+                         width: int, out: np.ndarray) -> int:
+    """out[:, :n] = kept[:, :count] intersected with the runs first..last - 1 of one row, each eroded by
+    `reach` columns on each side except at the image's edge (not background): the x whose
+    [x - reach, x + reach] holds no background of that row. Returns n."""
+    n, i, j = 0, 0, first
+    while i < count and j < last:
+        low = fg_runs[0, j] + reach if fg_runs[0, j] > 0 else 0
+        high = fg_runs[1, j] - reach if fg_runs[1, j] < width - 1 else width - 1
+        if low > high:
+            j += 1
+            continue
+        start, end = max(kept[0, i], low), min(kept[1, i], high)
+        if start <= end:
+            out[0, n], out[1, n] = start, end
+            n += 1
+        if kept[1, i] < high:
+            i += 1
+        else:
+            j += 1
     return n
 
 
-@numba.njit(cache=True, nogil=True)
-def kept_runs(gray: np.ndarray, level: int, extent: np.ndarray, column_buffer: np.ndarray,
-              runs: np.ndarray) -> int:
-    """Write the runs (y, first x, last x) of dt_box's kept mask for `level`, inside the frame (rows
-    1..H-2, cols 1..W-2), in raster order, into runs[0:3, :n]; return n. `extent` is the level's row
-    of `foreground_extents`; column_buffer (int32, >= H * W) and runs (3 x >= H * (W + 1) // 2) are
-    reused workspace (fresh large arrays cost page faults)."""
-    height, width = gray.shape
-    count, r0, r1, c0, c1 = extent[0], extent[1], extent[2], extent[3], extent[4]
+@njit(cache=True, nogil=True)
+def _kept_row_runs(y: int, height: int, width: int, reach: np.ndarray, starts: np.ndarray, fg_runs: np.ndarray,
+                   kept: np.ndarray, scratch: np.ndarray) -> int:
+    """Kept runs of image row y into kept[:, :n], returns n: the pixels p with no background q,
+    |p - q|^2 < keep, so each row y +- dy (dy^2 < keep) rules out what lies within reach[dy] columns of
+    its background (`_reach_table`); rows outside the image rule out nothing."""
+    kept[0, 0], kept[1, 0] = 0, width - 1
+    n = 1
+    for dy in range(len(reach) - 1):
+        for side in range(2 if dy > 0 else 1):
+            row = y + dy if side == 0 else y - dy
+            if row < 0 or row >= height:
+                continue
+            n = _eroded_intersection(kept, n, fg_runs, starts[row], starts[row + 1], reach[dy], width, scratch)
+            if n == 0:
+                return 0
+            kept[:, :n] = scratch[:, :n]
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _extent(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int) -> tuple[int, int, int, int, int]:
+    """Pixel count of the foreground and its inclusive rows r0, r1 and columns c0, c1."""
+    count, r0, r1, c0, c1 = 0, height, -1, width, -1
+    for y in range(height):
+        if starts[y + 1] > starts[y]:
+            r0, r1 = min(r0, y), y
+            c0, c1 = min(c0, fg_runs[0, starts[y]]), max(c1, fg_runs[1, starts[y + 1] - 1])
+            for k in range(starts[y], starts[y + 1]):
+                count += fg_runs[1, k] - fg_runs[0, k] + 1
+    return count, r0, r1, c0, c1
+
+
+@njit(cache=True, nogil=True)
+def kept_runs(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, runs: np.ndarray) -> int:
+    """Write the runs (y, first x, last x) of dt_box's kept mask for one level, inside the frame (rows
+    1..H-2, cols 1..W-2), in raster order, into runs[0:3, :n]; return n. starts, fg_runs: the level's
+    foreground runs (`gray_runs`); runs (3 x >= H * (W + 1) // 2) is reused workspace."""
+    count, r0, r1, c0, c1 = _extent(starts, fg_runs, height, width)
     if count == 0:
         return 0
-    if count < height * width:  # window: the foreground's box grown by one pixel (background or edge)
-        r0, r1, c0, c1 = max(r0 - 1, 0), min(r1 + 1, height - 1), max(c0 - 1, 0), min(c1 + 1, width - 1)
-    rows, cols = r1 - r0 + 1, c1 - c0 + 1
-    column = column_buffer[: rows * cols].reshape((rows, cols))
+    kept = np.empty((2, (width + 1) // 2 + 1), dtype=np.int64)
+    scratch = np.empty_like(kept)
     if count == height * width:
         keep = 1
-        column[:, :] = _NO_BACKGROUND
-    else:
-        block_background = np.empty(((rows + _BLOCK - 1) // _BLOCK, (cols + _BLOCK - 1) // _BLOCK), dtype=np.bool_)
-        _column_distances(gray, level, r0, c0, column, block_background)
-        keep = keep_level(_max_squared_distance(column, block_background))
+    else:  # window: the foreground's box grown by one pixel (background or edge)
+        r0, r1, c0, c1 = max(r0 - 1, 0), min(r1 + 1, height - 1), max(c0 - 1, 0), min(c1 + 1, width - 1)
+        block_background = _block_background(starts, fg_runs, r0, c0, r1 - r0 + 1, c1 - c0 + 1)
+        window = np.array([r0, r1, c0, c1])
+        max_squared = _max_squared_distance(starts, fg_runs, height, width, window, block_background, kept, scratch)
+        keep = keep_level(max_squared)
     reach = _reach_table(keep)
-    kept = np.empty(cols, dtype=np.bool_)
     n = 0
     for y in range(max(r0, 1), min(r1, height - 2) + 1):
-        _kept_row(column, y - r0, reach, kept)
-        n = _append_runs(kept, c0, max(c0, 1), min(c1, width - 2), y, runs, n)
+        for k in range(_kept_row_runs(y, height, width, reach, starts, fg_runs, kept, scratch)):
+            first, last = max(kept[0, k], 1), min(kept[1, k], width - 2)
+            if first <= last:
+                runs[0, n], runs[1, n], runs[2, n] = y, first, last
+                n += 1
     return n

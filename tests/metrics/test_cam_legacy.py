@@ -142,6 +142,26 @@ def edge_maps() -> list[np.ndarray]:
     return maps
 
 
+def image_size_maps() -> list[np.ndarray]:
+    """Maps at ILSVRC-like image sizes, where distance maxima exceed 589 (keep levels > 1, so the kept
+    mask erodes over several rows): CAM-like fields, broad blobs touching the image edges, and a
+    large blob with holes and a ring."""
+    rng = np.random.default_rng(7)
+    maps = []
+    for _ in range(24):
+        height, width = (int(v) for v in rng.integers(120, 420, 2))
+        maps.append(smooth_map(rng, height, width))
+    y, x = np.mgrid[0:300, 0:400]
+    blob = np.exp(-(((y - 120) / 110.0) ** 2 + ((x - 250) / 160.0) ** 2))  # t = 20 region reaches the edges
+    maps.append(blob)
+    holed = blob.copy()
+    holed[100:140, 200:260] = 0.0
+    holed[60:64, 40:300] = 0.0
+    maps.append(holed)
+    maps.append(np.maximum(blob, np.exp(-(((y - 250) / 30.0) ** 2 + ((x - 60) / 90.0) ** 2))))
+    return maps
+
+
 def all_maps() -> list[np.ndarray]:
     return edge_maps() + [random_map(i) for i in range(2000)]
 
@@ -221,6 +241,27 @@ def test_matches_the_opencv_port_on_2000_maps():
         if cam_legacy_box(heatmap) != (expected[0] if expected else NO_CONTOUR_BOX):
             mismatches.append((i, "first box"))
     assert not mismatches, mismatches[:10]
+
+
+def test_matches_the_opencv_port_on_image_size_maps():
+    mismatches = []
+    for i, heatmap in enumerate(image_size_maps()):
+        gray = imwrite_gray(heatmap)
+        for level in THRESHOLDS:
+            ours = sorted(tuple(int(v) for v in r) for r in contour_rects(gray, (level,)))
+            if ours != sorted(port_raw_rects(gray, level)):
+                mismatches.append((i, level, "raw rects"))
+        expected = port_boxes(gray)
+        if [tuple(b) for b in cam_legacy_boxes(heatmap)] != expected or cam_legacy_box(heatmap) != expected[0]:
+            mismatches.append((i, "boxes"))
+    assert not mismatches, mismatches[:10]
+
+
+def test_contour_rects_rejects_bad_thresholds():
+    gray = np.zeros((4, 4), dtype=np.uint8)
+    for thresholds in [(), (256,), (-1,), (20.5,), tuple(range(9))]:
+        with pytest.raises(ValueError, match="thresholds"):
+            contour_rects(gray, thresholds)
 
 
 def test_batch_and_dispatch_agree_with_single_maps():
