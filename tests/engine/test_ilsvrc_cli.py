@@ -160,6 +160,7 @@ def test_table_bad_arguments_exit_2(small_ilsvrc, tmp_path):
         assert result.exit_code == 2, (name, result.output)
         assert len(result.output.strip().splitlines()) == 1, (name, result.output)
         assert not any((tmp_path / "runs").glob("tiny-*/checkpoint.pt")), name
+        assert not (tmp_path / "out").exists(), name  # no --out folder left behind by a failed command
 
 
 def test_paper_settings_for_reproduced_rows():
