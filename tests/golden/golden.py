@@ -60,14 +60,14 @@ GOLDEN_TABLES: tuple[GoldenTable, ...] = (
     # from the development machine in the CPU instruction set, which moves results by that order.
     GoldenTable("table1", {"synthetic_cls_map": 0.25}),
     GoldenTable("table2", {"synthetic_otsu_fmeasure": 0.0025}, reuses="table1"),
-    # Errors in % of the synthetic set's 100 val images: one image moves a row by 1 point (README.md).
-    GoldenTable("table3", {"synthetic_ilsvrc_top1_cls_error": 1.0, "synthetic_ilsvrc_top5_cls_error": 1.0},
+    # Errors in % of the synthetic set's 100 val images (1 image = 1 point): 2x the 1-vs-2-thread difference
+    # of each metric (3, 1 and 3 images; README.md), 5x would let most breakage pass.
+    GoldenTable("table3", {"synthetic_ilsvrc_top1_cls_error": 6.0, "synthetic_ilsvrc_top5_cls_error": 2.0},
                 extra_args=ILSVRC_TRAINED_ROWS),
     # Multi-scale maps at the ci schedule's 64 px and twice that (the paper's 224,448,672 would predict
     # every val image at up to 10x the training size, for no more coverage of the code).
-    GoldenTable("table4", {"synthetic_ilsvrc_top1_loc_error": 1.0},
-                extra_args=(*ILSVRC_TRAINED_ROWS, "--scales", "64,128"),
-                reuses="table3"),
+    GoldenTable("table4", {"synthetic_ilsvrc_top1_loc_error": 6.0},
+                extra_args=(*ILSVRC_TRAINED_ROWS, "--scales", "64,128"), reuses="table3"),
 )
 
 
