@@ -9,6 +9,11 @@ but never overwrites one of them, and never replaces or empties it as a whole.
 target and renames it into place at the end, so a failed or killed run leaves the old folder as
 it was. Staging folders are named `.<name>.<pid>.<random>.partial`; one whose process is gone
 is removed by the next run that writes the same folder.
+
+A command that fails leaves no folder behind that it created and wrote nothing into: inside
+`removing_unused_output_folders()` (the CLI wraps every command in it), the folders that
+`prepare_output_folder` creates are recorded, and when the block raises, each one that still
+holds nothing but the marker is removed, with the parent folders created for it when they are empty.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from gwapbench.errors import InputError
 
 MARKER_NAME = ".gwapbench-output"
 _STAGING_SUFFIXES = (".partial", ".old")
+# One list per active `removing_unused_output_folders` block: (folder, the top-most folder created for it).
+_created_records: list[list[tuple[Path, Path]]] = []
 
 
 def is_gwapbench_folder(path: str | os.PathLike[str]) -> bool:
@@ -46,6 +53,53 @@ def _first_file_above(path: Path) -> Path | None:
         if parent.exists():
             return None if parent.is_dir() else parent
     return None
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The top-most of `path` and its ancestors that does not exist (None when `path` exists): the first
+    folder that `path.mkdir(parents=True)` creates."""
+    path = Path(os.path.abspath(path))
+    if path.exists():
+        return None
+    missing = path
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing = parent
+    return missing
+
+
+def _remove_if_unused(folder: Path, top: Path) -> bool:
+    """Remove `folder` if it holds nothing but (at most) the marker, then its parents up to `top` while they
+    are empty. Deletes only the marker file and empty folders; False when `folder` was kept."""
+    folder = Path(os.path.abspath(folder))
+    try:
+        if any(entry.name != MARKER_NAME for entry in folder.iterdir()):
+            return False
+        (folder / MARKER_NAME).unlink(missing_ok=True)
+        for level in (folder, *folder.parents):
+            level.rmdir()  # fails on a folder that is not empty
+            if level == top:
+                break
+    except OSError:
+        return not folder.exists()
+    return True
+
+
+@contextlib.contextmanager
+def removing_unused_output_folders() -> Iterator[list[tuple[Path, Path]]]:
+    """Record the folders `prepare_output_folder` creates within the block; when the block raises, remove
+    each one that holds nothing but the marker (see `_remove_if_unused`). Yields the record."""
+    record: list[tuple[Path, Path]] = []
+    _created_records.append(record)
+    try:
+        yield record
+    except BaseException:
+        for folder, top in reversed(record):
+            _remove_if_unused(folder, top)
+        raise
+    finally:
+        _created_records.remove(record)
 
 
 def _check_location(path: Path, argument: str) -> None:
@@ -99,10 +153,13 @@ def prepare_output_folder(
     if replace:
         _check_replaceable(path, argument)
     existed_nonempty = path.is_dir() and any(path.iterdir())
+    created = _first_missing(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"{argument} {path}: cannot create the folder ({err.strerror})") from err
+    if created is not None and _created_records:
+        _created_records[-1].append((Path(os.path.abspath(path)), created))
     _check_writable(path, argument)
     owned = is_gwapbench_folder(path)
     for name in files:
@@ -176,7 +233,7 @@ def replace_folder(target: Path, *, argument: str = "--out", replace: bool = Fal
     """
     shown, target = target, Path(os.path.abspath(target))
     _check_not_working_directory(target, argument)
-    created = not target.exists()
+    created = _first_missing(target)
     prepare_output_folder(Path(shown), argument=argument, replace=replace)
     if not replace and any(p.name != MARKER_NAME for p in target.iterdir()):
         raise InputError(f"{argument} {shown}: folder is not empty (pass --overwrite to replace it)")
@@ -200,6 +257,6 @@ def replace_folder(target: Path, *, argument: str = "--out", replace: bool = Fal
                 if trash is not None:
                     shutil.rmtree(trash, ignore_errors=True)
     except BaseException:
-        if created and target.is_dir() and [p.name for p in target.iterdir()] == [MARKER_NAME]:
-            shutil.rmtree(target)
+        if created is not None:
+            _remove_if_unused(target, created)
         raise

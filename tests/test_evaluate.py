@@ -344,3 +344,31 @@ def test_on_missing_skip_evaluates_the_rest(shared_data, tmp_path):
     assert saved["metrics"] == {"gt_known_loc_accuracy": 1.0, "otsu_fmeasure": 1.0}
     _assert_one_line_error(_run(*args, "--on-missing", "skip"), "metrics.json exists (pass --overwrite")
     assert _run(*args, "--on-missing", "skip", "--overwrite").exit_code == 0
+
+
+def test_out_folder_follows_the_rule_of_every_command(shared_data, tmp_path):
+    """--out: a metrics file in a folder gwapbench did not write is never replaced (--overwrite or not), other files
+    are added there; gwapbench's own results only with --overwrite; a failed evaluation leaves no new folder."""
+    dataset = read_wsol_root(_wsol_folder(shared_data))
+    store = _npz(tmp_path / "maps.npz", {s.image_path.relative_to(dataset.images_root).as_posix():
+                                         _box_map(s.height, s.width, tuple(s.boxes[0].astype(int)))
+                                         for s in dataset.samples})
+    args = ["--heatmaps", str(store), "--wsol-metadata", str(_wsol_folder(shared_data)), "--metrics", "gt-known"]
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "metrics.csv").write_text("mine\n")
+    for extra in ([], ["--overwrite"]):
+        _assert_one_line_error(_run(*args, "--out", str(user), *extra),
+                               "metrics.csv exists in a folder gwapbench did not write")
+        assert [(p.name, p.read_text()) for p in user.iterdir()] == [("metrics.csv", "mine\n")]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert _run(*args, "--out", str(other)).exit_code == 0
+    assert sorted(p.name for p in other.iterdir()) == ["metrics.csv", "metrics.json", "notes.txt"]  # no marker
+    assert json.loads((other / "metrics.json").read_text())["metrics"] == {"gt_known_loc_accuracy": 1.0}
+    _assert_one_line_error(_run(*args, "--out", str(other), "--overwrite"), "metrics.json exists in a folder")
+    nan = _npz(tmp_path / "nan.npz", {k: np.full((7, 7), np.nan, np.float32) for k in np.load(store).files})
+    _assert_one_line_error(_run("--heatmaps", str(nan), "--wsol-metadata", str(_wsol_folder(shared_data)),
+                                "--out", str(tmp_path / "new" / "eval")), "contains NaN")
+    assert not (tmp_path / "new").exists()

@@ -17,6 +17,7 @@ from gwapbench.outdir import (
     is_gwapbench_folder,
     prepare_output_folder,
     remove_stale_staging,
+    removing_unused_output_folders,
     replace_folder,
 )
 
@@ -122,6 +123,46 @@ def test_replace_folder_replaces_ours_and_leaves_nothing_on_failure(tmp_path):
         with replace_folder(tmp_path / "new"):
             raise RuntimeError("crashed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no staging, no half-made folder
+
+
+def test_a_failure_removes_only_the_folders_it_created_and_left_unused(tmp_path):
+    existing_empty, existing_user = tmp_path / "empty", tmp_path / "user"
+    existing_empty.mkdir()
+    existing_user.mkdir()
+    (existing_user / "notes.txt").write_text("mine")
+    new_nested, new_written, new_foreign = tmp_path / "a" / "b" / "c", tmp_path / "written", tmp_path / "foreign"
+    with pytest.raises(RuntimeError, match="crashed"):
+        with removing_unused_output_folders():
+            for folder in (existing_empty, existing_user, new_nested, new_written, new_foreign):
+                prepare_output_folder(folder, ["table.csv"])
+            (new_written / "table.csv").write_text("ours")
+            (new_foreign / "notes.txt").write_text("someone else's")
+            raise RuntimeError("crashed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "foreign", "user", "written"]  # a/b/c gone
+    assert _tree(existing_user) == {"notes.txt": b"mine"}
+    assert sorted(_tree(existing_empty)) == [MARKER_NAME]  # existed before: kept
+    assert sorted(_tree(new_written)) == [MARKER_NAME, "table.csv"]
+    assert sorted(_tree(new_foreign)) == [MARKER_NAME, "notes.txt"]
+
+
+def test_a_created_parent_that_gained_other_files_is_kept(tmp_path):
+    with pytest.raises(InputError):
+        with removing_unused_output_folders():
+            prepare_output_folder(tmp_path / "a" / "b")
+            (tmp_path / "a" / "other.txt").write_text("x")
+            raise InputError("--voc-root: missing")
+    assert _tree(tmp_path) == {"a/other.txt": b"x"}  # b removed, a holds a file: kept
+
+
+def test_success_keeps_the_new_folder(tmp_path):
+    with removing_unused_output_folders() as record:
+        prepare_output_folder(tmp_path / "out")
+    assert record == [(tmp_path / "out", tmp_path / "out")]
+    assert is_gwapbench_folder(tmp_path / "out")
+    with pytest.raises(RuntimeError):
+        with removing_unused_output_folders():
+            raise RuntimeError("a later failure does not reach folders of an earlier block")
+    assert is_gwapbench_folder(tmp_path / "out")
 
 
 def test_stale_staging_of_a_dead_process_is_removed(tmp_path):

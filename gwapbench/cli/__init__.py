@@ -3,7 +3,9 @@
 Commands live in one module per topic (`data`, `tables`, `ilsvrc`, `detection`, `evaluate`, `check`)
 and are registered here. User errors
 (`gwapbench.errors.InputError`, and `reference_models.errors.WeightsError` for unusable weights)
-print as one line on stderr and exit with code 2, without a traceback.
+print as one line on stderr and exit with code 2, without a traceback. A command that fails (user
+error or not) leaves no new `--out` folder behind that it created and wrote nothing into
+(`gwapbench.outdir.removing_unused_output_folders`).
 
 Start-up stays light: command modules import torch, torchvision and the heavy parts of the
 library inside the command functions, so that `gwapbench --help` loads none of them.
@@ -17,17 +19,20 @@ import click
 
 from gwapbench import __version__
 from gwapbench.errors import InputError
+from gwapbench.outdir import removing_unused_output_folders
 from reference_models.errors import WeightsError
 
 USER_ERRORS = (InputError, WeightsError)
 
 
 class UserErrorGroup(click.Group):
-    """A click group that turns user errors into a one-line message and exit code 2."""
+    """A click group that turns user errors into a one-line message and exit code 2, and removes the output
+    folders a failed command created without writing into them."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
-            return super().invoke(ctx)
+            with removing_unused_output_folders():
+                return super().invoke(ctx)
         except USER_ERRORS as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)

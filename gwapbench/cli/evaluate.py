@@ -9,17 +9,18 @@ import click
 
 from gwapbench.cli.options import dataset_root_options
 from gwapbench.errors import InputError
+from gwapbench.outdir import prepare_output_folder
 
 METRIC_NAMES = "fmeasure,gt-known,loc-error,max-box-acc,max-box-acc-v2"
 OUTPUT_FILES = ("metrics.json", "metrics.csv")
 
 
 def _check_out(out: Path | None, overwrite: bool) -> None:
-    """Refuse an --out that is a file, or that holds metrics files unless --overwrite, before any work."""
+    """Before any work: the output-folder rule of every command (`prepare_output_folder`: never a file in a folder
+    gwapbench did not write), and in gwapbench's own folder earlier metrics files replaced only with --overwrite."""
     if out is None:
         return
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
+    prepare_output_folder(out, OUTPUT_FILES)
     existing = [name for name in OUTPUT_FILES if (out / name).exists()]
     if existing and not overwrite:
         raise InputError(f"--out {out}: {existing[0]} exists (pass --overwrite to replace it)")
@@ -47,7 +48,9 @@ def _write_results(out: Path, result: dict) -> None:
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.2, show_default=True,
               help="Box threshold: fraction of the map's max (CAM).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for metrics.json and metrics.csv.")
-@click.option("--overwrite", is_flag=True, help="Replace metrics.json / metrics.csv already in --out.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace metrics.json / metrics.csv that gwapbench wrote into --out before (never files in a "
+                   "folder gwapbench did not write).")
 def evaluate_command(
     heatmaps: Path | None, voc_root: Path | None, imagenet_root: Path | None, wsol_metadata: Path | None, split: str,
     classes: str | None, predictions: Path | None, metric_list: str | None, on_missing: str, threshold: float,

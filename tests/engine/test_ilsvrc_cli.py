@@ -116,6 +116,13 @@ def test_localize_error_on_heatmaps_with_real_gt(shared_data, tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "out" / "localize_error.json").read_text())
     assert metrics["test_images"] == 5 and 0 <= metrics["gt_known_loc_accuracy"] <= 100
+    user = tmp_path / "user"  # a folder gwapbench did not write: its files are never replaced
+    user.mkdir()
+    (user / "localize_error.json").write_text("mine")
+    result = CliRunner().invoke(cli, ["localize-error", "--heatmaps", str(path), "--wsol-metadata",
+                                      str(root / "wsolevaluation_metadata" / "ILSVRC" / "test"), "--out", str(user)])
+    assert result.exit_code == 2 and "localize_error.json exists in a folder gwapbench did not write" in result.output
+    assert [(p.name, p.read_text()) for p in user.iterdir()] == [("localize_error.json", "mine")]
     bad = tmp_path / "nan.npz"
     np.savez(bad, image_ids=np.array(ids), logits=np.zeros((5, 1000), np.float32),
              maps=np.full((5, 1, 14, 14), np.nan, np.float16), map_names=np.array(["alpha"]))
@@ -160,6 +167,7 @@ def test_table_bad_arguments_exit_2(small_ilsvrc, tmp_path):
         assert result.exit_code == 2, (name, result.output)
         assert len(result.output.strip().splitlines()) == 1, (name, result.output)
         assert not any((tmp_path / "runs").glob("tiny-*/checkpoint.pt")), name
+        assert not (tmp_path / "out").exists(), name  # no --out folder left behind by a failed command
 
 
 def test_paper_settings_for_reproduced_rows():

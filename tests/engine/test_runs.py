@@ -154,6 +154,7 @@ def test_corrupt_training_image_fails_in_one_line_or_is_skipped(small_voc, tmp_p
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1].startswith(f"error: {image}")
     assert not list((tmp_path / "runs").glob("*/metrics.json"))
+    assert not (tmp_path / "out").exists()  # the --out folder it created held nothing: removed
     result = CliRunner().invoke(cli, table_args("table1", root, tmp_path / "runs", tmp_path / "out2", "--methods",
                                                 "gap", "--on-bad-file", "skip"))
     assert result.exit_code == 0, result.output

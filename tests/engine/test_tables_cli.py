@@ -98,6 +98,22 @@ def test_missing_dataset_says_where_it_looked(tmp_path):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "nowhere" in lines[0] and "--data synthetic" in lines[0]
+    assert not (tmp_path / "out").exists()  # created after the --out check, removed when the command failed
+
+
+def test_a_failed_table_command_keeps_an_existing_out_folder(tmp_path):
+    empty, user = tmp_path / "empty", tmp_path / "user"
+    empty.mkdir()
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")
+    for out in (empty, user, tmp_path / "new" / "nested"):
+        result = CliRunner().invoke(cli, ["table1", "--net", "tiny", "--data", "voc", "--voc-root",
+                                          str(tmp_path / "nowhere"), "--runs-dir", str(tmp_path / "runs"),
+                                          "--out", str(out)])
+        assert result.exit_code == 2, result.output
+    assert empty.is_dir() and (user / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in user.iterdir()) == ["notes.txt"]  # a user's folder gets no marker
+    assert not (tmp_path / "new").exists()
 
 
 def test_bad_arguments_exit_2_before_anything_is_written(small_voc, tmp_path):

@@ -1,11 +1,12 @@
 """Measure how far the golden commands' numbers move between repeated runs and between thread counts.
 
-`python -m tests.golden.spread [--repeats 3] [--threads 1 2] [-- EXTRA TABLE ARGS]` runs the golden
-commands `repeats` times for each thread count, each time into a fresh run store, and prints for
-every thread count the largest spread (max - min) of each metric over the repeats, the largest
-spread between thread counts, and whether the stored predictions (logits and maps of every run)
-are bitwise identical. EXTRA TABLE ARGS (e.g. `--methods gap,gwap`) go to every table command.
-The numbers set the tolerances in golden.GOLDEN_TABLES (README.md here records them).
+`python -m tests.golden.spread [--repeats 3] [--threads 1 2] [--tables T ...] [-- EXTRA TABLE ARGS]`
+runs the golden commands (all, or the tables named) `repeats` times for each thread count, each
+time into a fresh run store, and prints for every thread count the largest spread (max - min) of
+each metric over the repeats, the largest spread between thread counts, and whether the stored
+predictions (logits and maps of every run, at every scale) are bitwise identical. EXTRA TABLE
+ARGS (e.g. `--override iterations=20`) go to every table command. The numbers set the tolerances
+in golden.GOLDEN_TABLES (README.md here records them).
 """
 
 from __future__ import annotations
@@ -17,37 +18,39 @@ from pathlib import Path
 
 import numpy as np
 
-from gwapbench.engine.store import RunStore
 from gwapbench.regression import RowKey, load_table
-from tests.golden.golden import GOLDEN_TABLES, produce
+from tests.golden.golden import GOLDEN_TABLES, GoldenTable, produce
 
 Trial = tuple[int, int]  # (threads, repeat)
 
 
-def run_trials(repeats: int, thread_counts: list[int], extra: list[str], base: Path) -> dict[Trial, Path]:
-    """Produce every golden table once per (threads, repeat); return each trial's folder."""
+def run_trials(tables: list[GoldenTable], repeats: int, thread_counts: list[int], extra: list[str],
+               base: Path) -> dict[Trial, Path]:
+    """Produce the golden tables once per (threads, repeat); return each trial's folder."""
     folders = {}
     for threads in thread_counts:
         for repeat in range(repeats):
             folder = base / f"threads{threads}-repeat{repeat}"
-            produce(GOLDEN_TABLES, folder / "runs", folder / "out", threads, extra)
+            produce(tables, folder / "runs", folder / "out", threads, extra)
             folders[threads, repeat] = folder
             print(f"done: {threads} thread(s), repeat {repeat + 1}", flush=True)
     return folders
 
 
-def table_values(folder: Path) -> dict[RowKey, float]:
+def table_values(tables: list[GoldenTable], folder: Path) -> dict[RowKey, float]:
     values: dict[RowKey, float] = {}
-    for table in GOLDEN_TABLES:
+    for table in tables:
         values |= load_table(folder / "out" / f"{table.name}.csv", table.name)
     return values
 
 
 def predictions(folder: Path) -> dict[str, dict[str, np.ndarray]]:
-    """{run id: stored prediction arrays} of every run in the trial's store."""
-    store = RunStore(folder / "runs")
-    return {path.parent.name: store.run(path.parent.name).load_predictions()
-            for path in sorted((folder / "runs").glob("*/predictions.npz"))}
+    """{"<run id>/<file>": arrays} of every stored prediction file (every scale) in the trial's store."""
+    stored = {}
+    for path in sorted((folder / "runs").glob("*/predictions*.npz")):
+        with np.load(path, allow_pickle=False) as arrays:
+            stored[f"{path.parent.name}/{path.name}"] = {key: arrays[key] for key in arrays.files}
+    return stored
 
 
 def identical(a: dict[str, dict[str, np.ndarray]], b: dict[str, dict[str, np.ndarray]]) -> bool:
@@ -64,8 +67,8 @@ def metric_spreads(trials: list[dict[RowKey, float]]) -> dict[str, float]:
     return dict(spreads)
 
 
-def report(folders: dict[Trial, Path]) -> list[str]:
-    values = {trial: table_values(folder) for trial, folder in folders.items()}
+def report(tables: list[GoldenTable], folders: dict[Trial, Path]) -> list[str]:
+    values = {trial: table_values(tables, folder) for trial, folder in folders.items()}
     stored = {trial: predictions(folder) for trial, folder in folders.items()}
     thread_counts = sorted({threads for threads, _ in folders})
     lines = []
@@ -87,11 +90,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.golden.spread", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--tables", nargs="+", choices=[t.name for t in GOLDEN_TABLES], default=None,
+                        help="Measure these golden tables only (a table whose runs another one reuses must be listed "
+                             "with it: table1 for table2, table3 for table4). Default: all.")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="-- then extra table arguments")
     args = parser.parse_args(argv)
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    tables = [t for t in GOLDEN_TABLES if args.tables is None or t.name in args.tables]
     with tempfile.TemporaryDirectory(prefix="gwapbench-spread-") as tmp:
-        for line in report(run_trials(args.repeats, args.threads, extra, Path(tmp))):
+        for line in report(tables, run_trials(tables, args.repeats, args.threads, extra, Path(tmp))):
             print(line)
 
 
