@@ -90,9 +90,11 @@ def train_run(run: Run, task: nn.Module, config: RunConfig, schedule: Schedule, 
 
 
 def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torch.device, options: EngineOptions,
-                     info: distributed.Dist, batches_from: Callable[[int], Iterable], prepare: Callable) -> None:
+                     info: distributed.Dist, batches_from: Callable[[int], Iterable], prepare: Callable,
+                     find_unused_parameters: bool = False) -> None:
     """SGD on `batches_from(start)` from the run's checkpoint (iteration 0 without one) to the schedule's end,
-    with progress, checkpoint and log hooks; any task whose `forward(batch, prepared)` returns named losses."""
+    with progress, checkpoint and log hooks; any task whose `forward(batch, prepared)` returns named losses.
+    find_unused_parameters: for DDP, when some steps leave parameters without gradient on some rank."""
     optimizer = torch.optim.SGD(task.parameters(), lr=schedule.lr, momentum=schedule.momentum,
                                 weight_decay=schedule.weight_decay)
     start = 0
@@ -104,7 +106,7 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
     if start >= schedule.iterations:
         return
     batches = batches_from(start)  # before the progress bar: a cached dataset decodes (and fails) here
-    model = DistributedDataParallel(task) if info.active else task
+    model = DistributedDataParallel(task, find_unused_parameters=find_unused_parameters) if info.active else task
     progress = ProgressHook(f"train {run.id}", start, schedule.iterations, info.world_size,
                             enabled=options.progress and info.is_main)
     hooks = [progress]
@@ -124,12 +126,18 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
 def execute(run: Run, config: RunConfig, schedule: Schedule, data: RunData, options: EngineOptions,
             info: distributed.Dist = distributed.Dist()) -> dict[str, object] | None:
     """Bring `run` to finished; return its metrics on rank 0 (None on other ranks)."""
+    return run_stages(run, info, lambda: _train_predict_evaluate(run, config, schedule, data, options, info))
+
+
+def run_stages(run: Run, info: distributed.Dist,
+               stages: Callable[[], dict[str, object] | None]) -> dict[str, object] | None:
+    """A finished run's metrics (None on ranks other than 0), else `stages()` with rank 0 holding the run's lock."""
     if run.is_finished:
         return run.metrics() if info.is_main else None
     with run.lock() if info.is_main else contextlib.nullcontext():
         if run.is_finished and not info.active:  # finished by another process while we checked
             return run.metrics()
-        return _train_predict_evaluate(run, config, schedule, data, options, info)
+        return stages()
 
 
 def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, data: RunData,
