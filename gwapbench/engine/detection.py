@@ -24,7 +24,6 @@ boxes, is weighted by images too).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,7 +39,7 @@ from gwapbench.engine.distributed import Dist
 from gwapbench.engine.detection_data import DetectionBatch, DetectionDataset, collate_detection, has_training_boxes
 from gwapbench.engine.loop import autocast
 from gwapbench.engine.inputs import EngineOptions
-from gwapbench.engine.runner import resolve_device, resume_and_train, run_stages
+from gwapbench.engine.runner import predict_then_evaluate, resolve_device, resume_and_train, run_stages
 from gwapbench.engine.schedules import Schedule
 from gwapbench.engine.store import Run
 from gwapbench.errors import InputError
@@ -218,8 +217,7 @@ def execute_detection(run: Run, config: RunConfig, schedule: Schedule, head: dic
 def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, head: dict, train: list[Sample],
                             test: list[Sample], classes: Sequence[str], options: EngineOptions,
                             info: Dist) -> dict[str, object] | None:
-    started = time.perf_counter()
-    if not run.predictions_path.is_file():
+    def train_and_predict() -> dict[str, np.ndarray] | None:
         device = resolve_device(options.device, info)
         if device.type == "cpu":
             torch.use_deterministic_algorithms(True)
@@ -230,16 +228,9 @@ def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, hea
             run.log(f"{len(samples)} training images ({sum(map(has_training_boxes, samples))} with boxes), "
                     f"R-FCN settings {head}")
         train_detection(run, task, config, schedule, samples, device, options, info)
-        predictions = predict_detections(task, test, device, options.workers, info)
-        if info.is_main:
-            run.save_predictions(predictions)
-            run.log(f"predicted {len(test)} test images")
-    distributed.barrier(info)
-    if not info.is_main:
-        return None
-    metrics = evaluate_detections(run.load_predictions(), test, classes)
-    metrics["seconds"] = round(time.perf_counter() - started, 1)
-    run.save_metrics(metrics)
-    run.log(f"evaluated: det_map {metrics['det_map']:.4g}, "
-            f"det_map_py_faster_rcnn {metrics['det_map_py_faster_rcnn']:.4g}")
-    return metrics
+        return predict_detections(task, test, device, options.workers, info)
+
+    return predict_then_evaluate(run, info, len(test), train_and_predict,
+                                 lambda predictions: evaluate_detections(predictions, test, classes),
+                                 lambda metrics: f"det_map {metrics['det_map']:.4g}, "
+                                                 f"det_map_py_faster_rcnn {metrics['det_map_py_faster_rcnn']:.4g}")

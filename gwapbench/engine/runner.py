@@ -143,8 +143,8 @@ def run_stages(run: Run, info: distributed.Dist,
 def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, data: RunData,
                             options: EngineOptions, info: distributed.Dist) -> dict[str, object] | None:
     device = resolve_device(options.device, info)
-    started = time.perf_counter()
-    if not run.predictions_path.is_file():
+
+    def train_and_predict() -> dict[str, np.ndarray] | None:
         if device.type == "cpu":
             torch.use_deterministic_algorithms(True)
         torch.manual_seed(config.seed)
@@ -152,17 +152,33 @@ def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, dat
         task = task.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
         if task.trainable:
             train_run(run, task, config, schedule, data.train, device, options, info)
-        predictions = predict_samples(task, data.test, schedule.image_size, schedule.batch_size, device, options, info)
+        return predict_samples(task, data.test, schedule.image_size, schedule.batch_size, device, options, info)
+
+    return predict_then_evaluate(run, info, len(data.test), train_and_predict,
+                                 lambda predictions: evaluate_run(config, predictions, data),
+                                 lambda metrics: ", ".join(f"{k} {v}" for k, v in metrics.items()
+                                                           if not isinstance(v, dict)))
+
+
+def predict_then_evaluate(run: Run, info: distributed.Dist, test_images: int,
+                          predict: Callable[[], dict[str, np.ndarray] | None],
+                          evaluate: Callable[[dict[str, np.ndarray]], dict[str, object]],
+                          summary: Callable[[dict[str, object]], str]) -> dict[str, object] | None:
+    """`predict()` on every rank when predictions.npz is missing (rank 0 saves what it returns), then on rank 0
+    `evaluate` the stored predictions into metrics.json with the seconds taken; None on other ranks."""
+    started = time.perf_counter()
+    if not run.predictions_path.is_file():
+        predictions = predict()
         if info.is_main:
             run.save_predictions(predictions)
-            run.log(f"predicted {len(data.test)} test images")
+            run.log(f"predicted {test_images} test images")
     distributed.barrier(info)
     if not info.is_main:
         return None
-    metrics = evaluate_run(config, run.load_predictions(), data)
+    metrics = evaluate(run.load_predictions())
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     run.save_metrics(metrics)
-    run.log("evaluated: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict)))
+    run.log("evaluated: " + summary(metrics))
     return metrics
 
 
