@@ -31,7 +31,7 @@ from gwapbench.engine import detection  # noqa: E402
 from gwapbench.engine.detection_data import DetectionDataset, split_boxes  # noqa: E402
 from gwapbench.engine.detection_schedules import resolve_detection_schedule  # noqa: E402
 from gwapbench.engine.detection_sources import read_detection_splits, resolve_detection_source  # noqa: E402
-from gwapbench.engine.runner import EngineOptions  # noqa: E402
+from gwapbench.engine.inputs import EngineOptions  # noqa: E402
 from gwapbench.engine.store import RunStore  # noqa: E402
 from gwapbench.tables.table5 import Table5Options, run_config  # noqa: E402
 
