@@ -88,6 +88,7 @@ def table5_command(out: Path, methods: str, proportions: str, **flags) -> None:
     Example:
       gwapbench table5 --voc-root VOCdevkit/VOC2007 --voc2012-root VOCdevkit/VOC2012
       gwapbench table5 --net tiny --data synthetic --schedule ci --proportions 0.1
+      torchrun --standalone --nproc_per_node 2 -m gwapbench table5 --net tiny --data synthetic --schedule ci
     """
     from gwapbench.outdir import prepare_output_folder
     from gwapbench.tables.render import output_files
@@ -96,7 +97,9 @@ def table5_command(out: Path, methods: str, proportions: str, **flags) -> None:
     options = _table5_options(methods=tuple(_split_names(methods, "--methods")),
                               proportions=parse_proportions(proportions), **flags)
     prepare_output_folder(out, output_files(TABLE5))
-    write_and_print(TABLE5, produce_table5(options, on_run=click.echo), out)
+    result = produce_table5(options, on_run=click.echo)
+    if result is not None:  # None: a torchrun rank other than 0
+        write_and_print(TABLE5, result, out)
 
 
 @click.command("fig9")
@@ -126,6 +129,8 @@ def fig9_command(out: Path, method: str, proportion: float, image_count: int, **
     options = _table5_options(methods=(method,), proportions=(proportion,), **flags)
     prepare_output_folder(out, ["fig9.png"])
     result = produce_table5(options, on_run=click.echo)
+    if result is None:  # a torchrun rank other than 0
+        return
     predictions = RunStore(options.runs_dir).run(result.rows[0]["run_id"]).load_predictions()
     test = read_detection_splits(options.source)[1]
     count = min(image_count, len(test))

@@ -21,14 +21,19 @@ from gwapbench.data.transforms import Target, Transform, file_boxes_to_tensor
 from gwapbench.errors import InputError
 
 
-def load_image(path: str | Path) -> torch.Tensor:
-    """Decode an image file to a float32 RGB tensor (3, H, W) in [0, 1]; InputError naming the file on failure."""
+def load_image_uint8(path: str | Path) -> torch.Tensor:
+    """Decode an image file to a uint8 RGB tensor (3, H, W); InputError naming the file on failure."""
     try:
         with Image.open(path) as image:
             pixels = np.array(image.convert("RGB"))
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
         raise InputError(f"{path}: cannot decode image ({err})") from err
-    return torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255.0)
+    return torch.from_numpy(pixels).permute(2, 0, 1)
+
+
+def load_image(path: str | Path) -> torch.Tensor:
+    """Decode an image file to a float32 RGB tensor (3, H, W) in [0, 1] (`load_image_uint8` / 255)."""
+    return load_image_uint8(path).float().div_(255.0)
 
 
 class _SampleDataset(Dataset):

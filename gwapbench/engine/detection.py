@@ -11,12 +11,19 @@
   (`convention="py_faster_rcnn"`: IoU > 0.5, its float thresholds), the convention of the paper's
   numbers; mAP in percent over the classes with non-difficult GT.
 - `execute_detection`: train (resuming) -> predictions.npz -> metrics.json, each stage only when
-  its file is missing (as `engine.runner.execute`). One process (no torchrun for Table V yet).
+  its file is missing (as `engine.runner.execute`).
+
+Under torchrun (as Table I, `engine.runner`): every rank takes its share of each global batch
+(`TrainBatches`) under DistributedDataParallel, predicts its share of the test images, and rank 0
+gathers the detections and writes every file. A rank's detection losses are means over its own box
+images, and a shard may hold none, so `share_box_losses` weights them by the rank's share of the
+global batch's box images: DDP's gradient average is then the gradient of one process's mean over
+all of them (exact for the RPN and head losses, which average per image; `loss_region`, a mean over
+boxes, is weighted by images too).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,19 +34,35 @@ from torch.utils.data import DataLoader
 from gwapbench.config import RunConfig
 from gwapbench.data.sample import Sample
 from gwapbench.engine.batches import TrainBatches, shard_keys
+from gwapbench.engine import distributed
 from gwapbench.engine.distributed import Dist
 from gwapbench.engine.detection_data import DetectionBatch, DetectionDataset, collate_detection, has_training_boxes
 from gwapbench.engine.loop import autocast
 from gwapbench.engine.inputs import EngineOptions
-from gwapbench.engine.runner import resolve_device, resume_and_train
+from gwapbench.engine.runner import predict_then_evaluate, resolve_device, resume_and_train, run_stages
 from gwapbench.engine.schedules import Schedule
 from gwapbench.engine.store import Run
 from gwapbench.errors import InputError
 from gwapbench.metrics import voc_detection_ap
-from reference_models.rfcn import RFCN, RFCNConfig, build_rfcn
+from reference_models.rfcn import DETECTION_LOSSES, RFCN, RFCNConfig, build_rfcn
 
 STORED_WEIGHT_MAPS = 16  # test images whose weight maps predictions.npz keeps (Fig. 9)
-PREDICT_BATCH = 4
+PREDICT_BATCH = 1  # one image per call, as R-FCN tests: no padding to, or kernel choice by, batch neighbours
+BOX_LOSSES = (*DETECTION_LOSSES, "loss_region")  # the losses computed on the box images only
+
+
+def box_loss_scale(box_images: int, total_box_images: float, world_size: int) -> float:
+    """world_size * n_r / sum_r n_r (0 when no rank has a box image): rank r's factor for its mean box losses,
+    so that DDP's average (1/W) sum_r of the scaled gradients equals the gradient of the mean over all box images."""
+    return world_size * box_images / total_box_images if total_box_images > 0 else 0.0
+
+
+def share_box_losses(losses: dict[str, Tensor], box_images: int, info: Dist, device: torch.device) -> dict[str, Tensor]:
+    """The box losses scaled by `box_loss_scale` under torchrun (one all-reduce); unchanged in one process."""
+    if not info.active:
+        return losses
+    scale = box_loss_scale(box_images, distributed.all_sum(info, box_images, device), info.world_size)
+    return {name: value * scale if name in BOX_LOSSES else value for name, value in losses.items()}
 
 
 class DetectionTask(nn.Module):
@@ -51,10 +74,11 @@ class DetectionTask(nn.Module):
     uninterrupted one would.
     """
 
-    def __init__(self, model: RFCN, seed: int = 0) -> None:
+    def __init__(self, model: RFCN, seed: int = 0, info: Dist = Dist()) -> None:
         super().__init__()
         self.model = model
         self.seed = seed
+        self.info = info
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
 
     def forward(self, batch: DetectionBatch, images: list[Tensor]) -> dict[str, Tensor]:
@@ -65,17 +89,17 @@ class DetectionTask(nn.Module):
             torch.manual_seed(step_seed)
             losses = self.model(images, targets)
         self.step += 1
-        return losses
+        return share_box_losses(losses, sum("boxes" in target for target in targets), self.info, device)
 
     @torch.no_grad()
     def detect(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
         return self.model(images)
 
 
-def build_detection_task(config: RunConfig, num_classes: int, head: dict) -> DetectionTask:
+def build_detection_task(config: RunConfig, num_classes: int, head: dict, info: Dist = Dist()) -> DetectionTask:
     model = build_rfcn(config.method, num_classes, backbone=config.net, weights=config.weights,
                        config=RFCNConfig(**head))
-    return DetectionTask(model, config.seed)
+    return DetectionTask(model, config.seed, info)
 
 
 def training_samples(task: DetectionTask, samples: Sequence[Sample]) -> list[Sample]:
@@ -98,18 +122,21 @@ def _loader(dataset: DetectionDataset, batch_sampler, workers: int) -> DataLoade
 
 
 def train_detection(run: Run, task: DetectionTask, config: RunConfig, schedule: Schedule, samples: list[Sample],
-                    device: torch.device, options: EngineOptions) -> None:
-    """Train to `schedule.iterations` on `samples`, continuing from the run's checkpoint."""
+                    device: torch.device, options: EngineOptions, info: Dist = Dist()) -> None:
+    """Train to `schedule.iterations` on `samples`, continuing from the run's checkpoint (this rank's share of
+    each batch under torchrun)."""
     if len(samples) < schedule.batch_size:
         raise InputError(f"{config.method}: {len(samples)} training images, fewer than one batch of "
                          f"{schedule.batch_size} (lower batch_size with --override batch_size=N)")
 
     def batches_from(start: int) -> DataLoader:
         sampler = TrainBatches(len(samples), schedule.batch_size, config.seed, schedule.flip_probability, start,
-                               schedule.iterations)
+                               schedule.iterations, info.rank, info.world_size)
         return _loader(DetectionDataset(samples), sampler, options.workers)
 
-    resume_and_train(run, task, schedule, device, options, Dist(), batches_from, _prepare(device))
+    # a batch (or a rank's shard) without box images leaves the RPN and the head without gradient
+    resume_and_train(run, task, schedule, device, options, info, batches_from, _prepare(device),
+                     find_unused_parameters=True)
 
 
 def file_corners(boxes: Tensor) -> np.ndarray:
@@ -121,30 +148,39 @@ def file_corners(boxes: Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict_detections(task: DetectionTask, samples: Sequence[Sample], device: torch.device,
-                       workers: int) -> dict[str, np.ndarray]:
+def predict_detections(task: DetectionTask, samples: Sequence[Sample], device: torch.device, workers: int,
+                       info: Dist = Dist()) -> dict[str, np.ndarray] | None:
     """predictions.npz content: image_ids, det_image (M,), det_boxes (M, 4), det_scores, det_labels and
-    weight_map_<i> (C, h, w) float16 for the first STORED_WEIGHT_MAPS images of gwap methods."""
+    weight_map_<i> (C, h, w) float16 for the first STORED_WEIGHT_MAPS images of gwap methods. Under torchrun
+    each rank detects its share of the images and rank 0 gathers them (None on the other ranks)."""
     task.eval()
-    dataset = DetectionDataset(samples)
-    keys = shard_keys(len(samples))
-    loader = _loader(dataset, [keys[i : i + PREDICT_BATCH] for i in range(0, len(keys), PREDICT_BATCH)], workers)
+    keys = shard_keys(len(samples), info.rank, info.world_size)
+    batches = [keys[i : i + PREDICT_BATCH] for i in range(0, len(keys), PREDICT_BATCH)]
     prepare = _prepare(device)
-    columns: dict[str, list[np.ndarray]] = {"det_image": [], "det_boxes": [], "det_scores": [], "det_labels": []}
-    maps: dict[str, np.ndarray] = {}
-    for batch in loader:
-        images = prepare(batch)
+    per_image = []  # (index, boxes, scores, labels, weight map or None)
+    for batch in _loader(DetectionDataset(samples), batches, workers):
         with autocast(device):
-            detections = task.detect(images)
+            detections = task.detect(prepare(batch))
         for index, detection in zip(batch.indices.tolist(), detections):
-            columns["det_image"].append(np.full(len(detection["scores"]), index, dtype=np.int64))
-            columns["det_boxes"].append(file_corners(detection["boxes"]))
-            columns["det_scores"].append(detection["scores"].float().cpu().numpy())
-            columns["det_labels"].append(detection["labels"].cpu().numpy().astype(np.int64))
-            if "weight_maps" in detection and index < STORED_WEIGHT_MAPS:
-                maps[f"weight_map_{index}"] = detection["weight_maps"].float().cpu().numpy().astype(np.float16)
+            weight_map = detection.get("weight_maps") if index < STORED_WEIGHT_MAPS else None
+            per_image.append((index, file_corners(detection["boxes"]), detection["scores"].float().cpu().numpy(),
+                              detection["labels"].cpu().numpy().astype(np.int64),
+                              None if weight_map is None else weight_map.float().cpu().numpy().astype(np.float16)))
+    gathered = distributed.gather_objects(info, per_image)
+    if gathered is None:
+        return None
+    gathered.sort(key=lambda record: record[0])
+    if [record[0] for record in gathered] != list(range(len(samples))):
+        raise RuntimeError(f"predicted {len(gathered)} images, expected {len(samples)}")
+    columns = {
+        "det_image": [np.full(len(scores), index, dtype=np.int64) for index, _, scores, _, _ in gathered],
+        "det_boxes": [boxes for _, boxes, _, _, _ in gathered],
+        "det_scores": [scores for _, _, scores, _, _ in gathered],
+        "det_labels": [labels for _, _, _, labels, _ in gathered],
+    }
     arrays = {name: np.concatenate(parts) if parts else np.zeros((0, 4) if name == "det_boxes" else 0)
               for name, parts in columns.items()}
+    maps = {f"weight_map_{index}": weight_map for index, *_, weight_map in gathered if weight_map is not None}
     return {"image_ids": np.array([s.image_id for s in samples]), **arrays, **maps}
 
 
@@ -171,26 +207,30 @@ def evaluate_detections(predictions: dict[str, np.ndarray], samples: Sequence[Sa
 
 
 def execute_detection(run: Run, config: RunConfig, schedule: Schedule, head: dict, train: list[Sample],
-                      test: list[Sample], classes: Sequence[str], options: EngineOptions) -> dict[str, object]:
-    """Bring a Table V run to finished; return its metrics."""
-    if run.is_finished:
-        return run.metrics()
-    started = time.perf_counter()
-    if not run.predictions_path.is_file():
-        device = resolve_device(options.device)
+                      test: list[Sample], classes: Sequence[str], options: EngineOptions,
+                      info: Dist = Dist()) -> dict[str, object] | None:
+    """Bring a Table V run to finished; return its metrics on rank 0 (None on other ranks)."""
+    return run_stages(run, info, lambda: _train_predict_evaluate(run, config, schedule, head, train, test, classes,
+                                                                  options, info))
+
+
+def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, head: dict, train: list[Sample],
+                            test: list[Sample], classes: Sequence[str], options: EngineOptions,
+                            info: Dist) -> dict[str, object] | None:
+    def train_and_predict() -> dict[str, np.ndarray] | None:
+        device = resolve_device(options.device, info)
         if device.type == "cpu":
             torch.use_deterministic_algorithms(True)
         torch.manual_seed(config.seed)
-        task = build_detection_task(config, len(classes), head).to(device)
+        task = build_detection_task(config, len(classes), head, info).to(device)
         samples = training_samples(task, train)
-        run.log(f"{len(samples)} training images ({sum(map(has_training_boxes, samples))} with boxes), "
-                f"R-FCN settings {head}")
-        train_detection(run, task, config, schedule, samples, device, options)
-        run.save_predictions(predict_detections(task, test, device, options.workers))
-        run.log(f"predicted {len(test)} test images")
-    metrics = evaluate_detections(run.load_predictions(), test, classes)
-    metrics["seconds"] = round(time.perf_counter() - started, 1)
-    run.save_metrics(metrics)
-    run.log(f"evaluated: det_map {metrics['det_map']:.4g}, "
-            f"det_map_py_faster_rcnn {metrics['det_map_py_faster_rcnn']:.4g}")
-    return metrics
+        if info.is_main:
+            run.log(f"{len(samples)} training images ({sum(map(has_training_boxes, samples))} with boxes), "
+                    f"R-FCN settings {head}")
+        train_detection(run, task, config, schedule, samples, device, options, info)
+        return predict_detections(task, test, device, options.workers, info)
+
+    return predict_then_evaluate(run, info, len(test), train_and_predict,
+                                 lambda predictions: evaluate_detections(predictions, test, classes),
+                                 lambda metrics: f"det_map {metrics['det_map']:.4g}, "
+                                                 f"det_map_py_faster_rcnn {metrics['det_map_py_faster_rcnn']:.4g}")

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gwapbench.data.datasets import load_image
+from gwapbench.data.datasets import load_image_uint8
 from gwapbench.data.sample import Sample
 from gwapbench.data.splits import box_proportion_split, drop_boxes
 from gwapbench.data.transforms import file_boxes_to_tensor
@@ -48,13 +48,13 @@ def has_training_boxes(sample: Sample) -> bool:
 
 
 def _decode(sample: Sample) -> Tensor:
-    image = load_image(sample.image_path)
+    image = load_image_uint8(sample.image_path)
     if tuple(image.shape[1:]) != (sample.height, sample.width):
         raise InputError(
             f"{sample.image_path}: image is {image.shape[2]}x{image.shape[1]} but its annotation says "
             f"{sample.width}x{sample.height}"
         )
-    return image.mul_(255).round_().to(torch.uint8)
+    return image
 
 
 def training_target(sample: Sample, flip: bool) -> dict[str, Tensor]:

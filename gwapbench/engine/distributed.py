@@ -55,15 +55,28 @@ def broadcast(info: Dist, value: Any) -> Any:
     return box[0]
 
 
+def gather_objects(info: Dist, items: list[Any]) -> list[Any] | None:
+    """Every rank's picklable `items` concatenated on rank 0, in rank order; None on the other ranks."""
+    if not info.active:
+        return list(items)
+    parts: list[Any] = [None] * info.world_size if info.is_main else []
+    dist.gather_object(items, parts if info.is_main else None, dst=0)
+    return [item for part in parts for item in part] if info.is_main else None
+
+
 def gather_rows(info: Dist, arrays: dict[str, np.ndarray], order: np.ndarray) -> dict[str, np.ndarray] | None:
     """Concatenate each rank's arrays on rank 0, rows sorted by `order` (the global row index); None elsewhere."""
-    if not info.active:
-        permutation = np.argsort(order, kind="stable")
-        return {key: value[permutation] for key, value in arrays.items()}
-    parts: list[Any] = [None] * info.world_size if info.is_main else []
-    dist.gather_object((arrays, order), parts if info.is_main else None, dst=0)
-    if not info.is_main:
+    parts = gather_objects(info, [(arrays, order)])
+    if parts is None:
         return None
-    merged_order = np.concatenate([part[1] for part in parts])
-    permutation = np.argsort(merged_order, kind="stable")
+    permutation = np.argsort(np.concatenate([part[1] for part in parts]), kind="stable")
     return {key: np.concatenate([part[0][key] for part in parts])[permutation] for key in arrays}
+
+
+def all_sum(info: Dist, value: float, device: torch.device) -> float:
+    """The sum of `value` over the ranks (`value` itself in one process)."""
+    if not info.active:
+        return value
+    total = torch.tensor(float(value), dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return float(total)

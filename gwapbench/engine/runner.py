@@ -90,9 +90,11 @@ def train_run(run: Run, task: nn.Module, config: RunConfig, schedule: Schedule, 
 
 
 def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torch.device, options: EngineOptions,
-                     info: distributed.Dist, batches_from: Callable[[int], Iterable], prepare: Callable) -> None:
+                     info: distributed.Dist, batches_from: Callable[[int], Iterable], prepare: Callable,
+                     find_unused_parameters: bool = False) -> None:
     """SGD on `batches_from(start)` from the run's checkpoint (iteration 0 without one) to the schedule's end,
-    with progress, checkpoint and log hooks; any task whose `forward(batch, prepared)` returns named losses."""
+    with progress, checkpoint and log hooks; any task whose `forward(batch, prepared)` returns named losses.
+    find_unused_parameters: for DDP, when some steps leave parameters without gradient on some rank."""
     optimizer = torch.optim.SGD(task.parameters(), lr=schedule.lr, momentum=schedule.momentum,
                                 weight_decay=schedule.weight_decay)
     start = 0
@@ -104,7 +106,7 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
     if start >= schedule.iterations:
         return
     batches = batches_from(start)  # before the progress bar: a cached dataset decodes (and fails) here
-    model = DistributedDataParallel(task) if info.active else task
+    model = DistributedDataParallel(task, find_unused_parameters=find_unused_parameters) if info.active else task
     progress = ProgressHook(f"train {run.id}", start, schedule.iterations, info.world_size,
                             enabled=options.progress and info.is_main)
     hooks = [progress]
@@ -124,19 +126,25 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
 def execute(run: Run, config: RunConfig, schedule: Schedule, data: RunData, options: EngineOptions,
             info: distributed.Dist = distributed.Dist()) -> dict[str, object] | None:
     """Bring `run` to finished; return its metrics on rank 0 (None on other ranks)."""
+    return run_stages(run, info, lambda: _train_predict_evaluate(run, config, schedule, data, options, info))
+
+
+def run_stages(run: Run, info: distributed.Dist,
+               stages: Callable[[], dict[str, object] | None]) -> dict[str, object] | None:
+    """A finished run's metrics (None on ranks other than 0), else `stages()` with rank 0 holding the run's lock."""
     if run.is_finished:
         return run.metrics() if info.is_main else None
     with run.lock() if info.is_main else contextlib.nullcontext():
         if run.is_finished and not info.active:  # finished by another process while we checked
             return run.metrics()
-        return _train_predict_evaluate(run, config, schedule, data, options, info)
+        return stages()
 
 
 def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, data: RunData,
                             options: EngineOptions, info: distributed.Dist) -> dict[str, object] | None:
     device = resolve_device(options.device, info)
-    started = time.perf_counter()
-    if not run.predictions_path.is_file():
+
+    def train_and_predict() -> dict[str, np.ndarray] | None:
         if device.type == "cpu":
             torch.use_deterministic_algorithms(True)
         torch.manual_seed(config.seed)
@@ -144,17 +152,33 @@ def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, dat
         task = task.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
         if task.trainable:
             train_run(run, task, config, schedule, data.train, device, options, info)
-        predictions = predict_samples(task, data.test, schedule.image_size, schedule.batch_size, device, options, info)
+        return predict_samples(task, data.test, schedule.image_size, schedule.batch_size, device, options, info)
+
+    return predict_then_evaluate(run, info, len(data.test), train_and_predict,
+                                 lambda predictions: evaluate_run(config, predictions, data),
+                                 lambda metrics: ", ".join(f"{k} {v}" for k, v in metrics.items()
+                                                           if not isinstance(v, dict)))
+
+
+def predict_then_evaluate(run: Run, info: distributed.Dist, test_images: int,
+                          predict: Callable[[], dict[str, np.ndarray] | None],
+                          evaluate: Callable[[dict[str, np.ndarray]], dict[str, object]],
+                          summary: Callable[[dict[str, object]], str]) -> dict[str, object] | None:
+    """`predict()` on every rank when predictions.npz is missing (rank 0 saves what it returns), then on rank 0
+    `evaluate` the stored predictions into metrics.json with the seconds taken; None on other ranks."""
+    started = time.perf_counter()
+    if not run.predictions_path.is_file():
+        predictions = predict()
         if info.is_main:
             run.save_predictions(predictions)
-            run.log(f"predicted {len(data.test)} test images")
+            run.log(f"predicted {test_images} test images")
     distributed.barrier(info)
     if not info.is_main:
         return None
-    metrics = evaluate_run(config, run.load_predictions(), data)
+    metrics = evaluate(run.load_predictions())
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     run.save_metrics(metrics)
-    run.log("evaluated: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict)))
+    run.log("evaluated: " + summary(metrics))
     return metrics
 
 

@@ -16,6 +16,7 @@ ILSVRC (`resolve_ilsvrc_data`): `--imagenet-root P`, a CLS-LOC folder (`ILSVRC/D
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -29,21 +30,52 @@ from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_ilsvrc, make_synth
 from gwapbench.data.synthetic_shapes import CLASS_NAMES as SYNTHETIC_CLASSES
 from gwapbench.data.voc import CLASS_LIST_NAME, VOC_CLASSES, read_voc, voc_class_names
 from gwapbench.errors import InputError
+from gwapbench.outdir import MARKER_NAME, pid_alive
 
 DATA_KINDS = ("voc07", "voc", "synthetic")
 DEFAULT_VOC_ROOT = Path("VOCdevkit") / "VOC2007"
 SYNTHETIC_FOLDER = Path("_datasets") / "synthetic-voc"
+LOCK_POLL_SECONDS = 0.2
 
 
 def generated_once(out: Path, make: Callable[[Path], object]) -> Path:
-    """`out`, written by `make(out)` on first use (atomically: a partial one never shows)."""
-    if not out.is_dir():
+    """`out`, written by `make(out)` on first use (atomically: a partial one never shows).
+
+    `make` first creates `out` holding only its marker, then swaps the full folder in, so `out` counts as
+    generated once it holds more than the marker. Processes started together (torchrun ranks) take turns
+    on `<out>.lock` (holding the owner's process id; a dead owner's lock is taken over): one generates, the
+    others wait and reuse its folder."""
+    lock = out.parent / f"{out.name}.lock"
+    while not _generated(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            make(out)
-        except InputError:
-            if not out.is_dir():  # else another process (a torchrun rank) finished it first
-                raise
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _pid_in(lock)
+            if owner is not None and not pid_alive(owner):
+                lock.unlink(missing_ok=True)
+            else:
+                time.sleep(LOCK_POLL_SECONDS)
+            continue
+        try:
+            os.write(descriptor, str(os.getpid()).encode())
+            os.close(descriptor)
+            if not _generated(out):
+                make(out)
+        finally:
+            lock.unlink(missing_ok=True)
     return out
+
+
+def _generated(out: Path) -> bool:
+    return out.is_dir() and any(entry.name != MARKER_NAME for entry in out.iterdir())
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def synthetic_voc_root(runs_dir: Path) -> Path:

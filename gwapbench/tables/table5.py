@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id
+from gwapbench.engine import distributed
 from gwapbench.engine.detection import execute_detection
 from gwapbench.engine.detection_data import split_boxes
 from gwapbench.engine.detection_schedules import resolve_detection_schedule
 from gwapbench.engine.detection_sources import DetectionSource, read_detection_splits
 from gwapbench.engine.inputs import EngineOptions
-from gwapbench.engine.runner import check_weights
+from gwapbench.engine.runner import check_weights, resolve_device
 from gwapbench.engine.store import RunStore
 from gwapbench.errors import InputError
 from gwapbench.tables.paper import PAPER_KEY, paper_values
@@ -81,9 +82,11 @@ def run_config(options: Table5Options, method: str, proportion: float, image_siz
                      overrides=options.overrides)
 
 
-def produce_table5(options: Table5Options, on_run: Callable[[str], None] = lambda line: None) -> TableResult:
-    """Train and evaluate the pending (method, proportion) runs; return the rows (columns `COLUMNS`)."""
+def produce_table5(options: Table5Options, on_run: Callable[[str], None] = lambda line: None) -> TableResult | None:
+    """Train and evaluate the pending (method, proportion) runs; return the rows (columns `COLUMNS`);
+    under torchrun every rank takes part and rank 0 alone returns them (None on the other ranks)."""
     check_choices(options.methods, options.proportions)
+    info = distributed.init(resolve_device(options.engine.device))
     train, test, skipped = read_detection_splits(options.source)
     schedule, head = resolve_detection_schedule(options.schedule, len(train), options.overrides)
     store = RunStore(options.runs_dir)
@@ -94,8 +97,10 @@ def produce_table5(options: Table5Options, on_run: Callable[[str], None] = lambd
         for method in options.methods:
             config = run_config(options, method, proportion, schedule.image_size)
             run = store.run(run_id(config, fingerprint))
-            run.create(config, fingerprint, schedule)
+            if info.is_main:
+                run.create(config, fingerprint, schedule)
             planned.append((method, proportion, config, run, split))
+    distributed.barrier(info)
     if any(not run.is_finished for *_, run, _ in planned):
         check_weights(options.net, options.weights)
     paper = {tuple(row[k] for k in PAPER_KEY): row["value"] for row in paper_values().to_dict("records")}
@@ -103,7 +108,10 @@ def produce_table5(options: Table5Options, on_run: Callable[[str], None] = lambd
     rows = []
     for method, proportion, config, run, split in planned:
         finished = run.is_finished
-        metrics = execute_detection(run, config, schedule, head, split, test, options.source.classes, options.engine)
+        metrics = execute_detection(run, config, schedule, head, split, test, options.source.classes, options.engine,
+                                    info)
+        if metrics is None:  # a torchrun rank other than 0
+            continue
         if not finished:
             on_run(f"run {run.id}: {method} at proportion {proportion} finished in {metrics['seconds']} s, "
                    f"det_map {metrics['det_map']:.4g}, det_map_py_faster_rcnn {metrics['det_map_py_faster_rcnn']:.4g}")
@@ -113,4 +121,4 @@ def produce_table5(options: Table5Options, on_run: Callable[[str], None] = lambd
             value = float(metrics[key])
             rows.append(dict(zip(COLUMNS, ("table5", options.net, method, row_setting, f"{prefix}_{key}", value,
                                            reference, value - reference, run.id))))
-    return TableResult(rows, [], skipped)
+    return TableResult(rows, [], skipped) if info.is_main else None
