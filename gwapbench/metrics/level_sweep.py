@@ -29,9 +29,9 @@ cannot decide the ranking.
   "wsolevaluation" only when the largest contour is decided by a component's holes (MaxBoxAcc
   V1; V2 scores every contour and is identical).
 
-Pixel loop: neighbour masks come from a uint8 membership array (a quarter of the int32 parents' cache footprint), and merged-away
-roots leave the live list lazily (`_prune`, at recorded levels), which keeps the per-pixel code
-free of list bookkeeping.
+Pixel loop: neighbour masks come from a uint8 membership array (a quarter of the int32 parents'
+cache footprint), and merged-away roots leave the live list lazily (`_prune`, at recorded
+levels), which keeps the per-pixel code free of list bookkeeping.
 """
 
 from __future__ import annotations
