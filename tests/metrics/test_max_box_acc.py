@@ -280,6 +280,8 @@ def test_options_are_frozen_and_validated():
     "call, message",
     [
         (lambda: max_box_acc(np.full((1, 4, 4), 2.0), [np.zeros((1, 4))]), r"\[0, 1\]"),
+        (lambda: max_box_acc(np.full((1, 4, 4), np.inf), [np.zeros((1, 4))]), r"\[0, 1\]"),
+        (lambda: max_box_acc(np.full((1, 4, 4), np.nan), [np.zeros((1, 4))]), "NaN"),
         (lambda: max_box_acc(np.zeros((4, 4)), [np.zeros((1, 4))]), "3-D"),
         (lambda: max_box_acc(np.zeros((2, 4, 4)), [np.zeros((1, 4))]), "length mismatch"),
         (lambda: MaxBoxAccOptions(cam_thresholds=(1.0,)), "cam_thresholds"),
