@@ -21,12 +21,17 @@ Conventions (docs/metrics.md, "MaxBoxAcc conventions"):
   that does not reach the border) with box X1..X2, Y1..Y2 has the contour box X1 - 1 .. X2 + 1,
   found by a second, ascending sweep over the background.
 Hole-filled areas are exact: a component is hole-free when its Euler number (Gray's
-8-connected bit-quad formula, (n(Q1) - n(Q3) - 2 n(QD)) / 4) is 1; otherwise its filled area
-is computed by a flood fill of its box, and only when bounds (unfilled area <= filled area <=
-box area) cannot decide the ranking. That flood fill costs up to ~3x on noisy maps, so
+8-connected bit-quad formula, (n(Q1) - n(Q3) - 2 n(QD)) / 4) is 1; otherwise its filled area is
+the shoelace area of its outer border, traced as findContours traces it (Suzuki & Abe 1985) at a
+cost of the border's length, and only when bounds (unfilled area <= filled area <= box area)
+cannot decide the ranking.
 - "wsolevaluation_fast" ranks by the bit-quad area without filling holes; it differs from
   "wsolevaluation" only when the largest contour is decided by a component's holes (MaxBoxAcc
   V1; V2 scores every contour and is identical).
+
+Pixel loop: neighbour masks come from a uint8 membership array (a quarter of the int32 parents'
+cache footprint), and merged-away roots leave the live list lazily (`_prune`, at recorded
+levels), which keeps the per-pixel code free of list bookkeeping.
 """
 
 from __future__ import annotations
@@ -93,9 +98,12 @@ EULER4_DELTA = _quad_deltas(QUAD_EULER4)
 
 WSOL_EXACT = CONVENTIONS.index("wsolevaluation")  # the kernels' `wsol` for exact hole-filled areas
 
-# rows of the per-root statistics array
-_SIZE, _X1, _Y1, _X2, _Y2, _FIRST, _AREA2, _EULER4, _POS, _FILLED2 = range(10)
-_NUM_STATS = 10
+# columns of the per-root statistics array (32 bytes a root); the background sweep keeps its border
+# flag in _FIRST
+_SIZE, _X1, _Y1, _X2, _Y2, _FIRST, _AREA2, _EULER4 = range(8)
+_NUM_STATS = 8
+_COLUMN_BITS = 32  # pixels are bucketed as y << 32 | x
+_COLUMN_MASK = (1 << _COLUMN_BITS) - 1
 
 
 @njit(cache=True, inline="always")
@@ -130,25 +138,74 @@ def _component_score(stats, root, wsol, width, height, gt, g0, g1) -> float:
 
 
 @njit(cache=True)
-def _bucket_pixels(q: np.ndarray, width: int, pixels: np.ndarray, starts: np.ndarray) -> None:
+def _quantize(scores, scale, levels, starts) -> int:
+    """levels = uint8(s * scale) with the map's float type (wsolevaluation's (s * 255).astype(np.uint8)),
+    counted into starts[level + 1] for `_bucket_pixels`; returns max level."""
+    starts[:] = 0
+    top = 0
+    for p in range(scores.size):
+        level = np.uint8(scores[p] * scale)
+        levels[p] = level
+        starts[level + 1] += 1
+        top = max(top, int(level))
+    return top
+
+
+@njit(cache=True)
+def _bucket_pixels(levels: np.ndarray, height: int, width: int, pixels: np.ndarray, starts: np.ndarray) -> None:
     """Counting sort, given starts[v + 1] = number of pixels of level v (from `_quantize`):
-    afterwards pixels[starts[v]:starts[v + 1]] are the padded indices (y + 1)(W + 2) + x + 1 of the
-    pixels of level v, in raster order."""
+    afterwards pixels[starts[v]:starts[v + 1]] are the pixels of level v as y << 32 | x, in raster order."""
     for v in range(256):
         starts[v + 1] += starts[v]
     fill = starts[:256].copy()
-    for p in range(q.size):
-        pixels[fill[q[p]]] = (p // width + 1) * (width + 2) + p % width + 1
-        fill[q[p]] += 1
+    for y in range(height):
+        for x in range(width):
+            level = levels[y * width + x]
+            pixels[fill[level]] = y << _COLUMN_BITS | x
+            fill[level] += 1
 
 
 @njit(cache=True, inline="always")
-def _drop(stats, alive, live, root) -> None:
-    """Remove `root` from the live list (swap with the last entry); live[0] holds its length."""
-    slot, last = stats[root, _POS], alive[live[0] - 1]
-    alive[slot] = last
-    stats[last, _POS] = slot
-    live[0] -= 1
+def _ring_mask(member: np.ndarray, p: int, padded_width: int) -> int:
+    """Presence bits, in RING order, of the 8 neighbours of padded pixel p (member: uint8 0/1 flags)."""
+    above, below = p - padded_width, p + padded_width
+    return (np.int64(member[above]) | np.int64(member[above + 1]) << 1 | np.int64(member[p + 1]) << 2
+            | np.int64(member[below + 1]) << 3 | np.int64(member[below]) << 4 | np.int64(member[below - 1]) << 5
+            | np.int64(member[p - 1]) << 6 | np.int64(member[above - 1]) << 7)
+
+
+@njit(cache=True)
+def _prune(parent, stats, alive, live, hole) -> int:
+    """Compact the live list alive[:live] to the components still live: roots (merged-away roots
+    are dropped here, not when merged, which keeps the pixel loop short) and, for the background,
+    those not reaching the border (_FIRST = 1); returns the new length."""
+    kept = 0
+    for i in range(live):
+        root = alive[i]
+        if parent[root] == root and not (hole and stats[root, _FIRST] == 1):
+            alive[kept] = root
+            kept += 1
+    return kept
+
+
+@njit(cache=True, inline="always")
+def _start_component(parent, stats, p, x, y) -> None:
+    parent[p] = p
+    stats[p, _SIZE] = 1
+    stats[p, _X1] = stats[p, _X2] = x
+    stats[p, _Y1] = stats[p, _Y2] = y
+    stats[p, _FIRST] = p
+    stats[p, _AREA2] = stats[p, _EULER4] = 0
+
+
+@njit(cache=True, inline="always")
+def _grow(stats, root, x, y) -> None:
+    """Add the pixel (x, y) to the size and box of `root`."""
+    stats[root, _SIZE] += 1
+    stats[root, _X1] = min(stats[root, _X1], x)
+    stats[root, _Y1] = min(stats[root, _Y1], y)
+    stats[root, _X2] = max(stats[root, _X2], x)
+    stats[root, _Y2] = max(stats[root, _Y2], y)
 
 
 @njit(cache=True, inline="always")
@@ -166,151 +223,107 @@ def _link(parent, stats, a, b) -> tuple[int, int]:
 
 
 @njit(cache=True, inline="always")
-def _grow(stats, root, x, y) -> None:
-    """Add the pixel (x, y) to the size and box of `root`."""
-    stats[root, _SIZE] += 1
-    stats[root, _X1] = min(stats[root, _X1], x)
-    stats[root, _Y1] = min(stats[root, _Y1], y)
-    stats[root, _X2] = max(stats[root, _X2], x)
-    stats[root, _Y2] = max(stats[root, _Y2], y)
-
-
-@njit(cache=True, inline="always")
-def _join(parent, stats, alive, live, a, b) -> int:
-    """Union of foreground roots a != b (first pixel, bit-quad sums too); the absorbed root leaves
-    the live list."""
-    a, b = _link(parent, stats, a, b)
-    stats[a, _FIRST] = min(stats[a, _FIRST], stats[b, _FIRST])
-    stats[a, _AREA2] += stats[b, _AREA2]
-    stats[a, _EULER4] += stats[b, _EULER4]
-    _drop(stats, alive, live, b)
-    return a
-
-
-@njit(cache=True, inline="always")
-def _start_component(parent, stats, alive, live, p, x, y) -> None:
-    parent[p] = p
-    stats[p, _SIZE] = 1
-    stats[p, _X1] = stats[p, _X2] = x
-    stats[p, _Y1] = stats[p, _Y2] = y
-    stats[p, _FIRST] = p
-    stats[p, _AREA2] = stats[p, _EULER4] = 0
-    stats[p, _POS] = live[0]
-    alive[live[0]] = p
-    live[0] += 1
-
-
-@njit(cache=True, inline="always")
-def _add_foreground_pixel(parent, stats, alive, live, p, padded_width, wsol, offsets) -> int:
-    """Add pixel p (padded index) and join it to its present 8-neighbours; returns its root."""
-    y, x = p // padded_width - 1, p % padded_width - 1
-    mask = 0
-    for i in range(8):
-        if parent[p + offsets[i]] >= 0:
-            mask |= 1 << i
+def _add_foreground_pixel(parent, stats, p, x, y, mask, offsets) -> int:
+    """Add pixel p (padded index; `mask` its present 8-neighbours) and join it to their components;
+    returns its root, which is p only when p starts a new component."""
     groups = NEIGHBOUR_GROUPS[mask, 0]
     if groups == 0:
-        _start_component(parent, stats, alive, live, p, x, y)
-        root = p
-    else:  # p joins the first group's component directly; further groups are merged into it
-        root = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1]])
-        parent[p] = root
-        _grow(stats, root, x, y)
-        stats[root, _FIRST] = min(stats[root, _FIRST], p)
-        for g in range(1, groups):
-            other = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1 + g]])
-            if other != root:
-                root = _join(parent, stats, alive, live, root, other)
-    if wsol:  # the four quads holding p change pattern; all their foreground is in root's component
-        stats[root, _AREA2] += AREA2_DELTA[mask]
-        stats[root, _EULER4] += EULER4_DELTA[mask]
+        _start_component(parent, stats, p, x, y)
+        return p
+    # p joins the first group's component directly; further groups are merged into it
+    root = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1]])
+    parent[p] = root
+    _grow(stats, root, x, y)
+    stats[root, _FIRST] = min(stats[root, _FIRST], p)
+    for g in range(1, groups):
+        other = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1 + g]])
+        if other != root:
+            root, absorbed = _link(parent, stats, root, other)
+            stats[root, _FIRST] = min(stats[root, _FIRST], stats[absorbed, _FIRST])
+            stats[root, _AREA2] += stats[absorbed, _AREA2]
+            stats[root, _EULER4] += stats[absorbed, _EULER4]
     return root
 
 
 @njit(cache=True)
-def _filled_area2(parent, stats, root, padded_width, frame, stack) -> int:
-    """Twice the bit-quad area of `root`'s component with its holes filled (= 2 x cv2.contourArea of
-    its outer contour): flood the outside through non-members over the box plus a 1-pixel margin."""
-    x0, y0 = stats[root, _X1] - 1, stats[root, _Y1] - 1
-    fw, fh = stats[root, _X2] - x0 + 2, stats[root, _Y2] - y0 + 2
-    for ly in range(fh):  # 1 member, 0 not yet reached, 2 outside
-        for lx in range(fw):
-            pixel = (y0 + ly + 1) * padded_width + x0 + lx + 1
-            frame[ly * fw + lx] = 1 if parent[pixel] >= 0 and _find(parent, pixel) == root else 0
-    top = 0
-    for ly in range(fh):
-        for lx in range(fw):
-            if (ly == 0 or lx == 0 or ly == fh - 1 or lx == fw - 1) and frame[ly * fw + lx] == 0:
-                frame[ly * fw + lx] = 2
-                stack[top] = ly * fw + lx
-                top += 1
-    while top:
-        top -= 1
-        cell = stack[top]
-        ly, lx = cell // fw, cell % fw
-        for ny, nx in ((ly - 1, lx), (ly + 1, lx), (ly, lx - 1), (ly, lx + 1)):
-            if 0 <= ny < fh and 0 <= nx < fw and frame[ny * fw + nx] == 0:
-                frame[ny * fw + nx] = 2
-                stack[top] = ny * fw + nx
-                top += 1
-    area2 = 0
-    for ly in range(fh - 1):
-        for lx in range(fw - 1):
-            bits = 0
-            for k in range(4):
-                if frame[(ly + k // 2) * fw + lx + k % 2] != 2:
-                    bits |= 1 << k
-            area2 += QUAD_AREA2[bits]
-    return area2
+def _outer_border_area2(member, start, offsets) -> int:
+    """Twice the cv2.contourArea of the outer border of the 8-connected component whose first pixel
+    in raster order is `start`: Suzuki & Abe's (1985) border following, which findContours runs,
+    from `start` (its left neighbour is background) around the foreground flags `member`, and the
+    shoelace sum over the traced pixel centres. Cost: the border's length."""
+    first = -1  # step 3.1: clockwise from the left neighbour, the first foreground neighbour
+    for k in range(8):
+        if member[start + offsets[(6 + k) & 7]]:
+            first = (6 + k) & 7
+            break
+    if first < 0:
+        return 0  # a single pixel
+    last = start + offsets[first]
+    current, back = start, first  # back: direction from the current border pixel to the previous one
+    x = y = twice = 0  # position relative to start, doubled signed area so far
+    while True:
+        step = back
+        for k in range(1, 9):  # step 3.3: counterclockwise from the one after the previous pixel
+            step = (back - k) & 7
+            if member[current + offsets[step]]:
+                break
+        twice += x * RING_DY[step] - RING_DX[step] * y
+        x, y = x + RING_DX[step], y + RING_DY[step]
+        following = current + offsets[step]
+        if following == start and current == last:  # step 3.5: back at the start, coming from the last pixel
+            return abs(twice)
+        current, back = following, (step + 4) & 7
 
 
-@njit(cache=True)
-def _area2_bound(stats, exact, root) -> int:
+@njit(cache=True, inline="always")
+def _area2_bound(stats, filled2, exact, root) -> int:
     """The exact doubled filled area when known, else 2 (w - 1)(h - 1), the box's bound on it."""
     if exact[root] == stats[root, _SIZE]:
-        return stats[root, _FILLED2]
+        return filled2[root]
     return 2 * (stats[root, _X2] - stats[root, _X1]) * (stats[root, _Y2] - stats[root, _Y1])
 
 
 @njit(cache=True)
-def _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, frame, stack, fill_holes) -> int:
+def _largest_by_contour_area(stats, alive, live, filled2, exact, member, offsets, fill_holes) -> int:
     """Root with the largest hole-filled bit-quad area (ties: the last first pixel in raster order).
 
     Hole-free components (Euler number 1) have their exact area; for the others unfilled area <=
-    filled area <= 2 (w - 1)(h - 1), and the flood fill runs only where bounds leave a tie possible.
+    filled area <= 2 (w - 1)(h - 1), and the outer border is traced only where bounds leave a tie
+    possible. filled2 / exact cache the filled area and the size it was computed at.
     """
     best_low = -1
-    for i in range(live[0]):
+    for i in range(live):
         root = alive[i]
         if exact[root] != stats[root, _SIZE] and (stats[root, _EULER4] == 4 or not fill_holes):
-            stats[root, _FILLED2] = stats[root, _AREA2]
+            filled2[root] = stats[root, _AREA2]
             exact[root] = stats[root, _SIZE]
-        best_low = max(best_low, stats[root, _FILLED2] if exact[root] == stats[root, _SIZE] else stats[root, _AREA2])
+        best_low = max(best_low, filled2[root] if exact[root] == stats[root, _SIZE] else stats[root, _AREA2])
     winner, contenders = -1, 0
-    for i in range(live[0]):
-        if _area2_bound(stats, exact, alive[i]) >= best_low:
+    for i in range(live):
+        if _area2_bound(stats, filled2, exact, alive[i]) >= best_low:
             winner, contenders = alive[i], contenders + 1
     if contenders == 1:
         return winner
     winner = -1
-    for i in range(live[0]):
+    for i in range(live):
         root = alive[i]
-        if _area2_bound(stats, exact, root) < best_low:
+        if _area2_bound(stats, filled2, exact, root) < best_low:
             continue
         if exact[root] != stats[root, _SIZE]:
-            stats[root, _FILLED2] = _filled_area2(parent, stats, root, padded_width, frame, stack)
+            filled2[root] = _outer_border_area2(member, stats[root, _FIRST], offsets)
             exact[root] = stats[root, _SIZE]
-        if winner < 0 or stats[root, _FILLED2] > stats[winner, _FILLED2] or (
-                stats[root, _FILLED2] == stats[winner, _FILLED2] and stats[root, _FIRST] > stats[winner, _FIRST]):
+        if winner < 0 or filled2[root] > filled2[winner] or (
+                filled2[root] == filled2[winner] and stats[root, _FIRST] > stats[winner, _FIRST]):
             winner = root
     return winner
 
 
 @njit(cache=True)
 def _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt, g0, g1, hole) -> float:
-    """Best cached box score over the live components (foreground, or holes with `hole`)."""
+    """Best cached box score over the live components (foreground, or holes with `hole`); `scored`
+    holds the size each cached score was computed at."""
     best = -1.0
-    for i in range(live[0]):
+    for i in range(live):
         root = alive[i]
         if scored[root] != stats[root, _SIZE]:
             if hole:
@@ -325,18 +338,31 @@ def _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt,
 
 
 @njit(cache=True)
-def _foreground_sweep(q, top, width, height, record, order, gt, g0, g1, multi, wsol, out, work) -> None:
-    """Descending sweep from level `top` = max q (pixels counted by `_quantize`): fills out[j] for
-    every threshold j."""
-    parent, stats, alive, live, pixels, starts, score, scored, exact, frame, stack, holes = work
+def _allocate_work(height: int, width: int, thresholds: int) -> tuple:
+    """Per-task work arrays of the sweeps, indexed over padded pixels (y + 1)(W + 2) + x + 1."""
+    padded = (height + 2) * (width + 2)
+    return (np.zeros(padded, np.uint8),  # member: the pixel is in the swept set (foreground / background)
+            np.empty(padded, np.int32),  # parent (read only where member is set)
+            np.empty((padded, _NUM_STATS), np.int32),  # stats of roots
+            np.empty(padded, np.int32),  # alive: the live list's roots (a prefix of it)
+            np.empty(height * width, np.int64), np.zeros(257, np.int64),  # pixels by level, level starts
+            np.empty(padded), np.empty(padded, np.int32),  # score cache, size stamp
+            np.empty(padded, np.int32), np.empty(padded, np.int32),  # filled area cache, size stamp
+            np.zeros(thresholds, np.int64))  # holes per threshold
+
+
+
+@njit(cache=True)
+def _foreground_sweep(top, width, height, record, order, gt, g0, g1, multi, wsol, out, work) -> None:
+    """Descending sweep from level `top` = max q over the bucketed pixels: fills out[j] for every
+    threshold j."""
+    member, parent, stats, alive, pixels, starts, score, scored, filled2, exact, holes = work
     padded_width = width + 2
+    member[:] = 0
     holes[:] = 0
-    scored[:] = 0  # caches hold the component size they were computed at; sizes are >= 1
-    exact[:] = 0
+    live = 0  # length of the live list alive[:live] (kept with `multi` or `wsol` only)
+    track = multi or wsol != 0
     offsets = RING_DY * padded_width + RING_DX
-    _bucket_pixels(q, width, pixels, starts)
-    parent[:] = -1
-    live[0] = 0
     empty = box_iou_max(0.0, 0.0, 0.0, 0.0, gt, g0, g1)
     k = len(order) - 1
     while k >= 0 and record[order[k]] >= top:  # nothing above the level: wsolevaluation's (0, 0, 0, 0)
@@ -345,31 +371,40 @@ def _foreground_sweep(q, top, width, height, record, order, gt, g0, g1, multi, w
     leader = -1
     for v in range(top, 0, -1):
         for i in range(starts[v], starts[v + 1]):
-            root = _add_foreground_pixel(parent, stats, alive, live, pixels[i], padded_width, wsol, offsets)
-            if not multi and not wsol:  # sizes only grow: the leader changes only to a changed component
-                if leader >= 0 and parent[leader] != leader:
-                    leader = _find(parent, leader)
-                if leader < 0 or root != leader and stats[root, _SIZE] > stats[leader, _SIZE] or (
-                        stats[root, _SIZE] == stats[leader, _SIZE] and stats[root, _FIRST] < stats[leader, _FIRST]):
-                    leader = root
+            y, x = pixels[i] >> _COLUMN_BITS, pixels[i] & _COLUMN_MASK
+            p = (y + 1) * padded_width + x + 1
+            mask = _ring_mask(member, p, padded_width)
+            member[p] = 1
+            root = _add_foreground_pixel(parent, stats, p, x, y, mask, offsets)
+            if track:
+                if root == p:
+                    alive[live] = p
+                    live += 1
+                    scored[p] = exact[p] = 0  # no cached score or filled area yet
+                if wsol:  # the four quads holding p change pattern; all their foreground is in root's component
+                    stats[root, _AREA2] += AREA2_DELTA[mask]
+                    stats[root, _EULER4] += EULER4_DELTA[mask]
+            # sizes only grow: the leader changes only to p's component (which holds an absorbed
+            # leader, being then larger than its stale size)
+            elif leader < 0 or root != leader and stats[root, _SIZE] > stats[leader, _SIZE] or (
+                    stats[root, _SIZE] == stats[leader, _SIZE] and stats[root, _FIRST] < stats[leader, _FIRST]):
+                leader = root
         value = -1.0
         while k >= 0 and record[order[k]] == v - 1:
             if value < 0:
+                if track:
+                    live = _prune(parent, stats, alive, live, False)
                 if multi:
                     value = _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt, g0, g1,
                                              False)
                     if wsol:  # holes = sum over components of 1 - Euler number
-                        for i in range(live[0]):
+                        for i in range(live):
                             holes[order[k]] += 1 - stats[alive[i], _EULER4] // 4
                 else:
                     if wsol:
-                        leader = _largest_by_contour_area(parent, stats, alive, live, exact, padded_width, frame,
-                                                          stack, wsol == WSOL_EXACT)
-                    leader = _find(parent, leader)
-                    if scored[leader] != stats[leader, _SIZE]:
-                        score[leader] = _component_score(stats, leader, wsol, width, height, gt, g0, g1)
-                        scored[leader] = stats[leader, _SIZE]
-                    value = score[leader]
+                        leader = _largest_by_contour_area(stats, alive, live, filled2, exact, member, offsets,
+                                                          wsol == WSOL_EXACT)
+                    value = _component_score(stats, leader, wsol, width, height, gt, g0, g1)
             if k + 1 < len(order) and record[order[k + 1]] == v - 1:
                 holes[order[k]] = holes[order[k + 1]]
             out[order[k]] = value
@@ -377,85 +412,56 @@ def _foreground_sweep(q, top, width, height, record, order, gt, g0, g1, multi, w
 
 
 @njit(cache=True)
-def _hole_sweep(q, width, height, top, record, order, gt, g0, g1, out, work) -> None:
+def _hole_sweep(width, height, record, order, gt, g0, g1, out, work) -> None:
     """Ascending sweep over the background {q <= r} (4-connected): out[j] = max(out[j], best score of
     the hole contours' boxes at r_j). A component reaching the border (_FIRST = 1 here) is the
-    outside, not a hole, and leaves the live list (_POS = -1)."""
-    parent, stats, alive, live, pixels, starts, score, scored = work[:8]
-    holes = work[11]
+    outside, not a hole, and leaves the live list."""
+    member, parent, stats, alive, pixels, starts, score, scored = work[:8]
+    holes = work[10]
     last = -1  # the highest record level with a hole (counted by the foreground sweep): sweep up to it only
     for j in range(len(order)):
         if holes[j] > 0:
             last = max(last, record[j])
+    if last < 0:
+        return
     padded_width = width + 2
-    parent[:] = -1
-    scored[:] = 0
-    live[0] = 0
+    member[:] = 0
+    live = 0
     k = 0
     for v in range(last + 1):
         for i in range(starts[v], starts[v + 1]):
-            p = pixels[i]
-            y, x = p // padded_width - 1, p % padded_width - 1
+            y, x = pixels[i] >> _COLUMN_BITS, pixels[i] & _COLUMN_MASK
+            p = (y + 1) * padded_width + x + 1
             root = -1
             for neighbour in (p - padded_width, p + padded_width, p - 1, p + 1):
-                if parent[neighbour] >= 0:
+                if member[neighbour]:
                     other = _find(parent, neighbour)
                     if root < 0:  # p joins the first neighbour's component directly
                         root = other
                         parent[p] = root
                         _grow(stats, root, x, y)
                     elif other != root:
-                        root = _join_background(parent, stats, alive, live, root, other)
+                        root, absorbed = _link(parent, stats, root, other)
+                        stats[root, _FIRST] = max(stats[root, _FIRST], stats[absorbed, _FIRST])
+            member[p] = 1
             if root < 0:
-                _start_component(parent, stats, alive, live, p, x, y)
+                _start_component(parent, stats, p, x, y)
                 stats[p, _FIRST] = 0
+                alive[live] = p
+                live += 1
+                scored[p] = 0
                 root = p
             if x == 0 or y == 0 or x == width - 1 or y == height - 1:
-                _leave_holes(stats, alive, live, root)
+                stats[root, _FIRST] = 1
         best = -2.0
         while k < len(order) and record[order[k]] <= v:
             if holes[order[k]] > 0:
                 if best < -1.0:
+                    live = _prune(parent, stats, alive, live, True)
                     best = _best_live_score(stats, alive, live, score, scored, True, width, height, gt, g0, g1,
                                             True)
                 out[order[k]] = max(out[order[k]], best)
             k += 1
-
-
-@njit(cache=True, inline="always")
-def _leave_holes(stats, alive, live, root) -> None:
-    """Mark a background component as reaching the border and drop it from the live list."""
-    stats[root, _FIRST] = 1
-    if stats[root, _POS] >= 0:
-        _drop(stats, alive, live, root)
-        stats[root, _POS] = -1
-
-
-@njit(cache=True, inline="always")
-def _join_background(parent, stats, alive, live, a, b) -> int:
-    """Union of background roots a != b, keeping the border flag and the live list."""
-    a, b = _link(parent, stats, a, b)
-    border = stats[b, _FIRST] == 1
-    if stats[b, _POS] >= 0:
-        _drop(stats, alive, live, b)
-        stats[b, _POS] = -1
-    if border:
-        _leave_holes(stats, alive, live, a)
-    return a
-
-
-@njit(cache=True)
-def _quantize(scores, scale, levels, starts) -> int:
-    """levels = uint8(s * scale) with the map's float type (wsolevaluation's (s * 255).astype(np.uint8)),
-    counted into starts[level + 1] for `_bucket_pixels`; returns max level."""
-    starts[:] = 0
-    top = 0
-    for p in range(scores.size):
-        level = np.uint8(scores[p] * scale)
-        levels[p] = level
-        starts[level + 1] += 1
-        top = max(top, int(level))
-    return top
 
 
 @njit(cache=True, parallel=True)
@@ -468,22 +474,19 @@ def sweep_best_ious(maps, scale, thresholds, order, gt, gt_start, multi, wsol) -
     gt_start (n + 1,) offsets of each map's boxes. Maps are swept in parallel tasks.
     """
     count, height, width = maps.shape
-    padded = (height + 2) * (width + 2)
     out = np.zeros((count, len(thresholds)))
     tasks = (count + _MAPS_PER_TASK - 1) // _MAPS_PER_TASK
     for task in prange(tasks):
-        work = (np.empty(padded, np.int32), np.empty((padded, _NUM_STATS), np.int32), np.empty(padded, np.int32),
-                np.zeros(1, np.int32), np.empty(height * width, np.int32), np.zeros(257, np.int64),
-                np.zeros(padded), np.zeros(padded, np.int32), np.zeros(padded, np.int32),
-                np.empty(padded, np.uint8), np.empty(padded, np.int32), np.zeros(len(thresholds), np.int64))
+        work = _allocate_work(height, width, len(thresholds))
         levels = np.empty(height * width, np.uint8)
         record = np.empty(len(thresholds), np.int64)
         for i in range(task * _MAPS_PER_TASK, min(count, (task + 1) * _MAPS_PER_TASK)):
             top = _quantize(maps[i].reshape(-1), scale, levels, work[5])
+            _bucket_pixels(levels, height, width, work[4], work[5])
             for j in range(len(thresholds)):
                 record[j] = int(np.floor(thresholds[j] * top))
-            _foreground_sweep(levels, top, width, height, record, order, gt, gt_start[i], gt_start[i + 1], multi, wsol,
+            _foreground_sweep(top, width, height, record, order, gt, gt_start[i], gt_start[i + 1], multi, wsol,
                               out[i], work)
             if multi and wsol:
-                _hole_sweep(levels, width, height, top, record, order, gt, gt_start[i], gt_start[i + 1], out[i], work)
+                _hole_sweep(width, height, record, order, gt, gt_start[i], gt_start[i + 1], out[i], work)
     return out

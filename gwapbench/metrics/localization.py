@@ -280,9 +280,12 @@ class LocalizationError(Accumulator):
 
 def _check_unit_maps(heatmaps: object) -> np.ndarray:
     arr = heatmaps.detach().cpu().numpy() if hasattr(heatmaps, "detach") else np.asarray(heatmaps)
-    arr = as_array(arr, "heatmaps", ndim=3, dtype=np.float32 if arr.dtype == np.float32 else np.float64)
-    if arr.size and (arr.min() < 0 or arr.max() > 1):
-        raise ValueError(f"heatmaps must lie in [0, 1] (min-max normalize first), got [{arr.min()}, {arr.max()}]")
+    arr = as_array(arr, "heatmaps", ndim=3, dtype=np.float32 if arr.dtype == np.float32 else np.float64, finite=False)
+    low, high = (arr.min(), arr.max()) if arr.size else (0.0, 0.0)  # two passes; NaN propagates, inf is out of range
+    if np.isnan(low) or np.isnan(high):
+        raise ValueError("heatmaps contains NaN values")
+    if low < 0 or high > 1:
+        raise ValueError(f"heatmaps must lie in [0, 1] (min-max normalize first), got [{low}, {high}]")
     return arr
 
 

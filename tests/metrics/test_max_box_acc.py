@@ -280,6 +280,8 @@ def test_options_are_frozen_and_validated():
     "call, message",
     [
         (lambda: max_box_acc(np.full((1, 4, 4), 2.0), [np.zeros((1, 4))]), r"\[0, 1\]"),
+        (lambda: max_box_acc(np.full((1, 4, 4), np.inf), [np.zeros((1, 4))]), r"\[0, 1\]"),
+        (lambda: max_box_acc(np.full((1, 4, 4), np.nan), [np.zeros((1, 4))]), "NaN"),
         (lambda: max_box_acc(np.zeros((4, 4)), [np.zeros((1, 4))]), "3-D"),
         (lambda: max_box_acc(np.zeros((2, 4, 4)), [np.zeros((1, 4))]), "length mismatch"),
         (lambda: MaxBoxAccOptions(cam_thresholds=(1.0,)), "cam_thresholds"),
@@ -310,3 +312,25 @@ def test_fast_mode_ranks_by_unfilled_area_and_agrees_elsewhere():
             np.testing.assert_array_equal(fast, exact)
         else:  # smooth maps: holes rarely decide the largest contour
             assert np.mean(fast == exact) > 0.99
+
+
+def test_outer_border_trace_equals_opencv_contour_area():
+    """`_outer_border_area2` (Suzuki-Abe trace + shoelace) against cv2.contourArea of findContours'
+    outer contour, for the component of the first foreground pixel of random blobs with holes."""
+    cv2 = pytest.importorskip("cv2")
+    from gwapbench.metrics.level_sweep import RING_DX, RING_DY, _outer_border_area2
+
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        height, width = rng.integers(1, 14, size=2)
+        binary = (rng.random((height, width)) > rng.uniform(0.2, 0.7)).astype(np.uint8)
+        if not binary.any():
+            continue
+        labels, _ = ndimage.label(binary, structure=EIGHT)
+        first = np.argmax(binary.ravel())
+        component = (labels == labels.ravel()[first]).astype(np.uint8)
+        contours = cv2.findContours(component, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0]
+        member = np.pad(component, 1).ravel()
+        offsets = RING_DY * (width + 2) + RING_DX
+        start = (first // width + 1) * (width + 2) + first % width + 1
+        assert _outer_border_area2(member, start, offsets) == 2 * cv2.contourArea(contours[0])
