@@ -33,8 +33,9 @@ def parse_proportions(text: str) -> tuple[float, ...]:
 def detection_options(command: Callable) -> Callable:
     """The flags table5 and fig9 share."""
     options = [
-        click.option("--net", type=click.Choice(DETECTION_NETS), default="resnet50", show_default=True,
-                     help="Backbone: resnet50 (dilated, the paper's) or tiny (CPU)."),
+        click.option("--net", type=click.Choice(DETECTION_NETS), default=None,
+                     help="Backbone: resnet50 (dilated, the paper's) or tiny (CPU). Default: tiny with --data "
+                          "synthetic, resnet50 otherwise."),
         click.option("--data", type=click.Choice(("voc", "synthetic")), default="voc", show_default=True,
                      help="voc: VOC07(+12) trainval, VOC07 test; synthetic: the built-in generator (no download)."),
         click.option("--voc-root", type=click.Path(path_type=Path), default=None,
@@ -65,6 +66,7 @@ def _table5_options(net, data, voc_root, voc2012_root, on_bad_file, schedule, ov
     from gwapbench.tables.table5 import Table5Options, check_choices
 
     check_choices(methods, proportions)
+    net = net or ("tiny" if data == "synthetic" else "resnet50")
     source = resolve_detection_source(data, runs_dir, voc_root, voc2012_root, on_bad_file)
     return Table5Options(source=source, runs_dir=runs_dir, net=net,
                          schedule=schedule or ("quick" if net == "tiny" else "paper"), methods=methods,
