@@ -36,6 +36,9 @@ levels), which keeps the per-pixel code free of list bookkeeping.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 from gwapbench.compiled import njit, prange
@@ -353,65 +356,6 @@ def _allocate_work(height: int, width: int, thresholds: int) -> tuple:
 
 
 @njit(cache=True)
-def _foreground_sweep(top, width, height, record, order, gt, g0, g1, multi, wsol, out, work) -> None:
-    """Descending sweep from level `top` = max q over the bucketed pixels: fills out[j] for every
-    threshold j."""
-    member, parent, stats, alive, pixels, starts, score, scored, filled2, exact, holes = work
-    padded_width = width + 2
-    member[:] = 0
-    holes[:] = 0
-    live = 0  # length of the live list alive[:live] (kept with `multi` or `wsol` only)
-    track = multi or wsol != 0
-    offsets = RING_DY * padded_width + RING_DX
-    empty = box_iou_max(0.0, 0.0, 0.0, 0.0, gt, g0, g1)
-    k = len(order) - 1
-    while k >= 0 and record[order[k]] >= top:  # nothing above the level: wsolevaluation's (0, 0, 0, 0)
-        out[order[k]] = empty
-        k -= 1
-    leader = -1
-    for v in range(top, 0, -1):
-        for i in range(starts[v], starts[v + 1]):
-            y, x = pixels[i] >> _COLUMN_BITS, pixels[i] & _COLUMN_MASK
-            p = (y + 1) * padded_width + x + 1
-            mask = _ring_mask(member, p, padded_width)
-            member[p] = 1
-            root = _add_foreground_pixel(parent, stats, p, x, y, mask, offsets)
-            if track:
-                if root == p:
-                    alive[live] = p
-                    live += 1
-                    scored[p] = exact[p] = 0  # no cached score or filled area yet
-                if wsol:  # the four quads holding p change pattern; all their foreground is in root's component
-                    stats[root, _AREA2] += AREA2_DELTA[mask]
-                    stats[root, _EULER4] += EULER4_DELTA[mask]
-            # sizes only grow: the leader changes only to p's component (which holds an absorbed
-            # leader, being then larger than its stale size)
-            elif leader < 0 or root != leader and stats[root, _SIZE] > stats[leader, _SIZE] or (
-                    stats[root, _SIZE] == stats[leader, _SIZE] and stats[root, _FIRST] < stats[leader, _FIRST]):
-                leader = root
-        value = -1.0
-        while k >= 0 and record[order[k]] == v - 1:
-            if value < 0:
-                if track:
-                    live = _prune(parent, stats, alive, live, False)
-                if multi:
-                    value = _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt, g0, g1,
-                                             False)
-                    if wsol:  # holes = sum over components of 1 - Euler number
-                        for i in range(live):
-                            holes[order[k]] += 1 - stats[alive[i], _EULER4] // 4
-                else:
-                    if wsol:
-                        leader = _largest_by_contour_area(stats, alive, live, filled2, exact, member, offsets,
-                                                          wsol == WSOL_EXACT)
-                    value = _component_score(stats, leader, wsol, width, height, gt, g0, g1)
-            if k + 1 < len(order) and record[order[k + 1]] == v - 1:
-                holes[order[k]] = holes[order[k + 1]]
-            out[order[k]] = value
-            k -= 1
-
-
-@njit(cache=True)
 def _hole_sweep(width, height, record, order, gt, g0, g1, out, work) -> None:
     """Ascending sweep over the background {q <= r} (4-connected): out[j] = max(out[j], best score of
     the hole contours' boxes at r_j). A component reaching the border (_FIRST = 1 here) is the
@@ -464,8 +408,96 @@ def _hole_sweep(width, height, record, order, gt, g0, g1, out, work) -> None:
             k += 1
 
 
-@njit(cache=True, parallel=True)
-def sweep_best_ious(maps, scale, thresholds, order, gt, gt_start, multi, wsol) -> np.ndarray:
+@njit(cache=True, inline="always")
+def _foreground_sweep(top, width, height, record, order, gt, g0, g1, multi, wsol, out, work) -> None:
+    """Descending sweep from level `top` = max q over the bucketed pixels: fills out[j] for every
+    threshold j. Inlined into each `_sweep_kernel` variant, whose constant flags numba then folds."""
+    track = multi or wsol != 0  # keep the live list (all components are scored, or ranked by contour area)
+    member, parent, stats, alive, pixels, starts, score, scored, filled2, exact, holes = work
+    padded_width = width + 2
+    member[:] = 0
+    holes[:] = 0
+    live = 0  # length of the live list alive[:live] (kept with `multi` or `wsol` only)
+    offsets = RING_DY * padded_width + RING_DX
+    empty = box_iou_max(0.0, 0.0, 0.0, 0.0, gt, g0, g1)
+    k = len(order) - 1
+    while k >= 0 and record[order[k]] >= top:  # nothing above the level: wsolevaluation's (0, 0, 0, 0)
+        out[order[k]] = empty
+        k -= 1
+    leader = -1
+    for v in range(top, 0, -1):
+        for i in range(starts[v], starts[v + 1]):
+            y, x = pixels[i] >> _COLUMN_BITS, pixels[i] & _COLUMN_MASK
+            p = (y + 1) * padded_width + x + 1
+            mask = _ring_mask(member, p, padded_width)
+            member[p] = 1
+            root = _add_foreground_pixel(parent, stats, p, x, y, mask, offsets)
+            if track:
+                if root == p:
+                    alive[live] = p
+                    live += 1
+                    scored[p] = exact[p] = 0  # no cached score or filled area yet
+                if wsol:  # the four quads holding p change pattern; all their foreground is in root's component
+                    stats[root, _AREA2] += AREA2_DELTA[mask]
+                    stats[root, _EULER4] += EULER4_DELTA[mask]
+            # sizes only grow: the leader changes only to p's component (which holds an absorbed
+            # leader, being then larger than its stale size)
+            elif leader < 0 or root != leader and stats[root, _SIZE] > stats[leader, _SIZE] or (
+                    stats[root, _SIZE] == stats[leader, _SIZE] and stats[root, _FIRST] < stats[leader, _FIRST]):
+                leader = root
+        value = -1.0
+        while k >= 0 and record[order[k]] == v - 1:
+            if value < 0:
+                if track:
+                    live = _prune(parent, stats, alive, live, False)
+                if multi:
+                    value = _best_live_score(stats, alive, live, score, scored, wsol, width, height, gt, g0, g1,
+                                             False)
+                    if wsol:  # holes = sum over components of 1 - Euler number
+                        for i in range(live):
+                            holes[order[k]] += 1 - stats[alive[i], _EULER4] // 4
+                else:
+                    if wsol:
+                        leader = _largest_by_contour_area(stats, alive, live, filled2, exact, member, offsets,
+                                                          wsol == WSOL_EXACT)
+                    value = _component_score(stats, leader, wsol, width, height, gt, g0, g1)
+            if k + 1 < len(order) and record[order[k + 1]] == v - 1:
+                holes[order[k]] = holes[order[k + 1]]
+            out[order[k]] = value
+            k -= 1
+
+
+@functools.cache
+def _sweep_kernel(multi: bool, wsol: int) -> Callable:
+    """The parallel sweep kernel with `multi` and `wsol` compiled in as constants: numba freezes closure
+    variables and `_foreground_sweep` is inlined, so each variant's pixel loop has no flag tests (15-30 %
+    faster on CAM-like maps). The closure holds only the flags, which keeps numba's disk cache usable."""
+    @njit(cache=True, parallel=True)
+    def sweep(maps, scale, thresholds, order, gt, gt_start) -> np.ndarray:
+        """(n, T) float64 best IoUs (`sweep_best_ious`)."""
+        count, height, width = maps.shape
+        out = np.zeros((count, len(thresholds)))
+        tasks = (count + _MAPS_PER_TASK - 1) // _MAPS_PER_TASK
+        for task in prange(tasks):
+            work = _allocate_work(height, width, len(thresholds))
+            levels = np.empty(height * width, np.uint8)
+            record = np.empty(len(thresholds), np.int64)
+            for i in range(task * _MAPS_PER_TASK, min(count, (task + 1) * _MAPS_PER_TASK)):
+                top = _quantize(maps[i].reshape(-1), scale, levels, work[5])
+                _bucket_pixels(levels, height, width, work[4], work[5])
+                for j in range(len(thresholds)):
+                    record[j] = int(np.floor(thresholds[j] * top))
+                _foreground_sweep(top, width, height, record, order, gt, gt_start[i], gt_start[i + 1], multi, wsol,
+                                  out[i], work)
+                if multi and wsol:
+                    _hole_sweep(width, height, record, order, gt, gt_start[i], gt_start[i + 1], out[i], work)
+        return out
+
+    return sweep
+
+
+def sweep_best_ious(maps: np.ndarray, scale: np.floating, thresholds: np.ndarray, order: np.ndarray, gt: np.ndarray,
+                    gt_start: np.ndarray, multi: bool, wsol: int) -> np.ndarray:
     """(n, T) float64: best IoU with the map's GT boxes of the box(es) at each CAM threshold.
 
     maps (n, H, W) C-contiguous float32 or float64 in [0, 1], quantized with `scale` (255 in the
@@ -473,20 +505,4 @@ def sweep_best_ious(maps, scale, thresholds, order, gt, gt_start, multi, wsol) -
     int(t * max)); order (T,) an argsort of the thresholds; gt (G, 4) float64 boxes of all maps,
     gt_start (n + 1,) offsets of each map's boxes. Maps are swept in parallel tasks.
     """
-    count, height, width = maps.shape
-    out = np.zeros((count, len(thresholds)))
-    tasks = (count + _MAPS_PER_TASK - 1) // _MAPS_PER_TASK
-    for task in prange(tasks):
-        work = _allocate_work(height, width, len(thresholds))
-        levels = np.empty(height * width, np.uint8)
-        record = np.empty(len(thresholds), np.int64)
-        for i in range(task * _MAPS_PER_TASK, min(count, (task + 1) * _MAPS_PER_TASK)):
-            top = _quantize(maps[i].reshape(-1), scale, levels, work[5])
-            _bucket_pixels(levels, height, width, work[4], work[5])
-            for j in range(len(thresholds)):
-                record[j] = int(np.floor(thresholds[j] * top))
-            _foreground_sweep(top, width, height, record, order, gt, gt_start[i], gt_start[i + 1], multi, wsol,
-                              out[i], work)
-            if multi and wsol:
-                _hole_sweep(width, height, record, order, gt, gt_start[i], gt_start[i + 1], out[i], work)
-    return out
+    return _sweep_kernel(bool(multi), int(wsol))(maps, scale, thresholds, order, gt, gt_start)
