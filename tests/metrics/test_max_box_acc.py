@@ -318,7 +318,7 @@ def test_outer_border_trace_equals_opencv_contour_area():
     """`_outer_border_area2` (Suzuki-Abe trace + shoelace) against cv2.contourArea of findContours'
     outer contour, for the component of the first foreground pixel of random blobs with holes."""
     cv2 = pytest.importorskip("cv2")
-    from gwapbench.metrics.level_sweep import RING_DX, RING_DY, _outer_border_area2
+    from gwapbench.metrics.level_sweep import _outer_border_area2, _ring_offsets
 
     rng = np.random.default_rng(4)
     for _ in range(300):
@@ -331,6 +331,6 @@ def test_outer_border_trace_equals_opencv_contour_area():
         component = (labels == labels.ravel()[first]).astype(np.uint8)
         contours = cv2.findContours(component, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0]
         member = np.pad(component, 1).ravel()
-        offsets = RING_DY * (width + 2) + RING_DX
+        offsets = _ring_offsets(width + 2)
         start = (first // width + 1) * (width + 2) + first % width + 1
         assert _outer_border_area2(member, start, offsets) == 2 * cv2.contourArea(contours[0])
