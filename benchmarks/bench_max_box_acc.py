@@ -42,16 +42,14 @@ def noisy_224_maps(count: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random((count, 224, 224))
 
 
-def rows_of(convention_rows: bool) -> list[tuple[str, MaxBoxAccOptions]]:
-    """(row name, options): V1 and V2 under the wsolevaluation convention, then the others."""
+def rows_of() -> list[tuple[str, MaxBoxAccOptions]]:
+    """(row name, options): V1 and V2 under the wsolevaluation convention, then under components."""
     rows = []
     for name, v1, v2 in (("wsolevaluation", MaxBoxAccOptions(THRESHOLDS, (0.5,), False, "wsolevaluation"),
                           MaxBoxAccOptions.v2(THRESHOLDS, "wsolevaluation")),
                          ("components", MaxBoxAccOptions(THRESHOLDS, (0.5,), False),
                           MaxBoxAccOptions.v2(THRESHOLDS))):
         rows += [(f"V1 {name}", v1), (f"V2 {name}", v2)]
-    if convention_rows:
-        rows.append(("V1 wsolevaluation_fast", MaxBoxAccOptions(THRESHOLDS, (0.5,), False, "wsolevaluation_fast")))
     return rows
 
 
@@ -108,9 +106,9 @@ def run(quick: bool, full_run: bool = False) -> None:
         ("noisy", noisy_224_maps, 40 if quick else 400, 2 if quick else 10),
     ):
         reference = reference_check(functions, make(reference_count, 1).astype(np.float64), gt[:reference_count])
-        totals = time_ours(rows_of(kind == "CAM-like"), batches(make, ours_count, gt))
+        totals = time_ours(rows_of(), batches(make, ours_count, gt))
         how = "measured" if ours_count == FULL else f"{ours_count} maps x{FULL / ours_count:g}"
-        for name, options in rows_of(kind == "CAM-like"):
+        for name, options in rows_of():
             wall, cpu, points = totals[name]
             print_row(f"MaxBoxAcc{name} {kind}, 50,000 maps ({how})", wall * FULL / ours_count,
                       reference[options.multi_contour] * FULL, f"wsolevaluation source ({reference_count} maps "

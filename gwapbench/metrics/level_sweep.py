@@ -25,9 +25,6 @@ Hole-filled areas are exact: a component is hole-free when its Euler number (Gra
 the shoelace area of its outer border, traced as findContours traces it (Suzuki & Abe 1985) at a
 cost of the border's length, and only when bounds (unfilled area <= filled area <= box area)
 cannot decide the ranking.
-- "wsolevaluation_fast" ranks by the bit-quad area without filling holes; it differs from
-  "wsolevaluation" only when the largest contour is decided by a component's holes (MaxBoxAcc
-  V1; V2 scores every contour and is identical).
 
 Pixel loops: neighbour masks come from a uint8 membership array (a quarter of the parents' cache
 footprint); one find per group of touching neighbours; merged-away roots leave the live list lazily
@@ -47,7 +44,7 @@ import numpy as np
 
 from gwapbench.compiled import njit, prange
 
-CONVENTIONS = ("components", "wsolevaluation_fast", "wsolevaluation")  # index = the kernels' `wsol`
+CONVENTIONS = ("components", "wsolevaluation")  # index = the kernels' `wsol`
 _MAPS_PER_TASK = 16  # maps per parallel task (work arrays are allocated once per task)
 
 # Per 2x2 quad, indexed by tl | tr << 1 | bl << 2 | br << 3: twice the area of the polygon through
@@ -106,7 +103,6 @@ def _quad_deltas(table: np.ndarray) -> np.ndarray:
 AREA2_DELTA = _quad_deltas(QUAD_AREA2)
 EULER4_DELTA = _quad_deltas(QUAD_EULER4)
 
-WSOL_EXACT = CONVENTIONS.index("wsolevaluation")  # the kernels' `wsol` for exact hole-filled areas
 
 # columns of the per-root statistics array (32 bytes a root)
 _SIZE, _X1, _Y1, _X2, _Y2, _FIRST, _AREA2, _EULER4 = range(8)
@@ -307,7 +303,7 @@ def _area2_bound(stats, filled2, exact, root) -> int:
 
 
 @njit(cache=True)
-def _largest_by_contour_area(stats, alive, live, filled2, exact, member, offsets, fill_holes) -> int:
+def _largest_by_contour_area(stats, alive, live, filled2, exact, member, offsets) -> np.uint64:
     """Root with the largest hole-filled bit-quad area (ties: the last first pixel in raster order).
 
     Hole-free components (Euler number 1) have their exact area; for the others unfilled area <=
@@ -317,25 +313,25 @@ def _largest_by_contour_area(stats, alive, live, filled2, exact, member, offsets
     best_low = -1
     for i in range(live):
         root = alive[i]
-        if exact[root] != stats[root, _SIZE] and (stats[root, _EULER4] == 4 or not fill_holes):
+        if exact[root] != stats[root, _SIZE] and stats[root, _EULER4] == 4:
             filled2[root] = stats[root, _AREA2]
             exact[root] = stats[root, _SIZE]
         best_low = max(best_low, filled2[root] if exact[root] == stats[root, _SIZE] else stats[root, _AREA2])
-    winner, contenders = -1, 0
+    winner, contenders = _NONE, 0
     for i in range(live):
         if _area2_bound(stats, filled2, exact, alive[i]) >= best_low:
-            winner, contenders = alive[i], contenders + 1
+            winner, contenders = np.uint64(alive[i]), contenders + 1
     if contenders == 1:
         return winner
-    winner = -1
+    winner = _NONE
     for i in range(live):
-        root = alive[i]
+        root = np.uint64(alive[i])
         if _area2_bound(stats, filled2, exact, root) < best_low:
             continue
         if exact[root] != stats[root, _SIZE]:
             filled2[root] = _outer_border_area2(member, stats[root, _FIRST], offsets)
             exact[root] = stats[root, _SIZE]
-        if winner < 0 or filled2[root] > filled2[winner] or (
+        if winner == _NONE or filled2[root] > filled2[winner] or (
                 filled2[root] == filled2[winner] and stats[root, _FIRST] > stats[winner, _FIRST]):
             winner = root
     return winner
@@ -491,8 +487,7 @@ def _foreground_sweep(top, width, height, record, order, gt, g0, g1, multi, wsol
                         holes[order[k]] = live - euler4 // 4
                 else:
                     if wsol:
-                        leader = _largest_by_contour_area(stats, alive, live, filled2, exact, member, offsets,
-                                                          wsol == WSOL_EXACT)
+                        leader = _largest_by_contour_area(stats, alive, live, filled2, exact, member, offsets)
                     value = _component_score(stats, leader, wsol, width, height, gt, g0, g1)
             if k + 1 < len(order) and record[order[k + 1]] == v - 1:
                 holes[order[k]] = holes[order[k + 1]]

@@ -296,24 +296,6 @@ def test_bad_input(call, message):
         call()
 
 
-def test_fast_mode_ranks_by_unfilled_area_and_agrees_elsewhere():
-    mask = np.zeros((7, 14))
-    mask[1:6, 0:5] = 1
-    mask[2:5, 1:4] = 0  # the 5x5 ring: unfilled bit-quad area 2 (four corner Q3 quads), filled 16
-    mask[1:5, 7:12] = 1  # the solid 4x5 block: area 12
-    assert _box_at_zero_threshold(mask, "wsolevaluation_fast") == [(7, 1, 12, 5)]
-    maps = smooth_maps(200, 24, seed=30, coarse=4)
-    gt = simulated_gt(len(maps), 24, 24, seed=31)
-    thresholds = np.arange(0, 1, 0.05)
-    for multi_contour in (False, True):
-        fast, exact = (best_box_ious(maps, gt, MaxBoxAccOptions(thresholds, V2_IOUS, multi_contour, convention))
-                       for convention in ("wsolevaluation_fast", "wsolevaluation"))
-        if multi_contour:  # no ranking: identical
-            np.testing.assert_array_equal(fast, exact)
-        else:  # smooth maps: holes rarely decide the largest contour
-            assert np.mean(fast == exact) > 0.99
-
-
 def test_outer_border_trace_equals_opencv_contour_area():
     """`_outer_border_area2` (Suzuki-Abe trace + shoelace) against cv2.contourArea of findContours'
     outer contour, for the component of the first foreground pixel of random blobs with holes."""
