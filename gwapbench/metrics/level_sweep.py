@@ -113,6 +113,7 @@ _COLUMN_MASK = (1 << _COLUMN_BITS) - 1
 # literals are signed in numba, so unsigned arithmetic uses these constants.
 _ONE = np.uint64(1)
 _NONE = np.uint64(0)  # "no component": padded pixel (0, 0) is never in a swept set
+_OUTSIDE = np.uint64(0)  # the hole sweep's root of the padding ring and all background reaching the border
 
 
 @njit(cache=True, inline="always")
@@ -368,10 +369,6 @@ def _allocate_work(height: int, width: int, thresholds: int) -> tuple:
             np.empty(padded), np.empty(padded, np.int32),  # score cache, size stamp
             np.empty(padded, np.int32), np.empty(padded, np.int32),  # filled area cache, size stamp
             np.zeros(thresholds, np.int64))  # holes per threshold
-
-
-
-_OUTSIDE = np.uint64(0)  # the background sweep's root of everything reaching the border: padded pixel (0, 0)
 
 
 @njit(cache=True)
