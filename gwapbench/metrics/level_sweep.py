@@ -182,6 +182,13 @@ def _ring_offsets(padded_width: int) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
+def _unpack(pixel: int, padded_width: int) -> tuple:
+    """(padded index as np.uint64, x, y) of a pixel bucketed as y << 32 | x."""
+    y, x = pixel >> _COLUMN_BITS, pixel & _COLUMN_MASK
+    return np.uint64((y + 1) * padded_width + x + 1), x, y
+
+
+@njit(cache=True, inline="always")
 def _ring_mask(member: np.ndarray, p: np.uint64, padded_width: np.uint64) -> int:
     """Presence bits, in RING order, of the 8 neighbours of padded pixel p (member: uint8 0/1 flags)."""
     above, below = p - padded_width, p + padded_width
@@ -397,8 +404,7 @@ def _hole_sweep(width, height, record, order, gt, g0, g1, out, work) -> None:
     k = 0
     for v in range(last + 1):
         for i in range(starts[v], starts[v + 1]):
-            y, x = pixels[i] >> _COLUMN_BITS, pixels[i] & _COLUMN_MASK
-            p = np.uint64((y + 1) * padded_width + x + 1)
+            p, x, y = _unpack(pixels[i], padded_width)
             mask = _ring_mask(member, p, np.uint64(padded_width))
             member[p] = 1
             groups = ORTHOGONAL_GROUPS[mask, 0]
@@ -452,8 +458,7 @@ def _foreground_sweep(top, width, height, record, order, gt, g0, g1, multi, wsol
     leader = _NONE
     for v in range(top, 0, -1):
         for i in range(starts[v], starts[v + 1]):
-            y, x = pixels[i] >> _COLUMN_BITS, pixels[i] & _COLUMN_MASK
-            p = np.uint64((y + 1) * padded_width + x + 1)
+            p, x, y = _unpack(pixels[i], padded_width)
             mask = _ring_mask(member, p, np.uint64(padded_width))
             member[p] = 1
             root = _add_foreground_pixel(parent, stats, p, x, y, mask, offsets, not multi)
