@@ -74,7 +74,7 @@ def _remove_if_unused(folder: Path, top: Path) -> bool:
     are empty. Deletes only the marker file and empty folders; False when `folder` was kept."""
     folder = Path(os.path.abspath(folder))
     try:
-        if any(entry.name != MARKER_NAME for entry in folder.iterdir()):
+        if has_content(folder):
             return False
         (folder / MARKER_NAME).unlink(missing_ok=True)
         for level in (folder, *folder.parents):
@@ -176,6 +176,19 @@ def prepare_output_folder(
     return path
 
 
+def lock_owner(path: Path) -> int | None:
+    """The process id written in a lock file, or None when it is missing or unreadable."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def has_content(folder: Path) -> bool:
+    """Whether `folder` holds anything besides gwapbench's marker."""
+    return any(entry.name != MARKER_NAME for entry in folder.iterdir())
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists (also one of another user)."""
     try:
@@ -235,7 +248,7 @@ def replace_folder(target: Path, *, argument: str = "--out", replace: bool = Fal
     _check_not_working_directory(target, argument)
     created = _first_missing(target)
     prepare_output_folder(Path(shown), argument=argument, replace=replace)
-    if not replace and any(p.name != MARKER_NAME for p in target.iterdir()):
+    if not replace and has_content(target):
         raise InputError(f"{argument} {shown}: folder is not empty (pass --overwrite to replace it)")
     remove_stale_staging(target)
     try:

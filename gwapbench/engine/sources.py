@@ -30,7 +30,7 @@ from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_ilsvrc, make_synth
 from gwapbench.data.synthetic_shapes import CLASS_NAMES as SYNTHETIC_CLASSES
 from gwapbench.data.voc import CLASS_LIST_NAME, VOC_CLASSES, read_voc, voc_class_names
 from gwapbench.errors import InputError
-from gwapbench.outdir import MARKER_NAME, pid_alive
+from gwapbench.outdir import has_content, lock_owner, pid_alive
 
 DATA_KINDS = ("voc07", "voc", "synthetic")
 DEFAULT_VOC_ROOT = Path("VOCdevkit") / "VOC2007"
@@ -51,7 +51,7 @@ def generated_once(out: Path, make: Callable[[Path], object]) -> Path:
         try:
             descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            owner = _pid_in(lock)
+            owner = lock_owner(lock)
             if owner is not None and not pid_alive(owner):
                 lock.unlink(missing_ok=True)
             else:
@@ -68,14 +68,7 @@ def generated_once(out: Path, make: Callable[[Path], object]) -> Path:
 
 
 def _generated(out: Path) -> bool:
-    return out.is_dir() and any(entry.name != MARKER_NAME for entry in out.iterdir())
-
-
-def _pid_in(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
+    return out.is_dir() and has_content(out)
 
 
 def synthetic_voc_root(runs_dir: Path) -> Path:

@@ -33,7 +33,7 @@ from gwapbench.atomic import write_bytes_atomic, write_text_atomic
 from gwapbench.config import RunConfig
 from gwapbench.engine.schedules import Schedule
 from gwapbench.errors import InputError
-from gwapbench.outdir import pid_alive, write_marker
+from gwapbench.outdir import lock_owner, pid_alive, write_marker
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
@@ -43,13 +43,6 @@ def _json_default(value: Any) -> Any:
 
 def write_json(path: Path, payload: Any) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
-
-
-def _lock_owner(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 class Run:
@@ -88,7 +81,7 @@ class Run:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
                 break
             except FileExistsError:
-                owner = _lock_owner(path)
+                owner = lock_owner(path)
                 if owner is not None and owner != os.getpid() and pid_alive(owner):
                     raise InputError(f"run {self.id} is in use by process {owner} ({path}): wait for it to finish")
                 path.unlink(missing_ok=True)
