@@ -39,7 +39,7 @@ from gwapbench.engine.distributed import Dist
 from gwapbench.engine.detection_data import DetectionBatch, DetectionDataset, collate_detection, has_training_boxes
 from gwapbench.engine.loop import autocast
 from gwapbench.engine.inputs import EngineOptions
-from gwapbench.engine.runner import predict_then_evaluate, resolve_device, resume_and_train, run_stages
+from gwapbench.engine.runner import batched, predict_then_evaluate, resolve_device, resume_and_train, run_stages
 from gwapbench.engine.schedules import Schedule
 from gwapbench.engine.store import Run
 from gwapbench.errors import InputError
@@ -155,7 +155,7 @@ def predict_detections(task: DetectionTask, samples: Sequence[Sample], device: t
     each rank detects its share of the images and rank 0 gathers them (None on the other ranks)."""
     task.eval()
     keys = shard_keys(len(samples), info.rank, info.world_size)
-    batches = [keys[i : i + PREDICT_BATCH] for i in range(0, len(keys), PREDICT_BATCH)]
+    batches = batched(keys, PREDICT_BATCH)
     prepare = _prepare(device)
     per_image = []  # (index, boxes, scores, labels, weight map or None)
     for batch in _loader(DetectionDataset(samples), batches, workers):
@@ -170,17 +170,18 @@ def predict_detections(task: DetectionTask, samples: Sequence[Sample], device: t
     if gathered is None:
         return None
     gathered.sort(key=lambda record: record[0])
-    if [record[0] for record in gathered] != list(range(len(samples))):
+    indices, boxes, scores, labels, weight_maps = zip(*gathered) if gathered else ((),) * 5
+    if list(indices) != list(range(len(samples))):
         raise RuntimeError(f"predicted {len(gathered)} images, expected {len(samples)}")
     columns = {
-        "det_image": [np.full(len(scores), index, dtype=np.int64) for index, _, scores, _, _ in gathered],
-        "det_boxes": [boxes for _, boxes, _, _, _ in gathered],
-        "det_scores": [scores for _, _, scores, _, _ in gathered],
-        "det_labels": [labels for _, _, _, labels, _ in gathered],
+        "det_image": [np.full(len(part), index, dtype=np.int64) for index, part in zip(indices, scores)],
+        "det_boxes": boxes,
+        "det_scores": scores,
+        "det_labels": labels,
     }
     arrays = {name: np.concatenate(parts) if parts else np.zeros((0, 4) if name == "det_boxes" else 0)
               for name, parts in columns.items()}
-    maps = {f"weight_map_{index}": weight_map for index, *_, weight_map in gathered if weight_map is not None}
+    maps = {f"weight_map_{index}": weight for index, weight in zip(indices, weight_maps) if weight is not None}
     return {"image_ids": np.array([s.image_id for s in samples]), **arrays, **maps}
 
 

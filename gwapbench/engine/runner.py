@@ -187,7 +187,7 @@ def predict_samples(task: torch.nn.Module, samples: list[Sample], image_size: in
                     map_classes: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
     """`predict` over `samples` resized to `image_size` (this process's share; gathered on rank 0)."""
     dataset = ImageLabelDataset(samples, image_size)
-    keys = _batched(shard_keys(len(samples), info.rank, info.world_size), batch_size)
+    keys = batched(shard_keys(len(samples), info.rank, info.world_size), batch_size)
     return predict(task, _loader(dataset, keys, options.workers), _preparer(task, device),
                    [s.image_id for s in samples], info, map_classes)
 
@@ -213,7 +213,8 @@ def evaluate_run(config: RunConfig, predictions: dict, data: RunData) -> dict[st
     return evaluate_predictions(predictions, data.test, data.classes)
 
 
-def _batched(keys: list, size: int) -> list[list]:
+def batched(keys: list, size: int) -> list[list]:
+    """`keys` in consecutive lists of `size` (the last may be shorter)."""
     return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
