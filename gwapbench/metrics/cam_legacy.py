@@ -45,16 +45,20 @@ class _Workspace(threading.local):
         self.fg_runs = np.empty((0, 2, 0), dtype=np.int32)
         self.runs = np.empty((3, 0), dtype=np.int32)
 
-    def gray_map(self, height: int, width: int, levels: int) -> np.ndarray:
-        """The (height, width) uint8 map buffer, with the other buffers grown to fit `levels` levels."""
-        pixels, most_runs = height * width, height * ((width + 1) // 2)
-        if self.gray.size < pixels:
-            self.gray = np.empty(pixels, dtype=np.uint8)
+    def gray_map(self, height: int, width: int) -> np.ndarray:
+        """The (height, width) uint8 map buffer."""
+        if self.gray.size < height * width:
+            self.gray = np.empty(height * width, dtype=np.uint8)
+        return self.gray[: height * width].reshape(height, width)
+
+    def run_buffers(self, height: int, width: int, levels: int) -> tuple[np.ndarray, np.ndarray]:
+        """(foreground runs per level, kept runs) buffers grown to fit a (height, width) map at `levels` levels."""
+        most_runs = height * ((width + 1) // 2)
         if self.runs.shape[1] < most_runs:
             self.runs = np.empty((3, most_runs), dtype=np.int32)
         if self.fg_runs.shape[0] < levels or self.fg_runs.shape[2] < most_runs:
             self.fg_runs = np.empty((max(levels, self.fg_runs.shape[0]), 2, most_runs), dtype=np.int32)
-        return self.gray[:pixels].reshape(height, width)
+        return self.fg_runs, self.runs
 
 
 _WORKSPACE = _Workspace()
@@ -106,8 +110,7 @@ def _level_rects(gray: np.ndarray, levels: np.ndarray, fg_runs: np.ndarray, runs
 
 def _rects_of_gray(gray: np.ndarray, thresholds: Sequence[int]) -> np.ndarray:
     levels = np.asarray(thresholds, dtype=np.uint8)
-    _WORKSPACE.gray_map(gray.shape[0], gray.shape[1], len(levels))
-    return _level_rects(gray, levels, _WORKSPACE.fg_runs, _WORKSPACE.runs)
+    return _level_rects(gray, levels, *_WORKSPACE.run_buffers(gray.shape[0], gray.shape[1], len(levels)))
 
 
 def contour_rects(gray: np.ndarray, thresholds: Sequence[int] = CAM_THRESHOLDS) -> np.ndarray:
@@ -121,7 +124,7 @@ def contour_rects(gray: np.ndarray, thresholds: Sequence[int] = CAM_THRESHOLDS) 
 def _legacy_rects(heatmap: object, jpeg: bool) -> tuple[np.ndarray, int, int]:
     """Raw rectangles of a map (gray levels built in the thread's workspace), and its height, width."""
     arr = check_heatmap(heatmap)
-    gray = _WORKSPACE.gray_map(arr.shape[0], arr.shape[1], len(CAM_THRESHOLDS))
+    gray = _WORKSPACE.gray_map(arr.shape[0], arr.shape[1])
     imwrite_levels(arr, gray)
     if jpeg:
         gray = jpeg_round_trip(gray)
@@ -145,17 +148,6 @@ def rank_rects(rects: np.ndarray) -> np.ndarray:
     then w, then h first (our tie rule: std::sort leaves their order unspecified)."""
     x, y, w, h = rects.T
     return rects[np.lexsort((h, w, x, y, -(w * h)))]
-
-
-@njit(cache=True, nogil=True)
-def _first_ranked(rects: np.ndarray) -> int:
-    """Index of the rectangle `rank_rects` puts first: largest area, then smallest (y, x, w, h)."""
-    best = 0
-    for i in range(1, len(rects)):
-        a, b = rects[i], rects[best]
-        if (-a[2] * a[3], a[1], a[0], a[2], a[3]) < (-b[2] * b[3], b[1], b[0], b[2], b[3]):
-            best = i
-    return best
 
 
 @njit(cache=True, nogil=True)
@@ -213,9 +205,7 @@ def cam_legacy_box(heatmap: object, jpeg: bool = False) -> tuple[int, int, int, 
     rects, height, width = _legacy_rects(heatmap, jpeg)
     if len(rects) == 0:
         return NO_CONTOUR_BOX
-    clamped = clamp_rects(rects, height, width)
-    first = _first_ranked(clamped)
-    return tuple(int(v) for v in devkit_boxes(clamped[first : first + 1])[0])
+    return tuple(int(v) for v in devkit_boxes(rank_rects(clamp_rects(rects, height, width))[:1])[0])
 
 
 def cam_legacy_box_batch(heatmaps: Sequence[object], jpeg: bool = False, workers: int | None = None) -> np.ndarray:

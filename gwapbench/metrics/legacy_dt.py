@@ -185,13 +185,13 @@ def _row_max_squared(g: np.ndarray, apex: np.ndarray, start_num: np.ndarray, sta
 
 
 @njit(cache=True, nogil=True)
-def _max_squared_distance(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, window: np.ndarray,
-                          block_background: np.ndarray, still: np.ndarray, scratch: np.ndarray) -> int:
+def _max_squared_distance(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, r0: int, r1: int,
+                          c0: int, c1: int, block_background: np.ndarray, still: np.ndarray,
+                          scratch: np.ndarray) -> int:
     """Max squared Euclidean distance to background over the window (rows r0..r1, columns c0..c1):
     exact envelopes only on the rows of block rows whose bound (`_block_row_bounds`) exceeds the best so
     far, largest bound first. Column distances g = min(up, down): up from the block row's first row,
     down from its last (`_distances_one_way`), carried row to row inside it."""
-    r0, r1, c0, c1 = window[0], window[1], window[2], window[3]
     cols = c1 - c0 + 1
     bounds = _block_row_bounds(block_background)
     up = np.empty((_BLOCK, cols), dtype=np.int64)
@@ -307,8 +307,8 @@ def kept_runs(starts: np.ndarray, fg_runs: np.ndarray, height: int, width: int, 
     else:  # window: the foreground's box grown by one pixel (background or edge)
         r0, r1, c0, c1 = max(r0 - 1, 0), min(r1 + 1, height - 1), max(c0 - 1, 0), min(c1 + 1, width - 1)
         block_background = _block_background(starts, fg_runs, r0, c0, r1 - r0 + 1, c1 - c0 + 1)
-        window = np.array([r0, r1, c0, c1])
-        max_squared = _max_squared_distance(starts, fg_runs, height, width, window, block_background, kept, scratch)
+        max_squared = _max_squared_distance(starts, fg_runs, height, width, r0, r1, c0, c1, block_background, kept,
+                                            scratch)
         keep = keep_level(max_squared)
     reach = _reach_table(keep)
     n = 0
