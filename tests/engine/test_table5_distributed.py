@@ -61,7 +61,7 @@ def test_two_processes_predict_exactly_what_one_predicts_from_a_fixed_checkpoint
         assert one["det_map"] == two["det_map"] and one["det_map_py_faster_rcnn"] == two["det_map_py_faster_rcnn"]
 
 
-def test_two_processes_train_with_sharded_batches(single, tmp_path):
+def test_two_processes_train_with_sharded_batches(tmp_path):
     _synthetic(tmp_path)
     test = read_voc(tmp_path / "runs" / "_datasets" / "synthetic-voc" / "VOCdevkit" / VOC_YEAR, "test").samples
     result = _run(_args(tmp_path), 2)
