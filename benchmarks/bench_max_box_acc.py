@@ -76,12 +76,12 @@ def time_ours(rows: list[tuple[str, MaxBoxAccOptions]], data: Iterator) -> dict[
     return totals
 
 
-def reference_check(functions: dict, maps: np.ndarray, gt: list[np.ndarray]) -> dict[bool, float]:
+def reference_check(functions: dict, maps: np.ndarray, gt: list[np.ndarray],
+                    rows: list[tuple[str, MaxBoxAccOptions]]) -> dict[bool, float]:
     """wsolevaluation's wall time per map for V1 (False) and V2 (True), after checking that our hits
-    (wsolevaluation convention) equal its hits on these maps."""
+    under the rows' wsolevaluation convention equal its hits on these maps."""
     seconds = {}
-    for options in (MaxBoxAccOptions(THRESHOLDS, (0.5,), False, "wsolevaluation"),
-                    MaxBoxAccOptions.v2(THRESHOLDS, "wsolevaluation")):
+    for options in (options for _, options in rows if options.convention == "wsolevaluation"):
         start = time.perf_counter()
         reference = wsolevaluation_source.best_ious(functions, maps, gt, THRESHOLDS, options.multi_contour)
         seconds[options.multi_contour] = (time.perf_counter() - start) / len(maps)
@@ -101,14 +101,15 @@ def run(quick: bool, full_run: bool = False) -> None:
     functions = wsolevaluation_source.load(folder)
     gt = scaled_gt(read_wsol_metadata(shared_data("ilsvrc2012_val_gt")))
     box_hit_counts(np.zeros((1, 8, 8)), [np.zeros((1, 4))])  # compile or load the cached kernels first
+    rows = rows_of()
     for kind, make, ours_count, reference_count in (
         ("CAM-like", smooth_224_maps, FULL if full_run else (100 if quick else 2000), 20 if quick else 200),
         ("noisy", noisy_224_maps, 40 if quick else 400, 2 if quick else 10),
     ):
-        reference = reference_check(functions, make(reference_count, 1).astype(np.float64), gt[:reference_count])
-        totals = time_ours(rows_of(), batches(make, ours_count, gt))
+        reference = reference_check(functions, make(reference_count, 1).astype(np.float64), gt[:reference_count], rows)
+        totals = time_ours(rows, batches(make, ours_count, gt))
         how = "measured" if ours_count == FULL else f"{ours_count} maps x{FULL / ours_count:g}"
-        for name, options in rows_of():
+        for name, options in rows:
             wall, cpu, points = totals[name]
             print_row(f"MaxBoxAcc{name} {kind}, 50,000 maps ({how})", wall * FULL / ours_count,
                       reference[options.multi_contour] * FULL, f"wsolevaluation source ({reference_count} maps "
