@@ -1,4 +1,5 @@
-"""Timing helpers shared by the benchmark scripts: best-of-n wall time and a ratio row."""
+"""Timing helpers shared by the benchmark scripts: best-of-n wall time, CPU and wall time of one call,
+a ratio row, the command line."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ def best_time(
     return best, result
 
 
+def cpu_and_wall(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(process CPU seconds, all threads; wall seconds; result) of one call of `fn`."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = fn()
+    return time.process_time() - cpu, time.perf_counter() - wall, result
+
+
 def print_header() -> None:
     print(f"{'benchmark':<52} {'ours (s)':>10} {'reference (s)':>14} {'ratio':>8}  reference")
 
@@ -30,15 +38,22 @@ def print_row(name: str, ours_s: float, reference_s: float, reference_name: str)
     print(f"{name:<52} {ours_s:>10.3f} {reference_s:>14.3f} {reference_s / ours_s:>7.1f}x  {reference_name}")
 
 
-def run_script(run: Callable[..., None], description: str | None, quick_help: str) -> None:
-    """Command-line entry of a benchmark module: parse `--quick`, print the header, run."""
+def run_script(run: Callable[..., None], description: str | None, quick_help: str, full_help: str | None = None
+               ) -> None:
+    """Command-line entry of a benchmark module: parse `--quick` (and `--full` when `full_help` is given:
+    passed to `run` as `full_run`), print the header, run."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help=quick_help)
-    quick = parser.parse_args().quick
+    if full_help is not None:
+        parser.add_argument("--full", action="store_true", help=full_help)
+    args = parser.parse_args()
     print_header()
-    run(quick=quick)
+    if full_help is None:
+        run(quick=args.quick)
+    else:
+        run(quick=args.quick, full_run=args.full)
 
 
 def optional_reference(module: str, row: str) -> ModuleType | None:

@@ -16,7 +16,6 @@ Boxes are checked identical on that prefix before any time is printed.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "metrics"))
 
-from _timing import print_row, run_script  # noqa: E402
+from _timing import cpu_and_wall, print_row, run_script  # noqa: E402
 from shared_data import shared_data  # noqa: E402
 from test_cam_legacy import port_boxes, port_gray  # noqa: E402  (the OpenCV port lives in the test file)
 
@@ -52,13 +51,6 @@ def opencv_port_box(heatmap: np.ndarray) -> tuple[int, int, int, int]:
     return boxes[0] if boxes else NO_CONTOUR_BOX
 
 
-def timed(fn, maps: list[np.ndarray]) -> tuple[np.ndarray, list]:
-    """(wall seconds, CPU seconds of the process: all threads) of fn(maps), and its result."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = fn(maps)
-    return np.array([time.perf_counter() - wall, time.process_time() - cpu]), result
-
-
 def run(quick: bool, full_run: bool = False) -> None:
     import cv2
 
@@ -71,13 +63,13 @@ def run(quick: bool, full_run: bool = False) -> None:
     batch_s, single_s, reference_s = np.zeros(2), np.zeros(2), np.zeros(2)  # (wall, CPU) seconds
     for start in range(0, count, CHUNK):
         maps = image_size_maps(sizes[start : start + CHUNK], seed=start)
-        seconds, boxes = timed(cam_legacy_box_batch, maps)
-        batch_s += seconds
+        cpu, wall, boxes = cpu_and_wall(lambda: cam_legacy_box_batch(maps))
+        batch_s += (wall, cpu)
         if start < subset:
-            seconds, single = timed(lambda ms: [cam_legacy_box(m) for m in ms], maps)
-            single_s += seconds
-            seconds, reference = timed(lambda ms: [opencv_port_box(m) for m in ms], maps)
-            reference_s += seconds
+            cpu, wall, single = cpu_and_wall(lambda: [cam_legacy_box(m) for m in maps])
+            single_s += (wall, cpu)
+            cpu, wall, reference = cpu_and_wall(lambda: [opencv_port_box(m) for m in maps])
+            reference_s += (wall, cpu)
             if boxes.tolist() != [list(b) for b in reference] or single != reference:
                 raise SystemExit(f"cam_legacy boxes differ from the OpenCV port in maps {start}..{start + CHUNK}")
     full, to_full = FULL / subset, FULL / count
@@ -93,7 +85,4 @@ def run(quick: bool, full_run: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    full_run = "--full" in sys.argv
-    if full_run:
-        sys.argv.remove("--full")
-    run_script(lambda quick: run(quick, full_run), __doc__, "500 maps (reference on 100) instead of 5,000 (on 500)")
+    run_script(run, __doc__, "500 maps (reference on 100) instead of 5,000 (on 500)", "all 50,000 maps")

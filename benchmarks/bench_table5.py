@@ -16,15 +16,13 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import print_row, run_script  # noqa: E402
+from _timing import cpu_and_wall, print_row, run_script  # noqa: E402
 
 from gwapbench.data.datasets import load_image  # noqa: E402
 from gwapbench.engine import detection  # noqa: E402
@@ -39,18 +37,10 @@ METHOD = "rfcn_gwap_gap"
 PROPORTION = 0.1
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, float, object]:
-    """(process CPU seconds, wall seconds, result) of one call."""
-    cpu, wall = time.process_time(), time.perf_counter()
-    result = fn()
-    return time.process_time() - cpu, time.perf_counter() - wall, result
-
-
-def stage_times(runs: Path, threads: int, quick: bool) -> dict[str, tuple[float, float]]:
+def stage_times(runs: Path, source, train: list, test: list, threads: int, quick: bool
+                ) -> dict[str, tuple[float, float]]:
     """CPU and wall seconds of each stage of one run with `threads` intra-op threads."""
     torch.set_num_threads(threads)
-    source = resolve_detection_source("synthetic", runs, None, None)
-    train, test, _ = read_detection_splits(source)
     test = test[:40] if quick else test
     overrides = (("iterations", 10),) if quick else ()
     schedule, head = resolve_detection_schedule("ci", len(train), overrides)
@@ -64,11 +54,11 @@ def stage_times(runs: Path, threads: int, quick: bool) -> dict[str, tuple[float,
     samples = detection.training_samples(task, split_boxes(train, PROPORTION, config.seed))
     device = torch.device("cpu")
     times = {}
-    *times["decode test images"], _ = timed(lambda: DetectionDataset(test))
-    *times["train"], _ = timed(lambda: detection.train_detection(
+    *times["decode test images"], _ = cpu_and_wall(lambda: DetectionDataset(test))
+    *times["train"], _ = cpu_and_wall(lambda: detection.train_detection(
         run, task, config, schedule, samples, device, EngineOptions(device="cpu", workers=0, progress=False)))
-    *times["predict"], predictions = timed(lambda: detection.predict_detections(task, test, device, 0))
-    *times["evaluate"], _ = timed(lambda: detection.evaluate_detections(predictions, test, source.classes))
+    *times["predict"], predictions = cpu_and_wall(lambda: detection.predict_detections(task, test, device, 0))
+    *times["evaluate"], _ = cpu_and_wall(lambda: detection.evaluate_detections(predictions, test, source.classes))
     return times
 
 
@@ -81,10 +71,11 @@ def run(quick: bool = False) -> None:
     default_threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as folder:
         runs = Path(folder)
-        cpu, wall, _ = timed(lambda: resolve_detection_source("synthetic", runs, None, None))
+        cpu, wall, source = cpu_and_wall(lambda: resolve_detection_source("synthetic", runs, None, None))
         print(f"synthetic set generated in {cpu:.1f} s CPU, {wall:.1f} s wall (once per runs folder)")
-        ours = stage_times(runs, 1, quick)
-        reference = stage_times(runs, default_threads, quick)
+        train, test, _ = read_detection_splits(source)
+        ours = stage_times(runs, source, train, test, 1, quick)
+        reference = stage_times(runs, source, train, test, default_threads, quick)
         for stage in ours:
             print_row(f"{stage}, CPU s (1 thread vs {default_threads})", ours[stage][0], reference[stage][0],
                       f"{default_threads} threads")
@@ -92,9 +83,8 @@ def run(quick: bool = False) -> None:
             print_row(f"{stage}, wall s (1 thread vs {default_threads})", ours[stage][1], reference[stage][1],
                       f"{default_threads} threads")
         torch.set_num_threads(1)
-        test = read_detection_splits(resolve_detection_source("synthetic", runs, None, None))[1]
-        uint8_cpu, _, _ = timed(lambda: DetectionDataset(test))
-        float_cpu, _, _ = timed(lambda: float_round_trip(test))
+        uint8_cpu, _, _ = cpu_and_wall(lambda: DetectionDataset(test))
+        float_cpu, _, _ = cpu_and_wall(lambda: float_round_trip(test))
         print_row(f"decode {len(test)} test images to uint8, CPU s, 1 thread", uint8_cpu, float_cpu,
                   "float32 round trip")
         print(f"totals CPU s: 1 thread {sum(c for c, _ in ours.values()):.1f}, "
