@@ -39,3 +39,15 @@ def shared_paper() -> Path:
     if not path.is_dir():
         pytest.skip(f"paper folder not found at {path} (set GWAPBENCH_SHARED_DATA to the shared data folder)")
     return path
+
+
+@pytest.fixture(scope="session")
+def golden_store(tmp_path_factory) -> Path:
+    """One run of every golden command (tests/golden/golden.py) into a session folder: `runs/` holds the
+    ci runs of Tables I-IV on the synthetic data, `out/` their CSVs. Shared by the golden checks and the
+    oracle tests, so the ci runs train once per session."""
+    from tests.golden.golden import GOLDEN_TABLES, produce
+
+    base = tmp_path_factory.mktemp("golden")
+    produce(GOLDEN_TABLES, base / "runs", base / "out")
+    return base

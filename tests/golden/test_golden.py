@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from gwapbench.cli import cli
-from tests.golden.golden import GOLDEN_TABLES, golden_table, produce, run_gwapbench
+from tests.golden.golden import GOLDEN_TABLES, golden_table, run_gwapbench
 
 # GWAP's score function with a doubled temperature: M = exp(2 sigmoid(s)) instead of exp(sigmoid(s)).
 CHANGED_GWAP_HEAD = """
@@ -24,9 +24,8 @@ pooling.GWAP_SCORE_FUNCTIONS["sigmoid_exp"] = lambda s: pooling._spatial_softmax
 
 
 @pytest.fixture(scope="module")
-def produced(tmp_path_factory):
-    base = tmp_path_factory.mktemp("golden")
-    return produce(GOLDEN_TABLES, base / "runs", base / "out")
+def produced(golden_store):
+    return {table.name: golden_store / "out" / f"{table.name}.csv" for table in GOLDEN_TABLES}
 
 
 @pytest.mark.parametrize("table", [table.name for table in GOLDEN_TABLES])
