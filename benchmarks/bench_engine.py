@@ -113,7 +113,7 @@ def bench_prediction(root: Path, net: str, size: int, count: int, cached: bool) 
         forward = time.perf_counter() - start
     loader = DataLoader(dataset, batch_sampler=batched, collate_fn=collate, num_workers=0 if cached else 2)
     start = time.perf_counter()
-    predict(task, loader, lambda b: normalize(b.images), [s.image_id for s in samples])
+    predict(task, loader, lambda b: normalize(b.images), [s.image_id for s in samples], 16)
     ours = time.perf_counter() - start
     source = "cached" if cached else "from disk, 2 workers"
     print_row(f"prediction, {net} {size}px, {len(samples)} images {source}", ours, forward,

@@ -1,8 +1,14 @@
 """Regression check of reproduced numbers: a produced table CSV against a reference CSV under tolerances.
 
 Table CSVs (one format for every table) have the columns `table, net, method, setting, metric,
-reproduced, paper, delta, run_id`; only the key columns and `reproduced` are read here. Rows are
-matched on the key (table, net, method, setting, metric); `setting` may be empty.
+reproduced, paper, delta, run_id, schedule`; the key columns, `reproduced` and `schedule` are read
+here. Rows are matched on the key (table, net, method, setting, metric); `setting` may be empty.
+Rows of different schedules are never compared: when both CSVs record one (older CSVs have no
+`schedule` column), a matched row whose schedules differ is refused as bad input.
+
+A reference CSV may have a tolerance file beside it, `<stem>.tolerances.csv` (columns `metric,
+tolerance, measured_spread, basis`): its tolerances apply by default, so a golden file carries the
+tolerances measured for it (tests/golden/spread.py writes them).
 
 A reference row holds when the produced row exists, both values are finite, and
 |produced - reference| <= tolerance, where the tolerance is `tolerances[metric]`, else `default_tol`.
@@ -16,22 +22,27 @@ only the rows present in both are compared.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 
+from gwapbench.atomic import write_text_atomic
 from gwapbench.errors import InputError
 from gwapbench.tables.paper import paper_values
 
 KEY_COLUMNS = ("table", "net", "method", "setting", "metric")
 VALUE_COLUMN = "reproduced"
-TABLE_COLUMNS = KEY_COLUMNS + ("reproduced", "paper", "delta", "run_id")
+SCHEDULE_COLUMN = "schedule"
+TOLERANCE_SUFFIX = ".tolerances.csv"
+TOLERANCE_COLUMNS = ("metric", "tolerance", "measured_spread", "basis")
 
 
 class RowKey(NamedTuple):
@@ -145,6 +156,12 @@ def load_table(source: TableSource, name: str, value_column: str = VALUE_COLUMN)
     Raises InputError for an unreadable file, a missing key or value column, a non-numeric value,
     or a key that occurs twice.
     """
+    return _load(source, name, value_column)[0]
+
+
+def _load(source: TableSource, name: str, value_column: str = VALUE_COLUMN
+          ) -> tuple[dict[RowKey, float], dict[RowKey, str] | None]:
+    """({key: value}, {key: schedule} or None when the table has no schedule column); see `load_table`."""
     frame = source if isinstance(source, pd.DataFrame) else _read_csv(source)
     label = _label(source, name)
     missing = [c for c in KEY_COLUMNS + (value_column,) if c not in frame.columns]
@@ -162,7 +179,19 @@ def load_table(source: TableSource, name: str, value_column: str = VALUE_COLUMN)
         except (TypeError, ValueError):
             raise InputError(f"{label}: row {line}, column {value_column}: {record[-1]!r} is not a number") from None
         first_line[key] = line
-    return values
+    if SCHEDULE_COLUMN not in frame.columns:
+        return values, None
+    return values, {key: "" if pd.isna(s) else str(s) for key, s in zip(values, frame[SCHEDULE_COLUMN])}
+
+
+def check_same_schedules(produced: dict[RowKey, str] | None, reference: dict[RowKey, str] | None) -> None:
+    """InputError when a row both tables hold was produced under another schedule than the reference's."""
+    if produced is None or reference is None:
+        return
+    for key, schedule in reference.items():
+        if key in produced and produced[key] != schedule:
+            raise InputError(f"reference rows use schedule {schedule or '(none)'}, produced rows use "
+                             f"{produced[key] or '(none)'} (first: {key.label()}); compare tables of one schedule")
 
 
 def _valid_tolerance(value: float) -> bool:
@@ -210,10 +239,12 @@ def compare(
     `missing_fails=False` reference rows absent from PRODUCED are listed in `not_compared` instead.
     Raises InputError for bad input (see `load_table`), an empty reference or a bad tolerance.
     """
-    reference_values = load_table(reference, "reference")
+    reference_values, reference_schedules = _load(reference, "reference")
     if not reference_values:
         raise InputError(f"{_label(reference, 'reference')}: no rows to check against")
-    return _compare_values(load_table(produced, "produced"), reference_values, tolerances, default_tol, missing_fails)
+    produced_values, produced_schedules = _load(produced, "produced")
+    check_same_schedules(produced_schedules, reference_schedules)
+    return _compare_values(produced_values, reference_values, tolerances, default_tol, missing_fails)
 
 
 def _compare_values(
@@ -247,6 +278,36 @@ def compare_with_paper(produced: TableSource, tolerances: Mapping[str, float], d
         raise InputError(f"{_label(produced, 'produced')}: no row matches a paper row on ({', '.join(KEY_COLUMNS)}); "
                          f"the paper's nets are {', '.join(sorted({key.net for key in result.not_compared}))}")
     return result
+
+
+def tolerance_file(reference: str | os.PathLike[str]) -> Path:
+    """Where the tolerances of a reference CSV live: `<stem>.tolerances.csv` beside it."""
+    path = Path(reference)
+    return path.with_name(path.stem + TOLERANCE_SUFFIX)
+
+
+def read_tolerance_file(path: str | os.PathLike[str]) -> dict[str, float]:
+    """{metric: tolerance} from a tolerance file; InputError naming the file on a bad column, value or metric."""
+    frame = _read_csv(path)
+    if "metric" not in frame.columns or "tolerance" not in frame.columns:
+        raise InputError(f"{path}: a tolerance file needs the columns metric and tolerance")
+    tolerances: dict[str, float] = {}
+    for line, (metric, text) in enumerate(zip(frame["metric"], frame["tolerance"]), start=2):
+        if metric in tolerances:
+            raise InputError(f"{path}: row {line}: metric {metric} has a tolerance already")
+        tolerances[metric] = parse_tolerance(text, f"{path}: row {line}, tolerance")
+    return tolerances
+
+
+def write_tolerance_file(reference: str | os.PathLike[str], rows: Sequence[tuple[str, float, float, str]]) -> Path:
+    """Write (metric, tolerance, measured spread, basis) rows as the tolerance file of `reference`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(TOLERANCE_COLUMNS)
+    writer.writerows((metric, repr(float(tol)), repr(float(spread)), basis) for metric, tol, spread, basis in rows)
+    path = tolerance_file(reference)
+    write_text_atomic(path, buffer.getvalue())
+    return path
 
 
 def parse_tolerance(text: str, argument: str) -> float:

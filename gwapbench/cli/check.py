@@ -27,7 +27,8 @@ def _check_output_path(path: Path | None, option: str, inputs: list[Path]) -> No
 @click.option("--against-paper", is_flag=True,
               help="Compare with the paper's numbers (packaged) instead, on the rows both have.")
 @click.option("--tol", "tols", multiple=True, metavar="METRIC=ABS",
-              help="Absolute tolerance for one metric (repeatable), e.g. --tol voc07_cls_map=0.5.")
+              help="Absolute tolerance for one metric (repeatable), e.g. --tol voc07_cls_map=0.5; overrides the "
+                   "reference's tolerance file (REFERENCE.tolerances.csv beside it), which applies by default.")
 @click.option("--default-tol", default="0", show_default=True, metavar="ABS",
               help="Absolute tolerance for metrics without a --tol.")
 @click.option("--markdown", type=click.Path(path_type=Path), default=None,
@@ -42,14 +43,23 @@ def check_command(
 
     Rows are matched on (table, net, method, setting, metric). A row holds when
     |produced - reference| <= tolerance; a value outside it, a row missing from PRODUCED or a NaN
-    fails; extra rows are listed. Exit code 0: all hold, 1: a regression, 2: bad input.
+    fails; extra rows are listed. The tolerances of a reference's tolerance file (REFERENCE.tolerances.csv
+    beside it) apply unless a --tol names the metric. Rows of different schedules are refused.
+    Exit code 0: all hold, 1: a regression, 2: bad input.
 
     \b
     Example:
-      gwapbench check out/table1.csv --reference tests/golden/table1.csv --tol voc07_cls_map=0.05
+      gwapbench check out/table1.csv --reference tests/golden/table1.csv
       gwapbench check out/table1.csv --against-paper --default-tol 2 --markdown summary.md --junit check.xml
     """
-    from gwapbench.regression import compare, compare_with_paper, parse_tolerance, parse_tolerances
+    from gwapbench.regression import (
+        compare,
+        compare_with_paper,
+        parse_tolerance,
+        parse_tolerances,
+        read_tolerance_file,
+        tolerance_file,
+    )
     from gwapbench.regression_report import render_junit, render_markdown, render_text
 
     if (reference is not None) == against_paper:
@@ -63,8 +73,13 @@ def check_command(
         raise InputError(f"--markdown and --junit: both are {markdown}; give two paths")
 
     if reference is not None:
+        measured = tolerance_file(reference)
+        if measured.is_file():
+            tolerances = read_tolerance_file(measured) | tolerances
         result = compare(produced, reference, tolerances, default)
         title = f"gwapbench check {produced} against {reference}"
+        if measured.is_file():
+            title += f" (tolerances: {measured}" + (", --tol overrides" if tols else "") + ")"
     else:
         result = compare_with_paper(produced, tolerances, default)
         title = f"gwapbench check {produced} against the paper's numbers"

@@ -189,7 +189,7 @@ def predict_samples(task: torch.nn.Module, samples: list[Sample], image_size: in
     dataset = ImageLabelDataset(samples, image_size)
     keys = batched(shard_keys(len(samples), info.rank, info.world_size), batch_size)
     return predict(task, _loader(dataset, keys, options.workers), _preparer(task, device),
-                   [s.image_id for s in samples], info, map_classes)
+                   [s.image_id for s in samples], batch_size, info, map_classes)
 
 
 def build_run_task(config: RunConfig, num_classes: int, image_size: int) -> torch.nn.Module:

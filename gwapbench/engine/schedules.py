@@ -65,6 +65,12 @@ SCHEDULES["ilsvrc_paper"] = Schedule("ilsvrc_paper", image_size=224, batch_size=
 OVERRIDABLE = tuple(f.name for f in fields(Schedule) if f.name != "name")
 
 
+def schedule_label(name: str, overrides: tuple[tuple[str, Any], ...] = ()) -> str:
+    """What a table row records as its schedule: the name, then each override as `+field=value`
+    (`ci+iterations=4+batch_size=8`), so rows of differently trained runs never compare as alike."""
+    return name + "".join(f"+{key}={value}" for key, value in overrides)
+
+
 def default_schedule_name(net: str) -> str:
     """`quick` for the CPU net `tiny`, `paper` for the ImageNet backbones."""
     return "quick" if net == "tiny" else "paper"

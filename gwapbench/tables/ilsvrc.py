@@ -16,16 +16,14 @@ quotes from Zhou et al. 2016), so the paper value sits beside ours; otherwise
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id
+from gwapbench.config import RunConfig, data_fingerprint, run_id
 from gwapbench.data.ilsvrc import ILSVRC_NUM_CLASSES
 from gwapbench.data.sample import Sample
 from gwapbench.engine import distributed
@@ -39,12 +37,12 @@ from gwapbench.engine.ilsvrc_evaluate import (
 from gwapbench.engine.ilsvrc_methods import BACKPROP_NETS, PRETRAINED_METHODS, TRAINED_METHODS
 from gwapbench.engine.inputs import EngineOptions, RunData
 from gwapbench.engine.runner import build_run_task, predict_samples, resolve_device
-from gwapbench.engine.schedules import Schedule, resolve_schedule
+from gwapbench.engine.schedules import Schedule, resolve_schedule, schedule_label
 from gwapbench.engine.sources import read_ilsvrc_split
 from gwapbench.engine.store import Run, RunStore
 from gwapbench.errors import InputError
-from gwapbench.tables.paper import PAPER_KEY, paper_values
-from gwapbench.tables.spec import COLUMNS, TableOptions, TableResult, TableSpec, execute_runs
+from gwapbench.tables.paper import paper_lookup, paper_values
+from gwapbench.tables.spec import TableOptions, TableResult, TableSpec, execute_runs, table_row
 
 TABLE3_METRICS = ("top1_cls_error", "top5_cls_error")
 TABLE4_METRICS = ("top1_loc_error",)
@@ -118,11 +116,10 @@ def _single_scale_setting(spec: TableSpec, net: str, method: str, metric: str, i
     return "" if spec.name == "table3" else f"single-scale {image_size}"
 
 
-def _row(spec: TableSpec, net: str, method: str, setting: str, metric: str, value: float, identifier: str,
+def _row(spec: TableSpec, config: RunConfig, setting: str, metric: str, value: float, identifier: str,
          paper: dict[tuple, float]) -> dict[str, Any]:
-    reference = paper.get((spec.name, net, method, setting, metric), math.nan)
-    return dict(zip(COLUMNS, (spec.name, net, method, setting, metric, value, reference, value - reference,
-                              identifier)))
+    return table_row((spec.name, config.net, config.method, setting, metric), value, identifier,
+                     schedule_label(config.schedule, config.overrides), paper)
 
 
 def scale_predictions(run: Run, config: RunConfig, schedule: Schedule, test: list[Sample], size: int,
@@ -187,7 +184,7 @@ def produce_ilsvrc_table(spec: TableSpec, options: IlsvrcOptions,
         f"{config.net} {config.method} finished in {m['seconds']} s, top-1 classification error "
         f"{m['top1_cls_error']:.4g} %"))
     rows = []
-    paper = {tuple(row[k] for k in PAPER_KEY): row["value"] for row in paper_values().to_dict("records")}
+    paper = paper_lookup()
     for config, run in runs:
         if spec.name == "table3":
             rows += _table3_rows(spec, config, run, metrics[run.id], options, paper) if info.is_main else []
@@ -204,7 +201,7 @@ def _table3_rows(spec: TableSpec, config: RunConfig, run: Run, metrics: dict[str
         if key in metrics:
             metric = f"{options.table.data.kind}_{key}"
             setting = _single_scale_setting(spec, config.net, config.method, key, config.image_size)
-            rows.append(_row(spec, config.net, config.method, setting, metric, metrics[key], run.id, paper))
+            rows.append(_row(spec, config, setting, metric, metrics[key], run.id, paper))
     return rows
 
 
@@ -215,12 +212,12 @@ def _table4_rows(spec: TableSpec, config: RunConfig, run: Run, schedule: Schedul
     if info.is_main:
         single = evaluate_ilsvrc(run.load_predictions(), test, options.localization)
         setting = _single_scale_setting(spec, config.net, config.method, "top1_loc_error", config.image_size)
-        rows.append(_row(spec, config.net, config.method, setting, metric, single["top1_loc_error"], run.id, paper))
+        rows.append(_row(spec, config, setting, metric, single["top1_loc_error"], run.id, paper))
     if config.method in TRAINED_METHODS and len(options.scales) > 1:
         engine = options.table.engine
         stored = [scale_predictions(run, config, schedule, test, size, engine, info) for size in options.scales]
         if info.is_main:
             multi = evaluate_ilsvrc_boxes(stored, test, options.localization, ranking=run.load_predictions())[0]
             setting = "multi-scale " + "+".join(str(s) for s in options.scales)
-            rows.append(_row(spec, config.net, config.method, setting, metric, multi["top1_loc_error"], run.id, paper))
+            rows.append(_row(spec, config, setting, metric, multi["top1_loc_error"], run.id, paper))
     return rows

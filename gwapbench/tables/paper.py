@@ -16,6 +16,11 @@ PAPER_COLUMNS = ("table", "metric", "net", "method", "setting", "value", "unit",
 PAPER_KEY = ("table", "net", "method", "setting", "metric")
 
 
+def paper_lookup() -> dict[tuple[str, ...], float]:
+    """{(table, net, method, setting, metric): value} of every reported number."""
+    return {tuple(row[k] for k in PAPER_KEY): row["value"] for row in paper_values().to_dict("records")}
+
+
 def paper_values() -> pd.DataFrame:
     """All reported numbers as a DataFrame with `PAPER_COLUMNS` (text keys, float `value`, bool `higher_is_better`)."""
     with resources.files("gwapbench.tables").joinpath("paper_tables.csv").open("r", encoding="utf-8") as f:

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id
 from gwapbench.data.sample import Sample
 from gwapbench.engine.inputs import EngineOptions, RunData, launched_world_size
-from gwapbench.engine.schedules import Schedule, resolve_schedule
+from gwapbench.engine.schedules import Schedule, resolve_schedule, schedule_label
 from gwapbench.engine.sources import read_split
 from gwapbench.engine.store import Run, RunStore
 from gwapbench.errors import InputError
-from gwapbench.tables.paper import PAPER_KEY, paper_values
+from gwapbench.tables.paper import paper_lookup
 
 if TYPE_CHECKING:
     from gwapbench.engine.distributed import Dist
 
-COLUMNS = ("table", "net", "method", "setting", "metric", "reproduced", "paper", "delta", "run_id")
+COLUMNS = ("table", "net", "method", "setting", "metric", "reproduced", "paper", "delta", "run_id", "schedule")
 CAM_MAP_CHOICES = ("predicted", "gt", "top1")
 
 
@@ -161,18 +161,25 @@ def _headline(spec: TableSpec, metrics: dict[str, Any], options: TableOptions) -
     return f"{spec.metric_name(options.data)} {spec.read(metrics, options):.4g}"
 
 
+def table_row(key: tuple[str, str, str, str, str], value: float, run_identifier: str, schedule: str,
+              paper: dict[tuple[str, ...], float], paper_metric: str | None = None) -> dict[str, Any]:
+    """One CSV row (columns `COLUMNS`): key = (table, net, method, setting, metric), the paper's value for
+    that key (or for its `paper_metric`, where the paper reports one number under another name) beside
+    `value` (NaN where it reports none) and the schedule the row's runs trained with."""
+    reference = paper.get((*key[:4], paper_metric or key[4]), math.nan)
+    return dict(zip(COLUMNS, (*key, value, reference, value - reference, run_identifier, schedule)))
+
+
 def _assemble(spec: TableSpec, options: TableOptions, runs: list[tuple[RunConfig, Run]],
               metrics: dict[str, dict[str, Any]], data: RunData, skipped: list[str]) -> TableResult:
-    paper = {tuple(row[k] for k in PAPER_KEY): row["value"] for row in paper_values().to_dict("records")}
+    paper = paper_lookup()
     metric = spec.metric_name(options.data)
     setting = spec.setting(options)
+    schedule = schedule_label(options.schedule, options.overrides)
     values = [(config.method, spec.read(metrics[config.method], options), run.id) for config, run in runs]
     values += [(b.method, b.value(data.test), "") for b in spec.baselines]
-    rows = []
-    for method, value, identifier in values:
-        reference = paper.get((spec.name, options.net, method, setting, metric), math.nan)
-        rows.append(dict(zip(COLUMNS, (spec.name, options.net, method, setting, metric, value, reference,
-                                       value - reference, identifier))))
+    rows = [table_row((spec.name, options.net, method, setting, metric), value, identifier, schedule, paper)
+            for method, value, identifier in values]
     per_class = []
     if spec.per_class is not None:
         per_class = [

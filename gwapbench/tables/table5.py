@@ -11,7 +11,6 @@ run trained without VOC2012 says so in its setting, so no paper value is set bes
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +26,9 @@ from gwapbench.engine.inputs import EngineOptions
 from gwapbench.engine.runner import check_weights, resolve_device
 from gwapbench.engine.store import RunStore
 from gwapbench.errors import InputError
-from gwapbench.tables.paper import PAPER_KEY, paper_values
-from gwapbench.tables.spec import COLUMNS, TableResult, TableSpec
+from gwapbench.engine.schedules import schedule_label
+from gwapbench.tables.paper import paper_lookup
+from gwapbench.tables.spec import TableResult, TableSpec, table_row
 
 TABLE5_METHODS = ("rfcn", "rfcn_gap", "rfcn_gwap", "rfcn_gwap_gap")
 TABLE5_PROPORTIONS = (0.01, 0.02, 0.05, 0.1)
@@ -103,7 +103,8 @@ def produce_table5(options: Table5Options, on_run: Callable[[str], None] = lambd
     distributed.barrier(info)
     if any(not run.is_finished for *_, run, _ in planned):
         check_weights(options.net, options.weights)
-    paper = {tuple(row[k] for k in PAPER_KEY): row["value"] for row in paper_values().to_dict("records")}
+    paper = paper_lookup()
+    schedule_name = schedule_label(options.schedule, options.overrides)
     prefix = options.source.metric_prefix
     rows = []
     for method, proportion, config, run, split in planned:
@@ -117,8 +118,6 @@ def produce_table5(options: Table5Options, on_run: Callable[[str], None] = lambd
                    f"det_map {metrics['det_map']:.4g}, det_map_py_faster_rcnn {metrics['det_map_py_faster_rcnn']:.4g}")
         for key, paper_metric in METRICS:
             row_setting = setting(options.source, proportion)
-            reference = paper.get(("table5", options.net, method, row_setting, f"{prefix}_{paper_metric}"), math.nan)
-            value = float(metrics[key])
-            rows.append(dict(zip(COLUMNS, ("table5", options.net, method, row_setting, f"{prefix}_{key}", value,
-                                           reference, value - reference, run.id))))
+            rows.append(table_row(("table5", options.net, method, row_setting, f"{prefix}_{key}"), float(metrics[key]),
+                                  run.id, schedule_name, paper, f"{prefix}_{paper_metric}"))
     return TableResult(rows, [], skipped) if info.is_main else None

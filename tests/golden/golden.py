@@ -75,22 +75,24 @@ def golden_table(name: str) -> GoldenTable:
     return next(table for table in GOLDEN_TABLES if table.name == name)
 
 
-def environment(threads: int = THREADS) -> dict[str, str]:
-    """This process's environment with the thread count pinned and this checkout first on PYTHONPATH."""
+def environment(threads: int = THREADS, kernels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with the thread count pinned, `kernels` (e.g. {"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    set, and this checkout first on PYTHONPATH."""
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **(kernels or {}))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     return env
 
 
-def run_gwapbench(args: Sequence[str], threads: int = THREADS, preamble: str = "") -> subprocess.CompletedProcess:
+def run_gwapbench(args: Sequence[str], threads: int = THREADS, preamble: str = "",
+                  kernels: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
     """`python -m gwapbench ARGS` in a fresh process; with `preamble`, that Python code runs first in the
     same process (a test's deliberate change to the code). Output captured; no check of the exit code."""
     if preamble:
         command = [sys.executable, "-c", f"{preamble}\nfrom gwapbench.cli import main\nmain()", *args]
     else:
         command = [sys.executable, "-m", "gwapbench", *args]
-    return subprocess.run(command, env=environment(threads), cwd=REPO, capture_output=True, text=True)
+    return subprocess.run(command, env=environment(threads, kernels), cwd=REPO, capture_output=True, text=True)
 
 
 def chains(tables: Sequence[GoldenTable]) -> list[list[GoldenTable]]:
@@ -109,14 +111,14 @@ def chains(tables: Sequence[GoldenTable]) -> list[list[GoldenTable]]:
 
 
 def produce(tables: Sequence[GoldenTable], runs_dir: Path, out_dir: Path, threads: int = THREADS,
-            more_args: Sequence[str] = ()) -> dict[str, Path]:
+            more_args: Sequence[str] = (), kernels: Mapping[str, str] | None = None) -> dict[str, Path]:
     """Run the tables' commands into `runs_dir`/`out_dir`, each chain in order, independent chains side by
-    side (one process per core); return each table's CSV path. Raises RuntimeError with the output of
-    a command that failed."""
+    side (one process per core), with `kernels` in their environment; return each table's CSV path.
+    Raises RuntimeError with the output of a command that failed."""
 
     def run_chain(chain: list[GoldenTable]) -> None:
         for table in chain:
-            result = run_gwapbench(table.table_args(runs_dir, out_dir, *more_args), threads)
+            result = run_gwapbench(table.table_args(runs_dir, out_dir, *more_args), threads, kernels=kernels)
             if result.returncode != 0:
                 raise RuntimeError(
                     f"gwapbench {table.name} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
