@@ -335,3 +335,52 @@ def test_help_does_not_import_pandas():
                          cwd=Path(__file__).resolve().parents[1]).stdout
     assert "Example:" in out and "gwapbench check out/table1.csv" in out
     assert out.splitlines()[-1] == "False"
+
+
+def write_scheduled(path: Path, schedules: list[str], values: list[str] | None = None) -> Path:
+    """REFERENCE_ROWS with a `schedule` column (one schedule per row) and optionally other values."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*HEADER, "schedule"])
+        for i, (row, schedule) in enumerate(zip(REFERENCE_ROWS, schedules)):
+            writer.writerow([*row[:5], values[i] if values else row[5], "", "", "run0", schedule])
+    return path
+
+
+def test_rows_of_another_schedule_are_refused_in_one_line(tmp_path):
+    reference = write_scheduled(tmp_path / "reference.csv", ["ci"] * 4)
+    quick = write_scheduled(tmp_path / "quick.csv", ["ci", "quick", "ci", "ci"])
+    assert_bad_input(run_check(str(quick), "--reference", str(reference), "--default-tol", "100"),
+                     "reference rows use schedule ci, produced rows use quick", "tiny gwap voc07_cls_map")
+    overridden = write_scheduled(tmp_path / "overridden.csv", ["ci+iterations=4"] * 4)
+    assert_bad_input(run_check(str(overridden), "--reference", str(reference)), "produced rows use ci+iterations=4")
+    same = write_scheduled(tmp_path / "same.csv", ["ci"] * 4)
+    assert run_check(str(same), "--reference", str(reference)).exit_code == 0
+
+
+def test_a_table_without_a_schedule_column_is_compared_as_before(tmp_path, reference):
+    produced = write_scheduled(tmp_path / "produced.csv", ["quick"] * 4)
+    assert run_check(str(produced), "--reference", str(reference)).exit_code == 0
+
+
+def test_the_tolerance_file_beside_the_reference_applies_and_tol_overrides_it(tmp_path, reference):
+    moved = write_table(tmp_path / "moved.csv", with_value(REFERENCE_ROWS, 1, "31.9"))  # gwap +0.4
+    assert run_check(str(moved), "--reference", str(reference)).exit_code == 1  # no file: tolerance 0
+    (tmp_path / "reference.tolerances.csv").write_text(
+        "metric,tolerance,measured_spread,basis\nvoc07_cls_map,0.5,0.25,hand-written\n")
+    result = run_check(str(moved), "--reference", str(reference))
+    assert result.exit_code == 0 and "reference.tolerances.csv" in result.output, result.output
+    assert run_check(str(moved), "--reference", str(reference), "--tol", "voc07_cls_map=0.3").exit_code == 1
+    (tmp_path / "reference.tolerances.csv").write_text("metric,tolerance\nvoc07_cls_map,-1\n")
+    assert_bad_input(run_check(str(moved), "--reference", str(reference)), "reference.tolerances.csv", "-1")
+    (tmp_path / "reference.tolerances.csv").write_text("metric,tolerance\nvoc07_cls_mAP,0.5\n")
+    assert_bad_input(run_check(str(moved), "--reference", str(reference)), "voc07_cls_mAP")
+
+
+def test_tolerance_files_round_trip(tmp_path):
+    from gwapbench.regression import read_tolerance_file, tolerance_file, write_tolerance_file
+
+    path = write_tolerance_file(tmp_path / "table9.csv", [("a_metric", 0.25, 0.1, "max-min over x"),
+                                                          ("b_metric", 6.0, 3.0, "max-min over y")])
+    assert path == tolerance_file(tmp_path / "table9.csv") == tmp_path / "table9.tolerances.csv"
+    assert read_tolerance_file(path) == {"a_metric": 0.25, "b_metric": 6.0}

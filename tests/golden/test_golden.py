@@ -1,26 +1,22 @@
-"""The golden commands reproduce tests/golden/*.csv under `gwapbench check`, and a deliberate change to a
-pooling head makes the check fail.
+"""The golden commands reproduce tests/golden/*.csv under `gwapbench check` and the measured tolerances, and a
+deliberate change (a mutation) to what each table measures makes that check fail.
 
-Both run the table commands in fresh processes pinned to golden.THREADS threads (see README.md here),
-into temporary folders: the golden tables in full, the changed head for its one method.
+The table commands run in fresh processes pinned to golden.THREADS threads (see README.md here), into
+temporary folders. Each mutation's margin, |delta| / tolerance of the row it moves most, is printed in
+the pytest summary (tests/golden/conftest.py): a margin near 1 means the tolerance barely catches it.
 """
 
 from __future__ import annotations
 
-import csv
+import shutil
+from dataclasses import dataclass
 
 import pytest
 from click.testing import CliRunner
 
 from gwapbench.cli import cli
-from tests.golden.golden import GOLDEN_TABLES, golden_table, run_gwapbench
-
-# GWAP's score function with a doubled temperature: M = exp(2 sigmoid(s)) instead of exp(sigmoid(s)).
-CHANGED_GWAP_HEAD = """
-import torch
-from reference_models import pooling
-pooling.GWAP_SCORE_FUNCTIONS["sigmoid_exp"] = lambda s: pooling._spatial_softmax(2 * torch.sigmoid(s))
-"""
+from gwapbench.regression import Verdict, compare
+from tests.golden.golden import GOLDEN_TABLES, golden_table, record_margin, run_gwapbench
 
 
 @pytest.fixture(scope="module")
@@ -32,26 +28,58 @@ def produced(golden_store):
 def test_golden_command_reproduces_its_file(produced, table):
     result = CliRunner().invoke(cli, golden_table(table).check_args(produced[table]))
     assert result.exit_code == 0, result.output
-    assert "PASSED" in result.output
+    assert "PASSED" in result.output and "tolerances.csv" in result.output
 
 
-def _rows_of_method(path, method, out):
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["method"] == method]
-    with open(out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
+# GWAP's score function with a doubled temperature: M = exp(2 sigmoid(s)) instead of exp(sigmoid(s)).
+DOUBLED_GWAP_TEMPERATURE = """
+import torch
+from reference_models import pooling
+pooling.GWAP_SCORE_FUNCTIONS["sigmoid_exp"] = lambda s: pooling._spatial_softmax(2 * torch.sigmoid(s))
+"""
+
+# Table II's F-measure with beta^2 = 1 (the plain F1) instead of the paper's 0.3.
+F1_INSTEAD_OF_F03 = """
+from gwapbench.metrics import saliency
+_fbeta = saliency.fbeta_from_counts
+saliency.fbeta_from_counts = lambda predicted, hits, positives, beta2: _fbeta(predicted, hits, positives, 1.0)
+"""
 
 
-def test_a_changed_gwap_head_fails_the_check(tmp_path):
-    table = golden_table("table1")
-    args = table.table_args(tmp_path / "runs", tmp_path / "out", "--methods", "gwap")
-    result = run_gwapbench(args, preamble=CHANGED_GWAP_HEAD)
+@dataclass(frozen=True)
+class Mutation:
+    """A change to the code, run before the table command in its process. `table`'s golden check must fail
+    on it. `train`: the mutated rows train afresh (the change acts in training); otherwise they evaluate a
+    copy of the golden run store again (its `evaluated` files removed, so the mutated evaluation runs)."""
+
+    name: str
+    table: str
+    preamble: str
+    methods: str
+    train: bool
+
+
+MUTATIONS = (
+    Mutation("doubled GWAP temperature", "table1", DOUBLED_GWAP_TEMPERATURE, "gwap", train=True),
+    Mutation("F1 instead of F(beta^2=0.3)", "table2", F1_INSTEAD_OF_F03, "", train=False),
+    Mutation("doubled GWAP temperature", "table3", DOUBLED_GWAP_TEMPERATURE, "gwap", train=True),
+)
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: f"{m.table}: {m.name}")
+def test_a_mutation_fails_the_golden_check(golden_store, tmp_path, mutation):
+    table = golden_table(mutation.table)
+    runs = tmp_path / "runs"
+    if not mutation.train:
+        shutil.copytree(golden_store / "runs", runs)
+        for metrics in runs.glob("*/metrics.json"):
+            metrics.unlink()
+    extra = ("--methods", mutation.methods) if mutation.methods else ()
+    result = run_gwapbench(table.table_args(runs, tmp_path / "out", *extra), preamble=mutation.preamble)
     assert result.returncode == 0, result.stdout + result.stderr
-    reference = _rows_of_method(table.reference, "gwap", tmp_path / "gwap_reference.csv")
-    check = CliRunner().invoke(cli, table.check_args(tmp_path / "out" / "table1.csv", reference))
-    assert check.exit_code == 1, check.output
-    failing = [line for line in check.output.splitlines() if "FAIL" in line and " gwap " in line]
-    assert len(failing) == 1 and "outside tolerance" in failing[0], check.output
+    tolerances = table.tolerances()
+    checked = compare(tmp_path / "out" / f"{table.name}.csv", table.reference, tolerances, 0.0, missing_fails=False)
+    outside = [row for row in checked.rows if row.verdict is Verdict.OUTSIDE]
+    assert outside, f"{mutation.name} left every {table.name} row within its tolerance: {checked.rows}"
+    worst = max(outside, key=lambda row: abs(row.delta) / row.tolerance)
+    record_margin(f"{table.name}: {mutation.name}", worst.key.label(), worst.delta, worst.tolerance)
