@@ -43,7 +43,9 @@ def top1_boxes(scale_predictions: Sequence[dict[str, np.ndarray]], samples: Sequ
 
 def _panel(image_map: np.ndarray, kind: str, box: np.ndarray, sample: Sample, class_right: bool) -> Panel:
     iou = float(best_iou_with_image_gt(box[None].astype(np.float64), np.zeros(1, np.int64), [sample.boxes])[0])
-    note = f"IoU {iou:.2f}, class {'right' if class_right else 'wrong'}\n{range_note(image_map)}"
+    whole = tuple(box) == (0, 0, sample.width - 1, sample.height - 1)  # drawn on the panel's edge: say so
+    note = (f"IoU {iou:.2f}, class {'right' if class_right else 'wrong'}\n"
+            f"{'box = whole image, ' if whole else ''}{range_note(image_map)}")
     predicted = Box(tuple(float(v) for v in box), "predicted")
     return Panel(shown_map(image_map), kind, (*gt_boxes(sample.boxes), predicted), note=note, score=iou)
 

@@ -97,7 +97,7 @@ def draw(layout: FigureLayout):
         mappable = ScalarMappable(Normalize(*scale.limits), scale.cmap)
         bar = figure.colorbar(mappable, ax=list(axes[:, used].ravel()), location="bottom", shrink=0.9,
                               aspect=12 * len(used), pad=0.01)
-        bar.set_label(scale.label, fontsize=9)
+        bar.set_label(textwrap.fill(scale.label, width=int(len(used) * panel * LEGEND_CHARS_PER_INCH)), fontsize=9)
         bar.ax.set_gid(f"colorbar:{scale.kind}")
     figure.suptitle(layout.title, fontsize=13)
     figure.supxlabel(legend, fontsize=9)
