@@ -369,6 +369,8 @@ def fig8_command(out: Path, threshold: float, box_method: str, scales: str, imag
     from gwapbench.outdir import prepare_output_folder
     from gwapbench.tables.ilsvrc import TABLE4, produce_ilsvrc_table, scale_predictions
 
+    if args["methods"] is not None:
+        raise InputError("--methods: fig8 always draws the gwap and gap runs (leave --methods out)")
     sizes = parse_ints(scales, "--scales", low=16)
     prepare_output_folder(out, ["fig8.png"])
     options = _options(**{**args, "methods": "gwap,gap"}, scales=sizes)

@@ -227,6 +227,7 @@ def test_table_bad_arguments_exit_2(small_ilsvrc, tmp_path):
         "pretrained nets": ["table3", "--imagenet-root", str(small_ilsvrc), "--pretrained-nets", "nin", *common],
         "scales": ["table4", "--imagenet-root", str(small_ilsvrc), "--scales", "224,0", *common],
         "override": ["table3", "--imagenet-root", str(small_ilsvrc), "--override", "warmup=3", *common],
+        "fig8 methods": ["figures", "fig8", "--imagenet-root", str(small_ilsvrc), "--methods", "gmp", *common],
     }
     for name, args in cases.items():
         result = CliRunner().invoke(cli, args)
