@@ -104,7 +104,7 @@ def table5_command(out: Path, methods: str, proportions: str, **flags) -> None:
         write_and_print(TABLE5, result, out)
 
 
-@click.command("fig9")
+@click.command("fig9", short_help="Fig. 9: R-FCN detections, GT boxes and the weight map alpha_c.")
 @detection_options
 @click.option("--method", type=click.Choice(("rfcn_gwap", "rfcn_gwap_gap")), default="rfcn_gwap",
               show_default=True, help="A Table V method with a GWAP branch (it has weight maps).")
@@ -112,9 +112,11 @@ def table5_command(out: Path, methods: str, proportions: str, **flags) -> None:
 @click.option("--images", "image_count", type=click.IntRange(1, 16), default=4, show_default=True,
               help="How many test images (the first ones of the test split).")
 def fig9_command(out: Path, method: str, proportion: float, image_count: int, **flags) -> None:
-    """Fig. 9: detections and the class-specific weight map of each image's top detection.
+    """Fig. 9: detections and GT boxes (both with class names), and the class-specific weight map of
+    each image's top detection (min-max normalized, with a colorbar).
 
-    Uses (training first if needed) the Table V run of --method at --proportion; writes fig9.png.
+    Uses (training first if needed) the Table V run of --method at --proportion; writes fig9.png
+    (at least 1280 pixels wide) into --out.
 
     \b
     Example:
@@ -124,7 +126,8 @@ def fig9_command(out: Path, method: str, proportion: float, image_count: int, **
     from gwapbench.engine.detection import per_image_detections
     from gwapbench.engine.detection_sources import read_detection_splits
     from gwapbench.engine.store import RunStore
-    from gwapbench.figures import figure9
+    from gwapbench.figures.detection import fig9_layout
+    from gwapbench.figures.render import png_bytes
     from gwapbench.outdir import prepare_output_folder
     from gwapbench.tables.table5 import produce_table5
 
@@ -138,6 +141,7 @@ def fig9_command(out: Path, method: str, proportion: float, image_count: int, **
     count = min(image_count, len(test))
     maps = [predictions[f"weight_map_{i}"] for i in range(count)]
     path = out / "fig9.png"
-    write_bytes_atomic(path, figure9(test[:count], per_image_detections(predictions, count), maps,
-                                     options.source.classes))
+    source = f"{method}, box proportion {proportion}, schedule {options.schedule}"
+    layout = fig9_layout(test[:count], per_image_detections(predictions, count), maps, options.source.classes, source)
+    write_bytes_atomic(path, png_bytes(layout))
     click.echo(f"wrote {path}")

@@ -48,18 +48,23 @@ def data_options(command: Callable) -> Callable:
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
 
-def box_options(command: Callable) -> Callable:
+def box_rule_options(command: Callable) -> Callable:
     """How boxes come out of the maps."""
     options = [
         click.option("--threshold", type=click.FloatRange(0, 1), default=0.2, show_default=True,
                      help="Foreground: pixels above this fraction of the map's maximum."),
         click.option("--box-method", type=click.Choice(BOX_METHODS), default="largest_component", show_default=True,
                      help="largest_component (the CAM paper's text) or cam_legacy (the CAM release's generator)."),
-        click.option("--blacklist", type=click.Path(path_type=Path), default=None,
-                     help="The devkit's ILSVRC2015_clsloc_validation_blacklist.txt: images left out of the "
-                          "localization error."),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
+def box_options(command: Callable) -> Callable:
+    """How boxes come out of the maps, and which images the localization error leaves out."""
+    blacklist = click.option("--blacklist", type=click.Path(path_type=Path), default=None,
+                             help="The devkit's ILSVRC2015_clsloc_validation_blacklist.txt: images left out of the "
+                                  "localization error.")
+    return box_rule_options(blacklist(command))
 
 
 def table_options(command: Callable) -> Callable:
@@ -337,33 +342,40 @@ def _boxes_csv(samples, predictions: dict, boxes) -> str:
     return to_csv(rows, columns)
 
 
-@figures_group.command("fig8")
+@figures_group.command("fig8", short_help="Fig. 8: GWAP maps per scale, their mean, GAP's CAM, Table IV's boxes.")
 @table_options
+@box_rule_options
 @click.option("--scales", default="224,448,672", show_default=True, help="Input sizes of the GWAP weight maps.")
 @click.option("--images", "image_count", type=click.IntRange(1, 50), default=4, show_default=True,
               help="How many val images (the first ones).")
-def fig8_command(out: Path, scales: str, image_count: int, **args) -> None:
+def fig8_command(out: Path, threshold: float, box_method: str, scales: str, image_count: int, **args) -> None:
     """Fig. 8: per val image, GWAP's weight maps at each of --scales, their average, and GAP's top-1 CAM.
 
-    Trains (or reuses) the gwap and gap runs of table4 and writes fig8.png into --out; GT boxes green.
+    Each map is drawn min-max normalized on one colour range per map kind (a colorbar each), with
+    the GT boxes and the top-1 box that table4 scores with the same --threshold, --box-method and
+    --scales (computed by table4's own code). Trains (or reuses) the gwap and gap runs of table4;
+    writes fig8.png into --out.
 
     \b
     Example:
       gwapbench figures fig8 --net tiny --data synthetic --scales 128,256 --images 6
     """
     from gwapbench.atomic import write_bytes_atomic
-    from gwapbench.engine.ilsvrc_evaluate import map_of
     from gwapbench.engine.schedules import resolve_schedule
     from gwapbench.engine.sources import read_ilsvrc_split
     from gwapbench.engine.store import RunStore
-    from gwapbench.figures import figure7
-    from gwapbench.metrics import multiscale_average
+    from gwapbench.figures.ilsvrc import fig8_layout
+    from gwapbench.figures.render import png_bytes
     from gwapbench.outdir import prepare_output_folder
     from gwapbench.tables.ilsvrc import TABLE4, produce_ilsvrc_table, scale_predictions
 
+    if args["methods"] is not None:
+        raise InputError("--methods: fig8 always draws the gwap and gap runs (leave --methods out)")
     sizes = parse_ints(scales, "--scales", low=16)
     prepare_output_folder(out, ["fig8.png"])
     options = _options(**{**args, "methods": "gwap,gap"}, scales=sizes)
+    val = read_ilsvrc_split(options.table.data, options.table.data.test_split).samples
+    localization = localization_options(threshold, box_method, None, val)
     result = produce_ilsvrc_table(TABLE4, options, on_run=click.echo)
     if result is None:
         return
@@ -372,14 +384,11 @@ def fig8_command(out: Path, scales: str, image_count: int, **args) -> None:
     gwap, gap = store.run(run_of["gwap"]), store.run(run_of["gap"])
     config = gwap.config()
     schedule = resolve_schedule(config.schedule, config.overrides)
-    val = read_ilsvrc_split(options.table.data, options.table.data.test_split).samples
-    chosen = range(min(image_count, len(val)))
-    per_scale = [map_of(scale_predictions(gwap, config, schedule, val, size, options.table.engine)["maps"], ["alpha"],
-                        "alpha") for size in sizes]
-    mean = [multiscale_average([m[i] for m in per_scale], val[i].height, val[i].width) for i in chosen]
-    cam = gap.load_predictions()
-    columns = [(f"GWAP {size}", maps) for size, maps in zip(sizes, per_scale)]
-    columns += [("GWAP mean", mean), ("GAP CAM top-1", map_of(cam["maps"], cam["map_names"], "top1"))]
+    per_scale = [(size, scale_predictions(gwap, config, schedule, val, size, options.table.engine)) for size in sizes]
+    table = options.table
+    source = f"{table.net} on {table.data.kind}, schedule {table.schedule}"
+    layout = fig8_layout(val, range(min(image_count, len(val))), per_scale, gwap.load_predictions(),
+                         gap.load_predictions(), localization, table.data.classes, source)
     path = out / "fig8.png"
-    write_bytes_atomic(path, figure7(val, columns, chosen, first_pixel=0, box_color="lime"))
+    write_bytes_atomic(path, png_bytes(layout))
     click.echo(f"wrote {path}")

@@ -37,8 +37,8 @@ def parse_overrides(values: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
     return tuple(sorted(pairs.items()))
 
 
-def table_options(command: Callable) -> Callable:
-    """The flags every table command shares."""
+def table_options(command: Callable, out_help: str = "Folder for the table's CSV and Markdown files.") -> Callable:
+    """The flags every table command (and fig7, with its own `out_help`) shares."""
     options = [
         click.option("--net", type=click.Choice(NETS), required=True, help="Backbone."),
         click.option("--data", type=click.Choice(DATA), default="voc07", show_default=True,
@@ -65,7 +65,7 @@ def table_options(command: Callable) -> Callable:
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
                      help="The run store (trained models, predictions, metrics)."),
         click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True,
-                     help="Folder for the table's CSV and Markdown files."),
+                     help=out_help),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
@@ -160,16 +160,18 @@ def figures_group() -> None:
     """The paper's figures from stored predictions (training the runs they need first)."""
 
 
-@figures_group.command("fig7")
-@table_options
+@figures_group.command("fig7", short_help="Fig. 7: Table II's maps, Otsu masks and F per image, GT boxes.")
+@functools.partial(table_options, out_help="Folder for fig7.png.")
 @click.option("--cam-map", type=click.Choice(CAM_MAPS), default="predicted", show_default=True,
               help="Which stored CAM to show for CAM heads (see table2).")
 @click.option("--images", "image_count", type=click.IntRange(1, 50), default=4, show_default=True,
               help="How many test images (the first ones of the test split).")
 def fig7_command(out: Path, image_count: int, **setup_args) -> None:
-    """Fig. 7: the maps of Table II's methods side by side on the same test images, with GT boxes.
+    """Fig. 7: the maps of Table II's methods side by side on the same test images.
 
-    Writes fig7.png into --out.
+    Each map is drawn min-max normalized on one colour range per map kind (a colorbar each), with
+    the Otsu mask Table II scores outlined, the image's F-measure and the GT boxes (named in the
+    image column). Trains the runs not yet in --runs-dir (table1's runs); writes fig7.png into --out.
 
     \b
     Example:
@@ -177,10 +179,12 @@ def fig7_command(out: Path, image_count: int, **setup_args) -> None:
     """
     from gwapbench.atomic import write_bytes_atomic
     from gwapbench.engine.store import RunStore
-    from gwapbench.figures import figure7, map_panel
+    from gwapbench.figures.render import png_bytes
+    from gwapbench.figures.voc import fig7_layout
     from gwapbench.outdir import prepare_output_folder
     from gwapbench.tables.registry import table_spec
     from gwapbench.tables.spec import produce_table, read_run_data
+    from gwapbench.tables.table2 import scored_map_name
 
     prepare_output_folder(out, ["fig7.png"])
     options = _table_setup(**setup_args)
@@ -192,8 +196,12 @@ def fig7_command(out: Path, image_count: int, **setup_args) -> None:
     for row in result.rows:
         if row["run_id"]:
             stored = store.run(row["run_id"]).load_predictions()
-            columns.append((row["method"], map_panel(stored["maps"], stored["map_names"], options.cam_map)))
+            names = [str(n) for n in stored["map_names"]]
+            name = scored_map_name(names, options.cam_map)
+            columns.append((row["method"], name, stored["maps"][:, names.index(name)]))
     test = read_run_data(options.data)[0].test
+    source = f"{options.net} on {options.data.kind}, schedule {options.schedule}"
+    layout = fig7_layout(test, columns, range(min(image_count, len(test))), options.data.classes, source)
     path = out / "fig7.png"
-    write_bytes_atomic(path, figure7(test, columns, range(min(image_count, len(test)))))
+    write_bytes_atomic(path, png_bytes(layout))
     click.echo(f"wrote {path}")

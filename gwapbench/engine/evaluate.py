@@ -27,6 +27,16 @@ def check_alignment(predictions: dict[str, np.ndarray], samples: Sequence[Sample
         raise ValueError("stored predictions do not list the test images in the dataset's order")
 
 
+def scored_map(heatmap: np.ndarray, sample: Sample) -> np.ndarray:
+    """A stored map as Table II scores it: float32, resized bilinearly to the sample's image."""
+    return resize_heatmap(heatmap.astype(np.float32), sample.height, sample.width)
+
+
+def gt_mask(sample: Sample) -> np.ndarray:
+    """Table II's ground truth: the union of all the sample's boxes (`boxes_to_mask`)."""
+    return boxes_to_mask(sample.boxes, sample.height, sample.width)
+
+
 def mean_otsu_fmeasure(samples: Sequence[Sample], map_of: Callable[[int, Sample], np.ndarray]) -> float:
     """Mean over images of the Otsu F-measure of map_of(i, sample) (at image size) against the union of
     the sample's boxes, accumulated in chunks (constant memory at full VOC image sizes)."""
@@ -34,7 +44,7 @@ def mean_otsu_fmeasure(samples: Sequence[Sample], map_of: Callable[[int, Sample]
     for first in range(0, len(samples), OTSU_CHUNK):
         chunk = samples[first : first + OTSU_CHUNK]
         maps = [map_of(first + i, s) for i, s in enumerate(chunk)]
-        accumulator.update(maps, [boxes_to_mask(s.boxes, s.height, s.width) for s in chunk])
+        accumulator.update(maps, [gt_mask(s) for s in chunk])
     return float(accumulator.compute())
 
 
@@ -58,9 +68,7 @@ def evaluate_predictions(predictions: dict[str, np.ndarray], samples: Sequence[S
     ap = voc_classification_ap(predictions["logits"].astype(np.float64), labels)
     maps = predictions["maps"]
     fmeasure = {
-        str(name): mean_otsu_fmeasure(
-            samples, lambda i, s, k=k: resize_heatmap(maps[i, k].astype(np.float32), s.height, s.width)
-        )
+        str(name): mean_otsu_fmeasure(samples, lambda i, s, k=k: scored_map(maps[i, k], s))
         for k, name in enumerate(predictions["map_names"])
     }
     return {

@@ -21,7 +21,7 @@ from gwapbench.metrics.localization import (
     max_box_acc_v2,
 )
 from gwapbench.metrics.pxap import PxAP, pxap
-from gwapbench.metrics.saliency import OtsuFMeasure, boxes_to_mask, otsu_fmeasure
+from gwapbench.metrics.saliency import OtsuFMeasure, boxes_to_mask, otsu_fmeasure, otsu_mask
 
 __all__ = [
     "best_box_ious",
@@ -39,6 +39,7 @@ __all__ = [
     "minmax_normalize",
     "multiscale_average",
     "otsu_fmeasure",
+    "otsu_mask",
     "OtsuFMeasure",
     "pxap",
     "PxAP",

@@ -22,7 +22,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from gwapbench.metrics._validation import check_boxes, check_map_mask_pairs, check_positive, check_size, map_range
+from gwapbench.metrics._validation import (
+    check_boxes,
+    check_heatmap,
+    check_map_mask_pairs,
+    check_positive,
+    check_size,
+    map_range,
+)
 from gwapbench.metrics.accumulator import Accumulator, exact_mean, exact_scaled_sum
 
 OTSU_BINS = 256
@@ -55,8 +62,8 @@ def boxes_to_mask(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     return diff.cumsum(axis=0).cumsum(axis=1)[:height, :width] > 0
 
 
-def _key_histogram(image_map: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
-    """(2, 513) counts of key = round_half_even(v - 0.5), v = 512 (m - min) / (max - min), outside / inside GT.
+def _pixel_keys(image_map: np.ndarray, name: str) -> torch.Tensor:
+    """(H*W,) int16 key = round_half_even(v - 0.5) of each pixel, v = 512 (m - min) / (max - min).
 
     A constant map puts every pixel at key 0 (v = 0). The normalization runs in the map's dtype,
     as numpy would evaluate it (min, max and the span are values of that dtype). Dividing by
@@ -74,7 +81,12 @@ def _key_histogram(image_map: np.ndarray, mask: np.ndarray, name: str) -> np.nda
             v.div_(float(scaled_span))
         else:
             v.div_(float(span)).mul_(2 * OTSU_BINS)
-    key = v.sub_(0.5).round_().to(torch.int16)  # torch.round rounds half to even
+    return v.sub_(0.5).round_().to(torch.int16)  # torch.round rounds half to even
+
+
+def _key_histogram(image_map: np.ndarray, mask: np.ndarray, name: str) -> np.ndarray:
+    """(2, 513) counts of the pixel keys (`_pixel_keys`) outside / inside GT."""
+    key = _pixel_keys(image_map, name)
     key.add_(torch.from_numpy(mask).reshape(-1), alpha=_KEYS)
     return torch.bincount(key, minlength=2 * _KEYS).reshape(2, _KEYS).numpy()
 
@@ -100,6 +112,18 @@ def otsu_bins(counts: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     return np.argmax(variance12, axis=1)
 
 
+def _first_foreground_keys(by_key: np.ndarray, is_float32: np.ndarray) -> np.ndarray:
+    """(N,) the lowest key counted as foreground for each row of an (N, 513) key histogram: 2k + 1 for
+    Otsu bin k (key >= 2k+1 <=> x > centre(k)), or 513 (no pixel) for a constant map (every pixel at key 0)."""
+    first = np.full(len(by_key), _KEYS, dtype=np.int64)
+    varying = np.flatnonzero(by_key[:, 0] < by_key.sum(axis=1))
+    otsu_hist = by_key[varying, :-1].reshape(-1, OTSU_BINS, 2).sum(axis=2)
+    otsu_hist[:, -1] += by_key[varying, -1]  # x = 1 falls in the last, closed bin
+    for dtype, rows in ((np.float32, is_float32[varying]), (np.float64, ~is_float32[varying])):
+        first[varying[rows]] = 2 * otsu_bins(otsu_hist[rows], dtype) + 1
+    return first
+
+
 def otsu_counts(maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> np.ndarray:
     """(N, 3) int64 per image: |M| (pixels above the Otsu threshold), |M & G|, |G|.
 
@@ -109,19 +133,19 @@ def otsu_counts(maps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> n
     pairs = check_map_mask_pairs(maps, gt_masks)
     keys = np.stack([_key_histogram(m, g, f"maps[{i}]") for i, (m, g) in enumerate(pairs)]).astype(np.int64)
     by_key = keys.sum(axis=1)  # (N, 513), both mask rows together
-    result = np.zeros((len(pairs), 3), dtype=np.int64)
-    result[:, 2] = keys[:, 1].sum(axis=1)
-    varying = np.flatnonzero(by_key[:, 0] < by_key.sum(axis=1))  # constant maps have every pixel at key 0
-    otsu_hist = by_key[varying, :-1].reshape(-1, OTSU_BINS, 2).sum(axis=2)
-    otsu_hist[:, -1] += by_key[varying, -1]  # x = 1 falls in the last, closed bin
-    is_float32 = np.array([pairs[i][0].dtype == np.float32 for i in varying], dtype=bool)
-    threshold_bin = np.empty(len(varying), dtype=np.int64)
-    for dtype, rows in ((np.float32, is_float32), (np.float64, ~is_float32)):
-        threshold_bin[rows] = otsu_bins(otsu_hist[rows], dtype)
-    above = np.arange(_KEYS) >= (2 * threshold_bin[:, None] + 1)  # key >= 2k+1 <=> x > centre(k)
-    result[varying, 0] = (by_key[varying] * above).sum(axis=1)
-    result[varying, 1] = (keys[varying, 1] * above).sum(axis=1)
-    return result
+    is_float32 = np.array([m.dtype == np.float32 for m, _ in pairs], dtype=bool)
+    above = np.arange(_KEYS) >= _first_foreground_keys(by_key, is_float32)[:, None]
+    return np.stack([(by_key * above).sum(axis=1), (keys[:, 1] * above).sum(axis=1), keys[:, 1].sum(axis=1)], axis=1)
+
+
+def otsu_mask(heatmap: object) -> np.ndarray:
+    """(H, W) bool: the pixels `otsu_counts` counts in M for this map (x > Otsu threshold of the min-max
+    normalized map, as `skimage.filters.threshold_otsu`; all False for a constant map)."""
+    image_map = np.ascontiguousarray(check_heatmap(heatmap))
+    keys = _pixel_keys(image_map, "heatmap")
+    by_key = torch.bincount(keys, minlength=_KEYS).numpy()[None].astype(np.int64)
+    first = _first_foreground_keys(by_key, np.array([image_map.dtype == np.float32]))[0]
+    return (keys.numpy() >= first).reshape(image_map.shape)
 
 
 def fbeta_from_counts(predicted: np.ndarray, hits: np.ndarray, positives: np.ndarray, beta2: float) -> np.ndarray:

@@ -8,9 +8,14 @@ from gwapbench.tables.spec import Baseline, TableSpec
 from gwapbench.tables.table1 import TABLE1_METHODS
 
 
+def scored_map_name(map_names, cam_map: str) -> str:
+    """The map a run contributes to Table II (and Fig. 7): its weight map alpha, else the CAM of `cam_map`."""
+    return "alpha" if "alpha" in [str(n) for n in map_names] else cam_map
+
+
 def _fmeasure(metrics: dict, options) -> float:
     maps = metrics["otsu_fmeasure"]
-    return maps["alpha"] if "alpha" in maps else maps[options.cam_map]
+    return maps[scored_map_name(maps, options.cam_map)]
 
 
 TABLE2 = TableSpec(

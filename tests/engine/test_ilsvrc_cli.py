@@ -12,10 +12,22 @@ from click.testing import CliRunner
 
 from gwapbench.cli import cli
 from gwapbench.data.synthetic import make_synthetic_ilsvrc
-from gwapbench.engine.ilsvrc_evaluate import box_method_available
+from gwapbench.engine.ilsvrc_evaluate import LocalizationOptions, box_method_available, evaluate_ilsvrc_boxes
+from gwapbench.engine.sources import read_ilsvrc_val
 from gwapbench.engine.store import RunStore
 from gwapbench.tables.ilsvrc import paper_setting
+from gwapbench.figures.render import draw
 from gwapbench.tables.spec import COLUMNS
+from tests.engine.figure_checks import (
+    captured_layouts,
+    colorbar_kinds,
+    colorbar_range,
+    drawn_rectangles,
+    heat_images,
+    png_size,
+    resized,
+    unit,
+)
 
 FAST = ("--schedule", "ci", "--override", "iterations=2", "--override", "batch_size=8", "--override",
         "image_size=48", "--override", "checkpoint_every=2", "--device", "cpu", "--workers", "0")
@@ -43,9 +55,11 @@ def produced(small_ilsvrc, tmp_path_factory):
                        "table4": ["table4", *common, "--scales", "48,80", "--out", str(base / "out")],
                        "fig8": ["figures", "fig8", *common[:-len(FAST) - 2], *FAST, "--scales", "48,80",
                                 "--images", "2", "--out", str(base / "fig")]}.items():
-        result = CliRunner().invoke(cli, args)
+        with captured_layouts() as layouts:
+            result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
         outputs[name] = result.output
+        outputs[f"{name}_layouts"] = layouts
     return base, outputs
 
 
@@ -78,8 +92,60 @@ def test_table4_reuses_runs_and_adds_multiscale_rows(produced):
         metrics = run.metrics()
         single = [r for r in rows if r["run_id"] == run_id and r["setting"].startswith("single")][0]
         assert float(single["reproduced"]) == pytest.approx(metrics["top1_loc_error"])
-    png = (base / "fig" / "fig8.png").read_bytes()
-    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_fig8_draws_the_top1_boxes_table4_scores(produced, small_ilsvrc):
+    """Each predicted box drawn (read back from the matplotlib rectangles) is the top-1 box of Table IV's own
+    evaluation on the whole val set: gwap at 48 (its single-scale row) and 80, the 48+80 mean (its multi-scale
+    row) and gap's top-1 CAM; the GT boxes drawn are the val boxes (0-based corners)."""
+    base, outputs = produced
+    (layout,) = outputs["fig8_layouts"]
+    rows = _rows(base / "out" / "table4.csv")
+    run_of = {r["method"]: RunStore(base / "runs").run(r["run_id"]) for r in rows}
+    val = read_ilsvrc_val(small_ilsvrc).samples
+    gwap = [run_of["gwap"].load_predictions(), run_of["gwap"].load_predictions(80)]
+    table4 = {column: evaluate_ilsvrc_boxes(stored, val, LocalizationOptions(), ranking=gwap[0])[1]
+              for column, stored in (("GWAP alpha, 48 px input", gwap[:1]), ("GWAP alpha, 80 px input", gwap[1:]),
+                                     ("GWAP mean of 48+80", gwap))}
+    table4["GAP CAM, top-1 class"] = evaluate_ilsvrc_boxes([run_of["gap"].load_predictions()], val)[1]
+    assert layout.columns == ("image", *table4) and layout.title.startswith("Fig. 8:")
+    axes = np.reshape([ax for ax in draw(layout).axes if not (ax.get_gid() or "").startswith("colorbar:")],
+                      (2, len(layout.columns)))
+    for i, row_axes in enumerate(axes):
+        assert drawn_rectangles(row_axes[0], "gt", first_pixel=0) == [tuple(map(float, b)) for b in val[i].boxes]
+        for column, ax in zip(layout.columns[1:], row_axes[1:], strict=True):
+            assert drawn_rectangles(ax, "predicted", first_pixel=0) == [tuple(map(float, table4[column][i]))], column
+
+
+def test_fig8_colour_ranges_iou_notes_and_png(produced, small_ilsvrc):
+    base, outputs = produced
+    (layout,) = outputs["fig8_layouts"]
+    assert png_size(base / "fig" / "fig8.png")[0] >= 1200
+    figure = draw(layout)
+    assert layout.title in [text.get_text() for text in figure.texts]
+    assert colorbar_kinds(figure) == ["alpha", "cam"]
+    assert {colorbar_range(figure, kind) for kind in ("alpha", "cam")} == {(0.0, 1.0)}
+    heats = [image for ax in figure.axes for image in heat_images(ax)]
+    assert len(heats) == 2 * 4 and {image.get_clim() for image in heats} == {(0.0, 1.0)}
+    val = read_ilsvrc_val(small_ilsvrc).samples
+    with np.load(base / "runs" / [r for r in _rows(base / "out" / "table4.csv") if r["method"] == "gwap"][0]["run_id"]
+                 / "predictions.npz") as stored:
+        alpha = stored["maps"][:2, 0]
+    for i, (_, panels) in enumerate(layout.rows):
+        np.testing.assert_allclose(panels[1].heat, unit(resized(alpha[i], val[i].height, val[i].width)), atol=1e-6)
+        for panel in panels[1:]:
+            (box,) = [b.corners for b in panel.boxes if b.role == "predicted"]
+            iou = max(_iou_plus_one(box, gt) for gt in val[i].boxes)
+            assert panel.score == pytest.approx(iou, abs=1e-12) and panel.note.startswith(f"IoU {iou:.2f}, class ")
+
+
+def _iou_plus_one(a, b) -> float:
+    """IoU of inclusive-corner boxes, areas (x2 - x1 + 1)(y2 - y1 + 1) (the devkit's convention)."""
+    w = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    h = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    inter = max(w, 0) * max(h, 0)
+    area = (a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
+    return inter / (area - inter)
 
 
 def test_localize_error_matches_table4_and_writes_boxes(produced, tmp_path):
@@ -161,6 +227,7 @@ def test_table_bad_arguments_exit_2(small_ilsvrc, tmp_path):
         "pretrained nets": ["table3", "--imagenet-root", str(small_ilsvrc), "--pretrained-nets", "nin", *common],
         "scales": ["table4", "--imagenet-root", str(small_ilsvrc), "--scales", "224,0", *common],
         "override": ["table3", "--imagenet-root", str(small_ilsvrc), "--override", "warmup=3", *common],
+        "fig8 methods": ["figures", "fig8", "--imagenet-root", str(small_ilsvrc), "--methods", "gmp", *common],
     }
     for name, args in cases.items():
         result = CliRunner().invoke(cli, args)

@@ -10,9 +10,20 @@ from click.testing import CliRunner
 
 from gwapbench.cli import cli
 from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_voc
-from gwapbench.data.voc import read_voc
+from gwapbench.data.voc import CLASS_LIST_NAME, read_voc
 from gwapbench.tables.spec import COLUMNS
+from gwapbench.figures.render import draw
 from gwapbench.tables.table5 import TABLE5_METHODS
+from tests.engine.figure_checks import (
+    captured_layouts,
+    colorbar_kinds,
+    colorbar_range,
+    drawn_rectangles,
+    heat_images,
+    png_size,
+    resized,
+    unit,
+)
 from tests.metrics.test_detection import devkit_vocevaldet
 
 FAST = ("--net", "tiny", "--data", "synthetic", "--schedule", "ci", "--override", "iterations=2",
@@ -38,10 +49,11 @@ def produced(tmp_path_factory):
                                      "--out", str(base / "out")])
         assert result.exit_code == 0, result.output
         outputs.append(result.output)
-    result = runner.invoke(cli, ["figures", "fig9", *FAST, "--proportion", "0.1", "--images", "2",
-                                 "--runs-dir", str(base / "runs"), "--out", str(base / "fig")])
+    with captured_layouts() as layouts:
+        result = runner.invoke(cli, ["figures", "fig9", *FAST, "--proportion", "0.1", "--images", "2",
+                                     "--runs-dir", str(base / "runs"), "--out", str(base / "fig")])
     assert result.exit_code == 0, result.output
-    outputs.append(result.output)
+    outputs += [result.output, layouts[0]]
     return base, outputs
 
 
@@ -78,11 +90,38 @@ def test_table5_values_equal_a_literal_devkit_loop_over_the_stored_detections(pr
         assert float(row["reproduced"]) == pytest.approx(100 * np.nanmean(ap), abs=1e-9)
 
 
-def test_fig9_png_is_written(produced):
+def test_fig9_draws_the_stored_detections_the_named_gt_boxes_and_alpha_c(produced):
+    """Read back from the drawn figure: the detections scoring >= 0.5 (else the top one) of the stored
+    predictions with class and score, the test GT boxes with their class names, and alpha_c of the top
+    detection's class (min-max normalized, colour range [0, 1]); at least 1200 px wide, titled."""
     base, outputs = produced
-    png = (base / "fig" / "fig9.png").read_bytes()
-    assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert "finished in" not in outputs[2]  # rfcn_gwap at 0.1 was trained by table5
+    assert png_size(base / "fig" / "fig9.png")[0] >= 1200
+    layout = outputs[3]
+    root = base / "runs" / "_datasets" / "synthetic-voc" / "VOCdevkit" / VOC_YEAR
+    test = read_voc(root, "test").samples[:2]
+    classes = (root / CLASS_LIST_NAME).read_text().split()
+    run = [r for r in _rows(base / "out" / "table5.csv") if r["method"] == "rfcn_gwap"][0]["run_id"]
+    figure = draw(layout)
+    assert layout.title in [text.get_text() for text in figure.texts] and layout.title.startswith("Fig. 9:")
+    assert colorbar_kinds(figure) == ["alpha_c"] and colorbar_range(figure, "alpha_c") == (0.0, 1.0)
+    axes = np.reshape([ax for ax in figure.axes if ax.get_gid() != "colorbar:alpha_c"], (2, 2))
+    with np.load(base / "runs" / run / "predictions.npz") as stored:
+        for i, sample in enumerate(test):
+            mine = stored["det_image"] == i
+            boxes, scores, labels = stored["det_boxes"][mine], stored["det_scores"][mine], stored["det_labels"][mine]
+            keep = [j for j in range(len(scores)) if scores[j] >= 0.5] or [int(np.argmax(scores))]
+            detections, weight_map = axes[i]
+            assert drawn_rectangles(detections, "detection", 1) == [tuple(map(float, boxes[j])) for j in keep]
+            assert drawn_rectangles(detections, "gt", 1) == [tuple(map(float, b)) for b in sample.boxes]
+            texts = [t.get_text() for t in detections.texts]
+            assert texts == [classes[c] for c in sample.box_labels] + [f"{classes[labels[j]]} {scores[j]:.2f}"
+                                                                       for j in keep]
+            top = int(labels[np.argmax(scores)])
+            (heat,) = heat_images(weight_map)
+            alpha = resized(stored[f"weight_map_{i}"][top], sample.height, sample.width)
+            np.testing.assert_allclose(heat.get_array(), unit(alpha), atol=1e-6)
+            assert heat.get_clim() == (0.0, 1.0) and classes[top] in weight_map.get_xlabel()
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from skimage.filters import threshold_otsu
 
 from gwapbench.cli import cli
+from gwapbench.data.voc import read_voc
+from gwapbench.figures.render import draw
+from gwapbench.figures.voc import otsu_panel
 from gwapbench.tables.spec import COLUMNS
 from gwapbench.tables.table1 import TABLE1_METHODS
 from tests.engine.conftest import table_args
+from tests.engine.figure_checks import (
+    captured_layouts,
+    colorbar_kinds,
+    colorbar_range,
+    drawn_rectangles,
+    heat_images,
+    png_size,
+    resized,
+    unit,
+)
 
 
 def _rows(path):
@@ -34,10 +49,12 @@ def produced(small_voc, tmp_path_factory):
         result = runner.invoke(cli, args)
         assert result.exit_code == 0, result.output
         outputs[command] = result.output
-    args = table_args("fig7", small_voc, base / "runs", base / "out", "--images", "2")
-    result = runner.invoke(cli, ["figures", *args])
+    args = table_args("fig7", small_voc, base / "runs", base / "out", "--images", "3")
+    with captured_layouts() as layouts:
+        result = runner.invoke(cli, ["figures", *args])
     assert result.exit_code == 0, result.output
     outputs["fig7"] = result.output
+    outputs["fig7_layout"] = layouts[0]
     return base, outputs
 
 
@@ -85,10 +102,74 @@ def test_a_finished_table_re_renders_without_torch(produced, small_voc, tmp_path
     assert _rows(tmp_path / "out" / "table1.csv") == _rows(base / "out" / "table1.csv")
 
 
-def test_fig7_is_a_png(produced):
+def _literal_fmeasure(image_map: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, float]:
+    """(Otsu mask, F with beta^2 = 0.3) as the paper words Table II: skimage's Otsu threshold of the min-max
+    normalized map, foreground above it, against the union of the VOC boxes (1-based inclusive corners)."""
+    normalized = unit(image_map)
+    mask = normalized > threshold_otsu(normalized) if normalized.max() > 0 else np.zeros(normalized.shape, bool)
+    truth = np.zeros(image_map.shape, dtype=bool)
+    for x1, y1, x2, y2 in boxes.astype(int):
+        truth[y1 - 1:y2, x1 - 1:x2] = True
+    hits = np.count_nonzero(mask & truth)
+    precision = hits / mask.sum() if mask.any() else 0.0
+    recall = hits / truth.sum()
+    return mask, 1.3 * precision * recall / (0.3 * precision + recall) if hits else 0.0
+
+
+def test_fig7_draws_the_otsu_mask_and_f_that_table2_scores(produced, small_voc):
+    """Per panel: the map drawn is the run's stored map (alpha, or the predicted-class CAM) resized to the
+    image and min-max normalized, the outline is skimage's Otsu mask of it, the note its literal F."""
     base, outputs = produced
-    png = (base / "out" / "fig7.png").read_bytes()
-    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    layout = outputs["fig7_layout"]
+    rows = _rows(base / "out" / "table2.csv")[:-1]  # the runs (not the centre prior)
+    assert layout.columns == ("image", *(r["method"] for r in rows)) and layout.title.startswith("Fig. 7:")
+    test = read_voc(small_voc, "test").samples
+    for i, ((image_path, panels), sample) in enumerate(zip(layout.rows, test[:3], strict=True)):
+        assert image_path == sample.image_path
+        for row, panel in zip(rows, panels[1:], strict=True):
+            with np.load(base / "runs" / row["run_id"] / "predictions.npz") as stored:
+                names = list(stored["map_names"])
+                stored_map = stored["maps"][i, names.index("alpha" if "alpha" in names else "predicted")]
+            image_map = resized(stored_map, sample.height, sample.width)
+            mask, f = _literal_fmeasure(image_map, sample.boxes)
+            np.testing.assert_array_equal(panel.mask, mask)
+            np.testing.assert_allclose(panel.heat, unit(image_map), atol=1e-6)
+            assert panel.score == pytest.approx(f, abs=1e-12) and panel.note.startswith(f"F {f:.2f}, ")
+            assert panel.kind == ("alpha" if row["method"] != "gap" else "cam")
+
+
+def test_fig7_mean_f_over_the_test_set_is_table2(produced, small_voc):
+    """The F that fig7 draws for a map, averaged over every test image, is the Table II number of its run."""
+    base, _ = produced
+    test = read_voc(small_voc, "test").samples
+    for row in _rows(base / "out" / "table2.csv")[:-1]:
+        with np.load(base / "runs" / row["run_id"] / "predictions.npz") as stored:
+            names = list(stored["map_names"])
+            maps = stored["maps"][:, names.index("alpha" if "alpha" in names else "predicted")]
+        drawn = [otsu_panel(maps[i], s, "alpha").score for i, s in enumerate(test)]
+        literal = [_literal_fmeasure(resized(maps[i], s.height, s.width), s.boxes)[1] for i, s in enumerate(test)]
+        np.testing.assert_allclose(drawn, literal, rtol=0, atol=1e-12)
+        assert np.mean(drawn) == pytest.approx(float(row["reproduced"]), abs=1e-12)
+
+
+def test_fig7_png_is_wide_titled_and_uses_one_colour_range_per_map_kind(produced):
+    base, outputs = produced
+    assert png_size(base / "out" / "fig7.png")[0] >= 1200
+    layout = outputs["fig7_layout"]
+    figure = draw(layout)
+    assert layout.title in [text.get_text() for text in figure.texts]
+    assert colorbar_kinds(figure) == ["alpha", "cam"]
+    assert {colorbar_range(figure, kind) for kind in ("alpha", "cam")} == {(0.0, 1.0)}
+    panel_axes = [ax for ax in figure.axes if not (ax.get_gid() or "").startswith("colorbar:")]
+    heats = [image for ax in panel_axes for image in heat_images(ax)]
+    assert len(heats) == 3 * (len(layout.columns) - 1)  # every map panel, none on the photo column
+    assert {image.get_clim() for image in heats} == {(0.0, 1.0)}  # not each panel's own range
+    shown = [panel.heat for _, panels in layout.rows for panel in panels[1:]]
+    for image, heat in zip(heats, shown, strict=True):  # the min-max normalized maps, not the raw ones
+        np.testing.assert_array_equal(image.get_array(), heat)
+    for ax, (_, panels) in zip(np.reshape(panel_axes, (3, -1))[:, 0], layout.rows):
+        expected = [tuple(map(float, b.corners)) for b in panels[0].boxes]
+        assert drawn_rectangles(ax, "gt", first_pixel=1) == expected and expected
 
 
 def test_missing_dataset_says_where_it_looked(tmp_path):

@@ -16,7 +16,7 @@ from py_sod_metrics import FmeasureHandler, FmeasureV2
 from skimage.filters import threshold_otsu
 
 from gwapbench.data.voc_json import read_voc_coco_json
-from gwapbench.metrics.saliency import OtsuFMeasure, boxes_to_mask, otsu_fmeasure
+from gwapbench.metrics.saliency import OtsuFMeasure, boxes_to_mask, otsu_counts, otsu_fmeasure, otsu_mask
 
 BETA2 = 0.3
 
@@ -80,6 +80,22 @@ def test_matches_skimage_loop_on_quantized_maps_with_values_on_bin_centres():
     maps += [rng.integers(0, 4, size=(9, 11)).astype(np.float32) for _ in range(50)]
     masks = [rng.random(m.shape) < 0.5 for m in maps]
     np.testing.assert_allclose(otsu_fmeasure(maps, masks), reference_fmeasure(maps, masks), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_otsu_mask_is_skimages_binarization_and_the_pixels_otsu_counts_counts(dtype):
+    """otsu_mask (drawn by fig7) is pixel for pixel skimage's x > threshold_otsu(x), and the M of otsu_counts."""
+    maps, masks = random_case(np.random.default_rng(5), 60, dtype)
+    rng = np.random.default_rng(6)
+    maps += [rng.integers(0, 513, size=(13, 17)).astype(dtype) / 512 for _ in range(40)]  # on bin centres and edges
+    masks += [rng.random((13, 17)) < 0.5 for _ in range(40)]
+    counts = otsu_counts(maps, masks)
+    for i, (image_map, mask) in enumerate(zip(maps, masks)):
+        drawn = otsu_mask(image_map)
+        np.testing.assert_array_equal(drawn, otsu_binarize(image_map), err_msg=f"map {i}")
+        assert (drawn.sum(), (drawn & mask).sum()) == tuple(counts[i, :2])
+    assert not otsu_mask(np.full((4, 6), 0.3, dtype)).any()  # a constant map has no foreground
+    assert otsu_mask(np.eye(5, dtype=dtype)).sum() == 5  # two levels: the upper one
 
 
 def test_matches_pysodmetrics_binary_fmeasure():
