@@ -95,7 +95,8 @@ def run(quick: bool, full_run: bool = False) -> None:
     extrapolated) vs wsolevaluation's source (extrapolated from its prefix), same run."""
     folder = wsolevaluation_source.source_dir()
     if folder is None:
-        print(f"MaxBoxAcc rows skipped: set ${wsolevaluation_source.ENV} to a clovaai/wsolevaluation checkout")
+        print(f"MaxBoxAcc rows skipped: no {wsolevaluation_source.shared_source_dir()}; set "
+              f"${wsolevaluation_source.ENV} to a clovaai/wsolevaluation checkout")
         return
     functions = wsolevaluation_source.load(folder)
     gt = scaled_gt(read_wsol_metadata(shared_data("ilsvrc2012_val_gt")))

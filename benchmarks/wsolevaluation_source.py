@@ -1,7 +1,8 @@
 """wsolevaluation's own box evaluation, loaded from a checkout of github.com/clovaai/wsolevaluation.
 
-The checkout is given by `--wsolevaluation DIR` or $WSOLEVALUATION_DIR; nothing of it is copied
-here. `evaluation.py` imports its training stack (munch, data loaders), so only the functions the
+The checkout is given by `--wsolevaluation DIR` or $WSOLEVALUATION_DIR, else the evaluator source kept
+beside the shared data (`../shared/reference/wsolevaluation`, next to $GWAPBENCH_SHARED_DATA when set;
+see its PROVENANCE.md); nothing of it is copied here. `evaluation.py` imports its training stack (munch, data loaders), so only the functions the
 box evaluation needs are taken from its source text (`compute_bboxes_from_scoremaps`,
 `calculate_multiple_iou`, and `check_box_convention` from util.py) and run with OpenCV and numpy.
 Its `check_scoremap_validity` compares with `np.float`, which numpy 2 removed; a check with the
@@ -19,13 +20,23 @@ from pathlib import Path
 import numpy as np
 
 ENV = "WSOLEVALUATION_DIR"
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_source_dir() -> Path:
+    """Where the shared copy of wsolevaluation's evaluator lives: reference/wsolevaluation beside the shared
+    data folder ($GWAPBENCH_SHARED_DATA, else ../shared/data next to the repository)."""
+    data = os.environ.get("GWAPBENCH_SHARED_DATA")
+    return (Path(data) if data else _REPO.parent / "shared" / "data").parent / "reference" / "wsolevaluation"
 
 
 def source_dir(argument: str | None = None) -> Path | None:
-    """The wsolevaluation checkout: the argument, else $WSOLEVALUATION_DIR, else None."""
+    """The wsolevaluation checkout: the argument, else $WSOLEVALUATION_DIR, else the shared copy
+    (`shared_source_dir`) when it exists, else None."""
     folder = argument or os.environ.get(ENV)
     if not folder:
-        return None
+        shared = shared_source_dir()
+        return shared if (shared / "evaluation.py").is_file() else None
     if not (Path(folder) / "evaluation.py").is_file():
         raise SystemExit(f"{folder}: no evaluation.py here (expected a clovaai/wsolevaluation checkout)")
     return Path(folder)

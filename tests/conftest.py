@@ -42,6 +42,18 @@ def shared_paper() -> Path:
 
 
 @pytest.fixture(scope="session")
+def wsolevaluation_dir() -> Path:
+    """wsolevaluation's evaluator source: $WSOLEVALUATION_DIR, else ../shared/reference/wsolevaluation (beside
+    the shared data folder), else skip the test."""
+    env = os.environ.get("WSOLEVALUATION_DIR")
+    path = Path(env) if env else shared_data_root().parent / "reference" / "wsolevaluation"
+    if not (path / "evaluation.py").is_file():
+        pytest.skip(f"wsolevaluation's evaluation.py not found in {path} (set WSOLEVALUATION_DIR to a "
+                    "clovaai/wsolevaluation checkout, or GWAPBENCH_SHARED_DATA to the shared data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def golden_store(tmp_path_factory) -> Path:
     """One run of every golden command (tests/golden/golden.py) into a session folder: `runs/` holds the
     ci runs of Tables I-IV on the synthetic data, `out/` their CSVs. Shared by the golden checks and the

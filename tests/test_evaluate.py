@@ -372,3 +372,28 @@ def test_out_folder_follows_the_rule_of_every_command(shared_data, tmp_path):
     _assert_one_line_error(_run("--heatmaps", str(nan), "--wsol-metadata", str(_wsol_folder(shared_data)),
                                 "--out", str(tmp_path / "new" / "eval")), "contains NaN")
     assert not (tmp_path / "new").exists()
+
+
+def test_gt_known_normalizes_class_agnostic_maps_by_default(tmp_path):
+    """An alpha-like map (GWAP: max / min < e) read as stored keeps every pixel above 0.2 x max: the whole
+    image. evaluate's default (--normalize minmax) reads it in [0, 1]: the GT box here is the box a literal
+    pipeline (numpy min-max, OpenCV resize, scipy labelling) draws, so IoU 1."""
+    import cv2
+
+    z = np.full((8, 8), -2.0)
+    z[2:5, 3:6] = 2.0
+    weights = np.exp(1 / (1 + np.exp(-z)))
+    alpha = (weights / weights.sum()).astype(np.float32)
+    unit = cv2.resize((alpha - alpha.min()) / (alpha.max() - alpha.min()), (64, 64), interpolation=cv2.INTER_LINEAR)
+    labels, _ = ndimage.label(unit > 0.2 * unit.max(), structure=np.ones((3, 3)))
+    rows, cols = np.nonzero(labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:])))
+    box = (int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max()))
+    assert (box[2] - box[0] + 1) * (box[3] - box[1] + 1) < 0.5 * 64 * 64
+    samples = [_sample("a", 64, 64, box)]
+    store = _npz(tmp_path / "alpha.npz", {"a": alpha})
+    with open_heatmaps(store) as maps:
+        normalized = evaluate_heatmaps(maps, samples, metrics=["gt-known"])
+    with open_heatmaps(store) as maps:
+        raw = evaluate_heatmaps(maps, samples, metrics=["gt-known"], normalize="none")
+    assert normalized["settings"]["normalize"] == "minmax" and normalized["metrics"]["gt_known_loc_accuracy"] == 1.0
+    assert raw["metrics"]["gt_known_loc_accuracy"] == 0.0

@@ -36,7 +36,8 @@ def _write_results(out: Path, result: dict) -> None:
 
 @click.command("evaluate")
 @click.option("--heatmaps", type=click.Path(path_type=Path), default=None,
-              help="Required: an .npz (image id -> 2-D map) or a folder of <image id>.npy (wsolevaluation's layout).")
+              help="Required: an .npz (image id -> 2-D map), a run's predictions.npz (alpha, else the true class's map) "
+                   "or a folder of <image id>.npy (wsolevaluation's layout).")
 @dataset_root_options
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
               help="CSV of class predictions for the localization error: image_id,top1[,...,top5] "
@@ -47,6 +48,14 @@ def _write_results(out: Path, result: dict) -> None:
               help="An image without a map (or prediction): fail, or leave it out and report the count.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.2, show_default=True,
               help="Box threshold: fraction of the map's max (CAM).")
+@click.option("--normalize", type=click.Choice(["minmax", "none"]), default="minmax", show_default=True,
+              help="Before the box threshold (gt-known, loc-error): min-max to [0, 1] (maps of any method, as "
+                   "wsolevaluation and the GWAP paper read them) or none (as stored). MaxBoxAcc always min-max "
+                   "normalizes.")
+@click.option("--box-convention", type=click.Choice(["wsolevaluation", "components"]), default="wsolevaluation",
+              show_default=True,
+              help="MaxBoxAcc's boxes: wsolevaluation (its code, its published numbers) or components (each "
+                   "component's own extent, largest by pixel count).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for metrics.json and metrics.csv.")
 @click.option("--overwrite", is_flag=True,
               help="Replace metrics.json / metrics.csv that gwapbench wrote into --out before (never files in a "
@@ -54,7 +63,7 @@ def _write_results(out: Path, result: dict) -> None:
 def evaluate_command(
     heatmaps: Path | None, voc_root: Path | None, imagenet_root: Path | None, wsol_metadata: Path | None, split: str,
     classes: str | None, predictions: Path | None, metric_list: str | None, on_missing: str, threshold: float,
-    out: Path | None, overwrite: bool,
+    normalize: str, box_convention: str, out: Path | None, overwrite: bool,
 ) -> None:
     """Evaluate any method's heat maps: Otsu F-measure, GT-known accuracy, MaxBoxAcc(V2), localization error.
 
@@ -82,7 +91,8 @@ def evaluate_command(
     with open_heatmaps(heatmaps) as store:
         result = evaluate_heatmaps(
             store, dataset.samples, guesses, box_origin=dataset.box_origin, images_root=dataset.images_root,
-            metrics=metrics, on_missing=on_missing, threshold=threshold,
+            metrics=metrics, on_missing=on_missing, threshold=threshold, normalize=normalize,
+            box_convention=box_convention,
         )
     result = {"heatmaps": str(heatmaps), "dataset": dataset.source, **result}
     skipped = result["skipped_no_map"] + result["skipped_no_prediction"]

@@ -55,6 +55,9 @@ def box_rule_options(command: Callable) -> Callable:
                      help="Foreground: pixels above this fraction of the map's maximum."),
         click.option("--box-method", type=click.Choice(BOX_METHODS), default="largest_component", show_default=True,
                      help="largest_component (the CAM paper's text) or cam_legacy (the CAM release's generator)."),
+        click.option("--normalize", type=click.Choice(("minmax", "none")), default=None,
+                     help="Before the threshold: min-max to [0, 1] or none (default by map kind: minmax for GWAP's "
+                          "class-agnostic alpha, as the paper; none for CAM and saliency maps, as the CAM release)."),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
@@ -88,7 +91,8 @@ def table_options(command: Callable) -> Callable:
 
 
 def localization_options(threshold: float, box_method: str, blacklist: Path | None, samples,
-                         max_box_acc: bool = False, top_ks: tuple[int, ...] = (1, 5)):
+                         max_box_acc: bool = False, top_ks: tuple[int, ...] = (1, 5), normalize: str | None = None,
+                         box_convention: str = "wsolevaluation"):
     """LocalizationOptions from the flags; the blacklist as an exclusion mask over `samples`."""
     from gwapbench.data.ilsvrc import blacklisted, read_blacklist
     from gwapbench.engine.ilsvrc_evaluate import LocalizationOptions, box_method_available
@@ -96,7 +100,7 @@ def localization_options(threshold: float, box_method: str, blacklist: Path | No
     if not box_method_available(box_method):
         raise InputError(f"--box-method {box_method}: not available in this version of gwapbench.metrics")
     exclude = None if blacklist is None else blacklisted(list(samples), read_blacklist(blacklist))
-    return LocalizationOptions(threshold, box_method, exclude, max_box_acc, top_ks)
+    return LocalizationOptions(threshold, box_method, exclude, max_box_acc, top_ks, normalize, box_convention)
 
 
 def _options(net, methods, pretrained_nets, extra_conv, schedule, overrides, seed, weights, data,
@@ -149,7 +153,8 @@ def table3_command(out: Path, **args) -> None:
 @box_options
 @click.option("--scales", default="224,448,672", show_default=True,
               help="Input sizes whose maps are averaged for the multi-scale rows (one size: no such row).")
-def table4_command(out: Path, threshold: float, box_method: str, blacklist: Path | None, scales: str, **args) -> None:
+def table4_command(out: Path, threshold: float, box_method: str, normalize: str | None, blacklist: Path | None,
+                   scales: str, **args) -> None:
     """Table IV: top-1 localization error on ILSVRC val (single-scale and multi-scale maps).
 
     Rows: gap, gmp, gwap on --net (single-scale, and averaged over --scales) and backprop
@@ -171,7 +176,7 @@ def table4_command(out: Path, threshold: float, box_method: str, blacklist: Path
     prepare_output_folder(out, output_files(TABLE4))
     options = _options(**args, scales=sizes)
     val = read_ilsvrc_split(options.table.data, options.table.data.test_split).samples
-    loc = localization_options(threshold, box_method, blacklist, val)
+    loc = localization_options(threshold, box_method, blacklist, val, normalize=normalize)
     if loc.exclude is not None:
         click.echo(f"blacklist: {int(loc.exclude.sum())} of {len(val)} images left out of the localization error")
     result = produce_ilsvrc_table(TABLE4, replace(options, localization=loc), on_run=click.echo)
@@ -239,7 +244,10 @@ def _run_of(run_id: str | None, checkpoint: Path | None, runs_dir: Path):
                                              "(default: the run's training size).")
 @click.option("--top-k", "top_k", default="1,5", show_default=True, help="The k of the top-k errors.")
 @click.option("--max-box-acc/--no-max-box-acc", default=False, show_default=True,
-              help="Also MaxBoxAcc and MaxBoxAccV2 (Choe et al. 2020; single-scale maps; about 8 ms a map).")
+              help="Also MaxBoxAcc and MaxBoxAccV2 (Choe et al. 2020; single-scale maps only, refused with "
+                   "several --scales).")
+@click.option("--box-convention", type=click.Choice(("wsolevaluation", "components")), default="wsolevaluation",
+              show_default=True, help="MaxBoxAcc's boxes: wsolevaluation (its code) or components.")
 @click.option("--boxes-csv/--no-boxes-csv", default=False, show_default=True,
               help="Also write each image's top-1 class and box (boxes.csv).")
 @box_options
@@ -250,9 +258,9 @@ def _run_of(run_id: str | None, checkpoint: Path | None, runs_dir: Path):
 @click.option("--device", default="auto", show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
-def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, top_k, max_box_acc, boxes_csv,
-                           threshold, box_method, blacklist, data, imagenet_root, runs_dir, device, workers,
-                           out) -> None:
+def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, top_k, max_box_acc, box_convention,
+                           boxes_csv, threshold, box_method, normalize, blacklist, data, imagenet_root, runs_dir,
+                           device, workers, out) -> None:
     """ILSVRC top-k classification and localization error, GT-known accuracy and MaxBoxAcc of stored maps.
 
     Writes localize_error.csv (metric, value) and localize_error.json, and with --boxes-csv boxes.csv.
@@ -268,7 +276,7 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
 
     from gwapbench.atomic import write_text_atomic
     from gwapbench.data.ilsvrc import read_wsol_metadata
-    from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc_boxes
+    from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc_boxes, map_normalization
     from gwapbench.engine.inputs import EngineOptions
     from gwapbench.engine.schedules import resolve_schedule
     from gwapbench.engine.sources import read_ilsvrc_split, resolve_ilsvrc_data
@@ -289,6 +297,9 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
     if heatmaps is not None and wsol_metadata is None and data is None:
         raise InputError("--heatmaps: give the ground truth (--wsol-metadata, --imagenet-root or --data synthetic)")
     ks = parse_ints(top_k, "--top-k")
+    if max_box_acc and scales is not None and len(parse_ints(scales, "--scales", low=16)) > 1:
+        raise InputError("--max-box-acc: MaxBoxAcc scores one map per image (single-scale maps); drop --scales or "
+                         "--max-box-acc")
     names = ["localize_error.csv", "localize_error.json"] + (["boxes.csv"] if boxes_csv else [])
     prepare_output_folder(out, names)
     run = None if heatmaps is not None else _run_of(run_id, checkpoint, runs_dir)
@@ -315,18 +326,38 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
         ranking = scale_predictions(run, config, schedule, samples, schedule.image_size, engine)
         stored = [ranking if size == schedule.image_size else scale_predictions(run, config, schedule, samples, size,
                                                                                 engine) for size in sizes]
-    options = localization_options(threshold, box_method, blacklist, samples, max_box_acc, ks)
+    options = localization_options(threshold, box_method, blacklist, samples, max_box_acc, ks, normalize,
+                                   box_convention)
     metrics, boxes = evaluate_ilsvrc_boxes(stored, samples, options, ranking)
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     rows = [{"metric": k, "value": v} for k, v in metrics.items()]
     write_text_atomic(out / "localize_error.csv", to_csv(rows, ("metric", "value")))
-    write_json(out / "localize_error.json", metrics)
+    settings = _settings(run, heatmaps, source, None if run is None else sizes, options,
+                         map_normalization(stored[0]["map_names"], options))
+    write_json(out / "localize_error.json", {**metrics, "settings": settings})
     if boxes_csv:
         write_text_atomic(out / "boxes.csv", _boxes_csv(samples, ranking, boxes))
     for row in rows:
         click.echo(f"{row['metric']:>24} {row['value']:.4f}" if isinstance(row["value"], float)
                    else f"{row['metric']:>24} {row['value']}")
     click.echo("wrote " + ", ".join(str(out / n) for n in names))
+
+
+def _settings(run, heatmaps: Path | None, source: str, scales, options, normalize: str) -> dict:
+    """What localize_error.json records beside the metrics: where the maps and the ground truth came from and
+    every option that decides a number (scales: the run's input sizes, None for --heatmaps)."""
+    from gwapbench.metrics.localization import DEFAULT_CAM_THRESHOLDS, MAX_BOX_ACC_V2_IOUS
+
+    settings = {"run": None if run is None else run.id, "heatmaps": None if heatmaps is None else str(heatmaps),
+                "ground_truth": source, "scales": None if scales is None else [int(s) for s in scales],
+                "threshold": options.threshold, "box_method": options.box_method, "normalize": normalize,
+                "top_k": list(options.top_ks),
+                "blacklisted": None if options.exclude is None else int(options.exclude.sum()),
+                "max_box_acc": options.max_box_acc}
+    if options.max_box_acc:
+        settings.update(box_convention=options.box_convention, cam_thresholds=[float(t) for t in DEFAULT_CAM_THRESHOLDS],
+                        iou_thresholds=[0.5, *MAX_BOX_ACC_V2_IOUS])
+    return settings
 
 
 def _boxes_csv(samples, predictions: dict, boxes) -> str:
@@ -348,12 +379,13 @@ def _boxes_csv(samples, predictions: dict, boxes) -> str:
 @click.option("--scales", default="224,448,672", show_default=True, help="Input sizes of the GWAP weight maps.")
 @click.option("--images", "image_count", type=click.IntRange(1, 50), default=4, show_default=True,
               help="How many val images (the first ones).")
-def fig8_command(out: Path, threshold: float, box_method: str, scales: str, image_count: int, **args) -> None:
+def fig8_command(out: Path, threshold: float, box_method: str, normalize: str | None, scales: str, image_count: int,
+                 **args) -> None:
     """Fig. 8: per val image, GWAP's weight maps at each of --scales, their average, and GAP's top-1 CAM.
 
     Each map is drawn min-max normalized on one colour range per map kind (a colorbar each), with
-    the GT boxes and the top-1 box that table4 scores with the same --threshold, --box-method and
-    --scales (computed by table4's own code). Trains (or reuses) the gwap and gap runs of table4;
+    the GT boxes and the top-1 box that table4 scores with the same --threshold, --box-method,
+    --normalize and --scales (computed by table4's own code). Trains (or reuses) the gwap and gap runs of table4;
     writes fig8.png into --out.
 
     \b
@@ -375,7 +407,7 @@ def fig8_command(out: Path, threshold: float, box_method: str, scales: str, imag
     prepare_output_folder(out, ["fig8.png"])
     options = _options(**{**args, "methods": "gwap,gap"}, scales=sizes)
     val = read_ilsvrc_split(options.table.data, options.table.data.test_split).samples
-    localization = localization_options(threshold, box_method, None, val)
+    localization = localization_options(threshold, box_method, None, val, normalize=normalize)
     result = produce_ilsvrc_table(TABLE4, options, on_run=click.echo)
     if result is None:
         return

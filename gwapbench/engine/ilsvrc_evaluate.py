@@ -3,40 +3,43 @@
 - `top{k}_cls_error`: `topk_error` of the logits against each image's class (sorted-wnid index);
 - `top{k}_loc_error`: devkit `eval_clsloc` (`localization_error`): guess r is the r-th ranked
   class with the box of its map (CAM of that class, or GWAP's class-agnostic alpha for every
-  guess) resized bilinearly to the image, thresholded at `threshold` x max, largest 8-connected
-  component (`heatmaps_to_boxes`, or another `box_method`);
+  guess), normalized as its kind asks (`map_normalization`: alpha min-max normalized to [0, 1] at
+  feature resolution, paper IV-B/IV-C; CAM and saliency maps as stored), resized bilinearly to the
+  image, thresholded at `threshold` x max, largest 8-connected component (`heatmaps_to_boxes`, or
+  another `box_method`);
 - `gt_known_loc_accuracy`: the box of the true class's map (alpha for GWAP) hits a GT box
-  (IoU >= 0.5); `max_box_acc` / `max_box_acc_v2` (Choe et al. 2020, optional): the same maps
-  resized to 224 x 224 and min-max normalized, GT boxes scaled to that frame.
+  (IoU >= 0.5); `max_box_acc` / `max_box_acc_v2` (Choe et al. 2020, optional, single-scale):
+  `FramedBoxAcc`, the one MaxBoxAcc path of `gwapbench evaluate` too.
 
-Multi-scale (Table IV's last row): the maps of each scale are resized to the image and averaged
-(`multiscale_average`); the classes are those ranked at the training scale.
+Multi-scale (Table IV's last row): the maps of each scale are normalized (as above), resized to the
+image and averaged (`multiscale_average`), and the mean normalized again; the classes are those
+ranked at the training scale.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from gwapbench.data.sample import Sample
 from gwapbench.errors import InputError
 from gwapbench.metrics import (
-    MaxBoxAcc,
+    NORMALIZATIONS,
+    FramedBoxAcc,
     gt_known_accuracy,
     heatmap_to_box,
     heatmaps_to_boxes,
     localization_error,
-    minmax_normalize,
     multiscale_average,
+    normalize_heatmap,
     resize_heatmap,
     topk_error,
 )
-from gwapbench.metrics.localization import MaxBoxAccOptions
+from gwapbench.metrics.level_sweep import CONVENTIONS
 
 ILSVRC_TASK = "ilsvrc_classification"
-WSOL_SIZE = 224  # wsolevaluation's map frame for MaxBoxAcc
 CHUNK = 2048  # images per multi-scale / MaxBoxAcc chunk (bounds memory at image size)
 DEFAULT_BOX_METHOD = "largest_component"
 
@@ -45,13 +48,40 @@ DEFAULT_BOX_METHOD = "largest_component"
 class LocalizationOptions:
     """threshold: fraction of the map's max; box_method: a `heatmap_to_box` method; exclude: (N,) bool mask
     of images left out of the localization denominators (the devkit blacklist); max_box_acc: also compute
-    MaxBoxAcc (IoU 0.5) and MaxBoxAccV2 (single-scale maps only); top_ks: the k of the top-k errors."""
+    MaxBoxAcc (IoU 0.5) and MaxBoxAccV2 (single-scale maps only); top_ks: the k of the top-k errors;
+    normalize: "minmax" or "none" before the threshold, None for the map kind's default
+    (`map_normalization`); box_convention: MaxBoxAcc's ("wsolevaluation" reproduces its published numbers)."""
 
     threshold: float = 0.2
     box_method: str = DEFAULT_BOX_METHOD
     exclude: np.ndarray | None = None
     max_box_acc: bool = False
     top_ks: tuple[int, ...] = (1, 5)
+    normalize: str | None = None
+    box_convention: str = "wsolevaluation"
+
+    def __post_init__(self) -> None:
+        if self.normalize is not None and self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS} or None, got {self.normalize!r}")
+        if self.box_convention not in CONVENTIONS:
+            raise ValueError(f"box_convention must be one of {CONVENTIONS}, got {self.box_convention!r}")
+
+
+def map_normalization(map_names: Sequence[str], options: LocalizationOptions) -> str:
+    """What the box rule reads: `options.normalize` when set, else by map kind: "minmax" for a class-agnostic
+    weight map (GWAP's alpha; the paper, IV-B: "we convert a weight map to a heat map normalized to [0,1]",
+    IV-C: thresholding as in CAM), "none" for class maps (CAM, saliency: the CAM release divides each map by
+    its max, ILSVRC_generate_heatmap.m line 124, which the t x max rule already does)."""
+    if options.normalize is not None:
+        return options.normalize
+    return "minmax" if [str(n) for n in map_names] == ["alpha"] else "none"
+
+
+def _resolved(options: LocalizationOptions) -> str:
+    if options.normalize is None:
+        raise ValueError("options.normalize is None: resolve it with map_normalization(map_names, options) "
+                         "(or call prediction_boxes, which does)")
+    return options.normalize
 
 
 def true_labels(samples: Sequence[Sample]) -> np.ndarray:
@@ -106,8 +136,12 @@ def _boxes_at_image_size(maps: Sequence[np.ndarray], options: LocalizationOption
 
 
 def image_boxes(maps: Sequence[np.ndarray], samples: Sequence[Sample], options: LocalizationOptions) -> np.ndarray:
-    """(N, 4) boxes in the image frame of maps at any size (each resized bilinearly to its image first;
-    the default method never builds the resized map)."""
+    """(N, 4) boxes in the image frame of maps at any size: each normalized at its own resolution
+    (`options.normalize`, resolved: `map_normalization`), then resized bilinearly to its image (the default
+    method never builds the resized map). Normalizing first keeps the compiled upsampling kernel: bilinear
+    weights are a convex combination, so the resized map stays in [0, 1] (docs/ilsvrc.md)."""
+    how = _resolved(options)
+    maps = [normalize_heatmap(m, how) for m in maps]
     if options.box_method != DEFAULT_BOX_METHOD:
         return _boxes_at_image_size([resize_heatmap(m, s.height, s.width) for m, s in zip(maps, samples)], options)
     sizes = np.array([[s.height, s.width] for s in samples], dtype=np.int64)
@@ -116,28 +150,29 @@ def image_boxes(maps: Sequence[np.ndarray], samples: Sequence[Sample], options: 
 
 def multiscale_boxes(scale_maps: Sequence[np.ndarray], samples: Sequence[Sample],
                      options: LocalizationOptions) -> np.ndarray:
-    """(N, 4) boxes of each image's mean map over scales, each resized to the image (`multiscale_average`),
-    in chunks of `CHUNK` images (the averaged maps are image-sized)."""
+    """(N, 4) boxes of each image's mean map over scales: each scale's map normalized (`options.normalize`,
+    resolved), resized to the image and averaged (`multiscale_average`), the mean normalized again; in chunks
+    of `CHUNK` images (the averaged maps are image-sized)."""
+    how = _resolved(options)
     boxes = []
     for first in range(0, len(samples), CHUNK):
         chunk = range(first, min(first + CHUNK, len(samples)))
-        averaged = [multiscale_average([m[i] for m in scale_maps], samples[i].height, samples[i].width)
+        averaged = [normalize_heatmap(multiscale_average([normalize_heatmap(m[i], how) for m in scale_maps],
+                                                         samples[i].height, samples[i].width), how)
                     .astype(np.float32) for i in chunk]
         boxes.append(_boxes_at_image_size(averaged, options))
     return np.concatenate(boxes) if boxes else np.zeros((0, 4), np.int64)
 
 
-def max_box_acc_metrics(maps: np.ndarray | list[np.ndarray], samples: Sequence[Sample]) -> dict[str, float]:
-    """MaxBoxAcc at IoU 0.5 and MaxBoxAccV2 (percent) in wsolevaluation's 224 x 224 frame."""
-    v1, v2 = MaxBoxAcc(), MaxBoxAcc(MaxBoxAccOptions.v2())  # v1: IoU 0.5
+def max_box_acc_metrics(maps: np.ndarray | list[np.ndarray], samples: Sequence[Sample],
+                        convention: str = "wsolevaluation") -> dict[str, float]:
+    """MaxBoxAcc at IoU 0.5 and MaxBoxAccV2 (percent) in wsolevaluation's 224 x 224 frame (`FramedBoxAcc`)."""
+    accuracy = FramedBoxAcc(convention)
     for first in range(0, len(samples), CHUNK):
         chunk = range(first, min(first + CHUNK, len(samples)))
-        unit = np.stack([minmax_normalize(resize_heatmap(maps[i], WSOL_SIZE, WSOL_SIZE)) for i in chunk])
-        gt = [samples[i].boxes * np.array([WSOL_SIZE / samples[i].width, WSOL_SIZE / samples[i].height] * 2)
-              for i in chunk]
-        v1.update(unit, gt)
-        v2.update(unit, gt)
-    return {"max_box_acc": 100 * float(v1.compute()[0].max()), "max_box_acc_v2": 100 * float(v2.compute()[0].mean())}
+        accuracy.update([maps[i] for i in chunk], [samples[i].boxes for i in chunk],
+                        [(samples[i].height, samples[i].width) for i in chunk])
+    return {name: 100 * value for name, value in accuracy.results().items()}
 
 
 def ilsvrc_metrics(logits: np.ndarray, samples: Sequence[Sample], guess_boxes: Sequence[np.ndarray] | None = None,
@@ -193,6 +228,7 @@ def prediction_boxes(scale_predictions: Sequence[dict[str, np.ndarray]], samples
     for predictions in scale_predictions:
         _check_ids(predictions, samples)
     stored = [stored_guess_maps(p) for p in scale_predictions]
+    options = replace(options, normalize=map_normalization(scale_predictions[0]["map_names"], options))
     if stored[0][0] is None:
         if len(stored) > 1:
             raise InputError("multi-scale maps need a method with maps (not `original`)")
@@ -213,11 +249,15 @@ def evaluate_ilsvrc_boxes(scale_predictions: Sequence[dict[str, np.ndarray]], sa
     """(metrics, (N, 4) top-1 boxes or None) of one scale's maps or of several scales' maps averaged; logits
     and class ranking from `ranking` (the training scale's predictions; default the first given), which
     the stored maps of every scale follow."""
+    if options.max_box_acc and len(scale_predictions) > 1:
+        raise InputError("--max-box-acc: MaxBoxAcc scores one map per image (single-scale maps); drop --scales or "
+                         "--max-box-acc")
     guess_boxes, gt_class_boxes = prediction_boxes(scale_predictions, samples, options)
     logits = (scale_predictions[0] if ranking is None else ranking)["logits"].astype(np.float64)
     metrics = ilsvrc_metrics(logits, samples, guess_boxes, gt_class_boxes, options)
-    if options.max_box_acc and guess_boxes is not None and len(scale_predictions) == 1:
-        metrics.update(max_box_acc_metrics(stored_guess_maps(scale_predictions[0])[1], samples))
+    if options.max_box_acc and guess_boxes is not None:
+        metrics.update(max_box_acc_metrics(stored_guess_maps(scale_predictions[0])[1], samples,
+                                           options.box_convention))
     return metrics, None if guess_boxes is None else guess_boxes[0]
 
 

@@ -4,13 +4,15 @@ One map per image (class-agnostic, or the map of the predicted or ground-truth c
 decides), of any size; maps are streamed from their store in chunks, so 50,000 maps never sit in
 memory at once. Definitions are those of `gwapbench.metrics` (docs/metrics.md); the frames:
 
-- boxes (GT-known accuracy, localization error): the map resized bilinearly to its image
+- boxes (GT-known accuracy, localization error): the map normalized at its own resolution
+  (`normalize`: "minmax" by default, "none" keeps it as stored), resized bilinearly to its image
   (`heatmaps_to_boxes` with image sizes), box of the largest 8-connected component above
-  `threshold` x max of the map as stored (no normalization), compared in 0-based image pixels
-  with the GT boxes (VOC's 1-based corners shifted by -1);
+  `threshold` x max, compared in 0-based image pixels with the GT boxes (VOC's 1-based corners
+  shifted by -1);
 - Otsu F-measure: the map resized to its image, against the union of all the image's boxes;
-- MaxBoxAcc / MaxBoxAccV2: wsolevaluation's frame, the map resized to `box_acc_size` squared and
-  min-max normalized, GT boxes scaled as its `resize_bbox` does (int(x * 224 / width));
+- MaxBoxAcc / MaxBoxAccV2: `FramedBoxAcc`, wsolevaluation's frame (the map resized to `box_acc_size`
+  squared and min-max normalized, GT boxes scaled as its `resize_bbox` does, int(x * 224 / width)),
+  boxes under `box_convention` ("wsolevaluation" reproduces its code);
 - PxAP: only with pixel masks given by the caller (the readers provide none).
 """
 
@@ -26,7 +28,8 @@ from gwapbench.errors import InputError
 from gwapbench.evaluation.heatmaps_io import HeatmapStore, iter_heatmaps, match_keys
 from gwapbench.evaluation.predictions import ClassPredictions
 from gwapbench.metrics import (
-    MaxBoxAcc,
+    NORMALIZATIONS,
+    FramedBoxAcc,
     OtsuFMeasure,
     PxAP,
     boxes_to_mask,
@@ -34,9 +37,9 @@ from gwapbench.metrics import (
     heatmaps_to_boxes,
     localization_error,
     minmax_normalize,
+    normalize_heatmap,
     resize_heatmap,
 )
-from gwapbench.metrics.localization import MaxBoxAccOptions
 
 METRICS = ("fmeasure", "gt-known", "loc-error", "max-box-acc", "max-box-acc-v2", "pxap")
 ON_MISSING_CHOICES = ("fail", "skip")
@@ -98,24 +101,14 @@ def _load_batches(loaded: Iterator[np.ndarray], count: int, max_bytes: int) -> I
         yield batch
 
 
-def _box_acc_gt(sample: Sample, box_origin: int, size: int) -> np.ndarray:
-    """GT boxes in the size x size frame: wsolevaluation's resize_bbox, int(x * size / width)."""
-    boxes = sample.boxes - box_origin
-    scale = np.array([sample.width, sample.height, sample.width, sample.height], dtype=np.float64)
-    return np.trunc(boxes * size / scale)
-
-
 class _Accumulators:
     """The per-chunk metric accumulators the chosen metrics need."""
 
-    def __init__(self, chosen: list[str], box_acc_size: int) -> None:
-        self.box_acc_size = box_acc_size
+    def __init__(self, chosen: list[str], box_acc_size: int, box_convention: str) -> None:
         self.fmeasure = OtsuFMeasure() if "fmeasure" in chosen else None
         self.pxap = PxAP() if "pxap" in chosen else None
-        self.box_acc = MaxBoxAcc() if "max-box-acc" in chosen else None
-        self.box_acc_v2 = (
-            MaxBoxAcc(MaxBoxAccOptions.v2()) if "max-box-acc-v2" in chosen else None
-        )
+        v1, v2 = "max-box-acc" in chosen, "max-box-acc-v2" in chosen
+        self.box_acc = FramedBoxAcc(box_convention, box_acc_size, v1, v2) if v1 or v2 else None
 
     def update(
         self, maps: list[np.ndarray], samples: list[Sample], box_origin: int, masks: list[np.ndarray] | None
@@ -127,25 +120,15 @@ class _Accumulators:
                 self.fmeasure.update(at_image, union)
             if self.pxap is not None:
                 self.pxap.update([minmax_normalize(m) for m in at_image], masks)
-        if self.box_acc is not None or self.box_acc_v2 is not None:
-            size = self.box_acc_size
-            frame = np.stack([minmax_normalize(resize_heatmap(m, size, size)) for m in maps])
-            gt = [_box_acc_gt(s, box_origin, size) for s in samples]
-            for accumulator in (self.box_acc, self.box_acc_v2):
-                if accumulator is not None:
-                    accumulator.update(frame, gt)
+        if self.box_acc is not None:
+            self.box_acc.update(maps, [s.boxes - box_origin for s in samples], [(s.height, s.width) for s in samples])
 
     def results(self) -> dict[str, float]:
         out: dict[str, float] = {}
         if self.fmeasure is not None:
             out["otsu_fmeasure"] = self.fmeasure.compute()
         if self.box_acc is not None:
-            out["max_box_acc"] = float(self.box_acc.compute()[0][0])
-        if self.box_acc_v2 is not None:
-            maxima = self.box_acc_v2.compute()[0]
-            out["max_box_acc_v2"] = float(maxima.mean())
-            for iou, value in zip((30, 50, 70), maxima):
-                out[f"max_box_acc_v2_iou{iou}"] = float(value)
+            out.update(self.box_acc.results())
         if self.pxap is not None:
             out["pxap"] = self.pxap.compute()
         return out
@@ -178,6 +161,8 @@ def evaluate_heatmaps(
     metrics: Sequence[str] | None = None,
     on_missing: str = "fail",
     threshold: float = 0.2,
+    normalize: str = "minmax",
+    box_convention: str = "wsolevaluation",
     box_acc_size: int = 224,
     chunk_size: int = 256,
     batch_bytes: int = 1 << 28,
@@ -196,6 +181,9 @@ def evaluate_heatmaps(
         on_missing: "fail": InputError for the first image without a map (or prediction); "skip":
             leave such images out of every metric and count them.
         threshold: the box threshold, a fraction of the map's max (CAM: 0.2).
+        normalize: "minmax" (default: maps of any method, as wsolevaluation and the GWAP paper read them) or
+            "none" (as stored; the CAM release's rule) before the box threshold (GT-known, localization error).
+        box_convention: MaxBoxAcc's boxes, "wsolevaluation" (its code, default) or "components".
         box_acc_size: the square frame of MaxBoxAcc (wsolevaluation: 224).
         chunk_size: maps resized to image size (or to the MaxBoxAcc frame) at a time.
         batch_bytes: stored map bytes loaded at a time (boxes are computed per batch; 256 MB holds all
@@ -227,7 +215,9 @@ def evaluate_heatmaps(
     keys = [key for key, k in zip(map_keys, keep) if k]
     kept_masks = [m for m, k in zip(masks, keep) if k] if masks is not None else None
 
-    accumulators = _Accumulators(chosen, box_acc_size)
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    accumulators = _Accumulators(chosen, box_acc_size, box_convention)
     boxes = np.zeros((len(kept), 4), dtype=np.int64)
     start = 0
     for batch in _load_batches(iter_heatmaps(maps, keys), len(kept), batch_bytes):
@@ -235,7 +225,8 @@ def evaluate_heatmaps(
         start = part.stop
         if "gt-known" in chosen or guesses is not None:  # the compiled path is fastest on many maps at once
             sizes = np.array([(s.height, s.width) for s in kept[part]], dtype=np.int64)
-            boxes[part] = heatmaps_to_boxes(batch, threshold, image_sizes=sizes)
+            normalized = [normalize_heatmap(m, normalize) for m in batch]
+            boxes[part] = heatmaps_to_boxes(normalized, threshold, image_sizes=sizes)
         for sub in _chunks(len(batch), chunk_size):  # maps at image size: a few hundred at a time
             images = slice(part.start + sub.start, part.start + sub.stop)
             accumulators.update(batch[sub], kept[images], box_origin, kept_masks[images] if kept_masks else None)
@@ -248,6 +239,7 @@ def evaluate_heatmaps(
         "skipped_no_map": int((~np.array([k is not None for k in map_keys])).sum()),
         "skipped_no_prediction": skipped_predictions,
         "unused_maps": len(maps.keys) - len(set(key for key in map_keys if key is not None)),
-        "settings": {"metrics": chosen, "threshold": threshold, "box_acc_size": box_acc_size,
+        "settings": {"metrics": chosen, "threshold": threshold, "normalize": normalize,
+                     "box_convention": box_convention, "box_acc_size": box_acc_size,
                      "box_origin": box_origin, "on_missing": on_missing},
     }

@@ -1,8 +1,11 @@
 """Heat maps stored by any method, read one at a time.
 
-Two stores, both mapping an image id to one 2-D array:
+Three stores, each mapping an image id to one 2-D array:
 
 - an `.npz` file (`np.savez(path, **{image_id: map})`); members are read when asked for;
+- a run's `predictions.npz` (gwapbench's run store: `image_ids`, `maps` (N, K, h, w), `map_names`,
+  `logits`), told apart by those members: the map of an image is the class-agnostic `alpha`, else
+  the map of its true class (`gt`), the map GT-known accuracy and MaxBoxAcc score;
 - a folder of `.npy` files as wsolevaluation stores score maps: the map of image id `I` is
   `<folder>/I.npy`, sub-folders allowed. wsolevaluation's code (`CamDataset._load_cam`:
   `os.path.join(scoremap_path, image_id + '.npy')`; `inference.py` saves with `np.save` on the
@@ -90,13 +93,47 @@ class NpzStore(HeatmapStore):
         self._archive.close()
 
 
+RUN_PREDICTION_MEMBERS = frozenset({"image_ids", "maps", "map_names", "logits"})
+RUN_MAP_NAMES = ("alpha", "gt")  # the map taken from a run's predictions, first present wins
+
+
+class RunPredictionsStore(HeatmapStore):
+    """A run's predictions.npz: image id -> its `alpha` map, else its true class's `gt` map."""
+
+    def __init__(self, path: Path, archive: np.lib.npyio.NpzFile) -> None:
+        self.path = path
+        try:
+            names = [str(n) for n in archive["map_names"]]
+            ids = [str(i) for i in archive["image_ids"]]
+            maps = archive["maps"]
+        except (OSError, ValueError, zipfile.BadZipFile) as err:
+            raise InputError(f"--heatmaps {path}: not a readable run predictions file ({err})") from err
+        finally:
+            archive.close()
+        chosen = next((n for n in RUN_MAP_NAMES if n in names), None)
+        if chosen is None or maps.ndim != 4 or maps.shape[:2] != (len(ids), len(names)):
+            raise InputError(f"--heatmaps {path}: a run's predictions need maps (N, K, h, w) with an 'alpha' or 'gt' "
+                             f"map (map_names: {', '.join(names) or 'none'})")
+        self.map_name = chosen
+        self._maps = maps[:, names.index(chosen)]
+        self._row = {image_id: i for i, image_id in enumerate(ids)}
+        self.keys = frozenset(self._row)
+
+    def load(self, key: str) -> np.ndarray:
+        return self._maps[self._row[key]]
+
+
 def open_heatmaps(path: str | os.PathLike[str]) -> HeatmapStore:
-    """The store at `path`: a folder of .npy files or an .npz file; InputError otherwise."""
+    """The store at `path`: a folder of .npy files, a run's predictions.npz or an .npz of one map per image
+    id; InputError otherwise."""
     path = Path(path)
     if path.is_dir():
         return NpyFolderStore(path)
     if path.is_file() and path.suffix == ".npz":
-        return NpzStore(path)
+        store = NpzStore(path)
+        if RUN_PREDICTION_MEMBERS <= store.keys:
+            return RunPredictionsStore(path, store._archive)
+        return store
     if path.exists():
         raise InputError(f"--heatmaps {path}: expected a folder of .npy maps or an .npz file")
     raise InputError(f"--heatmaps {path}: not found")

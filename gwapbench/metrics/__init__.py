@@ -7,7 +7,13 @@ Numpy in, numpy out: each metric is a pure function over whole arrays plus an ac
 from gwapbench.metrics.ap import mean_ap
 from gwapbench.metrics.classification import TopKError, VOCClassificationAP, topk_error, voc_classification_ap
 from gwapbench.metrics.detection import VOCDetectionAP, voc_detection_ap
-from gwapbench.metrics.heatmaps import minmax_normalize, multiscale_average, resize_heatmap
+from gwapbench.metrics.heatmaps import (
+    NORMALIZATIONS,
+    minmax_normalize,
+    multiscale_average,
+    normalize_heatmap,
+    resize_heatmap,
+)
 from gwapbench.metrics.localization import (
     LocalizationError,
     MaxBoxAcc,
@@ -22,9 +28,13 @@ from gwapbench.metrics.localization import (
 )
 from gwapbench.metrics.pxap import PxAP, pxap
 from gwapbench.metrics.saliency import OtsuFMeasure, boxes_to_mask, otsu_fmeasure, otsu_mask
+from gwapbench.metrics.wsol_frame import FramedBoxAcc, frame_gt_boxes
 
 __all__ = [
+    "FramedBoxAcc",
+    "NORMALIZATIONS",
     "best_box_ious",
+    "frame_gt_boxes",
     "boxes_to_mask",
     "gt_known_accuracy",
     "heatmap_to_box",
@@ -38,6 +48,7 @@ __all__ = [
     "mean_ap",
     "minmax_normalize",
     "multiscale_average",
+    "normalize_heatmap",
     "otsu_fmeasure",
     "otsu_mask",
     "OtsuFMeasure",

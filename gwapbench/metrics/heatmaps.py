@@ -41,6 +41,18 @@ def minmax_normalize(heatmap: object) -> np.ndarray:
     return (arr - low) / (high - low)
 
 
+NORMALIZATIONS = ("minmax", "none")
+
+
+def normalize_heatmap(heatmap: object, how: str) -> np.ndarray:
+    """The map as the box rule reads it: "minmax" (`minmax_normalize`, the paper's "heat map normalized
+    to [0,1]", section IV-B) or "none" (as stored: the box rule's t x max already divides by the max,
+    as the CAM release does)."""
+    if how not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {how!r}")
+    return minmax_normalize(heatmap) if how == "minmax" else check_heatmap(heatmap)
+
+
 def multiscale_average(heatmaps: Sequence[object], height: int, width: int) -> np.ndarray:
     """Mean of the maps of one image computed at several input scales, each resized to (height, width).
 

@@ -259,3 +259,18 @@ def test_localize_error_from_a_checkpoint_predicts_a_new_scale(produced, tmp_pat
     assert [str(i) for i in stored["image_ids"]] == [str(i) for i in run.load_predictions()["image_ids"]]
     metrics = json.loads((tmp_path / "le" / "localize_error.json").read_text())
     assert {"top1_cls_error", "top1_loc_error"} <= set(metrics) and "top5_loc_error" not in metrics
+
+
+def test_localize_error_records_its_settings_and_refuses_max_box_acc_over_scales(produced, tmp_path):
+    base, _ = produced
+    gwap = [r for r in _rows(base / "out" / "table4.csv") if r["method"] == "gwap"][0]["run_id"]
+    common = ["localize-error", "--run", gwap, "--runs-dir", str(base / "runs"), "--device", "cpu", "--workers", "0"]
+    refused = CliRunner().invoke(cli, [*common, "--scales", "48,80", "--max-box-acc", "--out", str(tmp_path / "r")])
+    assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1, refused.output
+    assert "--max-box-acc" in refused.output and not (tmp_path / "r").exists()
+    result = CliRunner().invoke(cli, [*common, "--scales", "48,80", "--threshold", "0.3", "--out", str(tmp_path / "le")])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / "le" / "localize_error.json").read_text())["settings"]
+    assert settings["run"] == gwap and settings["scales"] == [48, 80] and settings["threshold"] == 0.3
+    assert settings["normalize"] == "minmax" and settings["max_box_acc"] is False  # alpha: min-max by default
+    assert "box_convention" not in settings

@@ -3,7 +3,7 @@
   threshold, and a literal scipy.ndimage.label loop per map and threshold;
 - "wsolevaluation": a port written here of wsolevaluation's `compute_bboxes_from_scoremaps` and
   `BoxEvaluator.accumulate` that calls OpenCV (findContours RETR_TREE, contourArea, boundingRect),
-  on 2,500 maps; and, when $WSOLEVALUATION_DIR points at a checkout, wsolevaluation's own source;
+  on 2,500 maps; and wsolevaluation's own source (../shared/reference/wsolevaluation or $WSOLEVALUATION_DIR);
 - hand-worked cases where the two conventions differ."""
 
 from __future__ import annotations
@@ -179,14 +179,11 @@ def test_wsolevaluation_on_cam_like_224_maps():
                                       wsolevaluation_port(maps, gt, thresholds, multi_contour))
 
 
-def test_wsolevaluation_equals_its_own_source_when_available():
-    """Runs wsolevaluation's own functions from a checkout ($WSOLEVALUATION_DIR)."""
+def test_wsolevaluation_equals_its_own_source(wsolevaluation_dir):
+    """Runs wsolevaluation's own functions from its source (the shared copy or $WSOLEVALUATION_DIR)."""
     import wsolevaluation_source
 
-    folder = wsolevaluation_source.source_dir()
-    if folder is None:
-        pytest.skip(f"set ${wsolevaluation_source.ENV} to a clovaai/wsolevaluation checkout to run this test")
-    functions = wsolevaluation_source.load(folder)
+    functions = wsolevaluation_source.load(wsolevaluation_dir)
     maps = mixed_maps(500, 24, 20, seed=11)
     gt = [np.round(g) for g in simulated_gt(len(maps), 24, 20, seed=12)]
     thresholds = np.arange(0, 1, 0.05)
