@@ -188,13 +188,14 @@ def _read_heatmaps(path: Path) -> dict:
     """An .npz in the run store's predictions format: image_ids, logits (N, C), maps (N, K, h, w), map_names."""
     import numpy as np
 
+    from gwapbench.npz import UnreadableNpz, read_npz
+
     if not path.is_file():
         raise InputError(f"--heatmaps {path}: file not found")
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-    except (OSError, ValueError) as err:
-        raise InputError(f"--heatmaps {path}: not a readable .npz ({err})") from err
+        arrays = read_npz(path)
+    except UnreadableNpz as err:
+        raise InputError(f"--heatmaps {path}: {err}") from err
     missing = [k for k in ("image_ids", "logits", "maps", "map_names") if k not in arrays]
     if missing:
         raise InputError(f"--heatmaps {path}: lacks the array(s) {', '.join(missing)} (image_ids, logits, maps, "
@@ -259,11 +260,9 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
     """
     import time
 
-    import numpy as np
-
     from gwapbench.atomic import write_text_atomic
     from gwapbench.data.ilsvrc import read_wsol_metadata
-    from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc_boxes
+    from gwapbench.engine.ilsvrc_evaluate import ILSVRC_TASK, evaluate_ilsvrc_boxes
     from gwapbench.engine.inputs import EngineOptions
     from gwapbench.engine.schedules import resolve_schedule
     from gwapbench.engine.sources import read_ilsvrc_split, resolve_ilsvrc_data
@@ -288,6 +287,9 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
     prepare_output_folder(out, names)
     run = None if heatmaps is not None else _run_of(run_id, checkpoint, runs_dir)
     config = None if run is None else run.config()
+    if config is not None and config.task != ILSVRC_TASK:
+        raise InputError(f"run {run.id} is a VOC run (task {config.task}, made by table1 or table5); localize-error "
+                         "needs an ILSVRC run (made by table3)")
     if wsol_metadata is not None:
         samples, source = read_wsol_metadata(wsol_metadata), f"--wsol-metadata {wsol_metadata}"
     elif data is not None:
@@ -304,9 +306,8 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
         if not run.predictions_path.is_file() and run_id is not None:
             raise InputError(f"--run {run.id}: no predictions yet (finish it with table3, or pass --checkpoint)")
         engine = EngineOptions(device=device, workers=workers)
-        if run.predictions_path.is_file():  # the ids alone (an .npz reads its arrays lazily)
-            with np.load(run.predictions_path, allow_pickle=False) as stored_file:
-                samples = _align(samples, [str(i) for i in stored_file["image_ids"]], source)
+        if run.predictions_path.is_file():
+            samples = _align(samples, [str(i) for i in run.load_predictions()["image_ids"]], source)
         ranking = scale_predictions(run, config, schedule, samples, schedule.image_size, engine)
         stored = [ranking if size == schedule.image_size else scale_predictions(run, config, schedule, samples, size,
                                                                                 engine) for size in sizes]

@@ -99,10 +99,13 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
                                 weight_decay=schedule.weight_decay)
     start = 0
     if run.checkpoint_path.is_file():
-        state = torch.load(run.checkpoint_path, map_location=device, weights_only=True)
-        task.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["iteration"])
+        state = run.load_checkpoint(device)
+        try:
+            task.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise run.damaged(run.checkpoint_path, f"does not fit the run's model: {err}".splitlines()[0]) from err
+        start = state["iteration"]
     if start >= schedule.iterations:
         return
     batches = batches_from(start)  # before the progress bar: a cached dataset decodes (and fails) here
