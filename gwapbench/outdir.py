@@ -111,6 +111,15 @@ def _check_location(path: Path, argument: str) -> None:
         raise InputError(f"{argument} {path}: {blocker} is a file, not a folder")
 
 
+def check_folder_location(path: Path, argument: str) -> None:
+    """InputError (one line) unless `path` is a folder, or can be created as one, where this process may write:
+    it is no file, lies under no file, and it (or its nearest existing parent) is writable."""
+    path = Path(path)
+    _check_location(path, argument)
+    absolute = Path(os.path.abspath(path))
+    _check_writable(next(p for p in (absolute, *absolute.parents) if p.exists()), argument)
+
+
 def _check_writable(path: Path, argument: str) -> None:
     """Create and delete a probe file in `path`: the only test that also holds for ACLs and read-only mounts."""
     try:
@@ -220,8 +229,9 @@ def _staging_dir(target: Path, suffix: str) -> Path:
 
 
 @contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Within the block, SIGTERM raises SystemExit(143) so that cleanup code runs (main thread only)."""
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises SystemExit(143) so that cleanup code runs as on Ctrl-C: locks are
+    released, staging folders and unused new output folders removed (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -252,7 +262,7 @@ def replace_folder(target: Path, *, argument: str = "--out", replace: bool = Fal
         raise InputError(f"{argument} {shown}: folder is not empty (pass --overwrite to replace it)")
     remove_stale_staging(target)
     try:
-        with _sigterm_raises():
+        with sigterm_raises():
             staging = _staging_dir(target, ".partial")
             trash: Path | None = None
             try:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from gwapbench.cli.options import FiniteFloatRange, seed_option
 from gwapbench.cli.tables import _split_names, figures_group, parse_overrides, write_and_print
 from gwapbench.errors import InputError
 
@@ -51,7 +52,7 @@ def data_options(command: Callable) -> Callable:
 def box_options(command: Callable) -> Callable:
     """How boxes come out of the maps."""
     options = [
-        click.option("--threshold", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+        click.option("--threshold", type=FiniteFloatRange(0, 1), default=0.2, show_default=True,
                      help="Foreground: pixels above this fraction of the map's maximum."),
         click.option("--box-method", type=click.Choice(BOX_METHODS), default="largest_component", show_default=True,
                      help="largest_component (the CAM paper's text) or cam_legacy (the CAM release's generator)."),
@@ -75,7 +76,7 @@ def table_options(command: Callable) -> Callable:
                      help="Training schedule (default: quick for --net tiny, paper otherwise)."),
         click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Replace a schedule field, e.g. --override iterations=200 (repeatable)."),
-        click.option("--seed", type=int, default=0, show_default=True),
+        seed_option(),
         click.option("--weights", default="default", show_default=True,
                      help='"default" (torchvision ImageNet weights), "none", or a file path.'),
     ]
@@ -107,11 +108,10 @@ def _options(net, methods, pretrained_nets, extra_conv, schedule, overrides, see
     if unknown:
         raise InputError(f"--pretrained-nets: {', '.join(unknown)} (choose from {', '.join(PRETRAINED)})")
     name = SCHEDULE_NAMES[schedule] if schedule else ("quick" if net == "tiny" else "ilsvrc_paper")
+    overrides, methods = parse_overrides(overrides), tuple(_split_names(methods, "--methods") or ())
     config = resolve_ilsvrc_data(data, runs_dir, imagenet_root, on_bad_file)
-    table = TableOptions(net=net, data=config, runs_dir=runs_dir, schedule=name, seed=seed,
-                         overrides=parse_overrides(overrides), weights=weights,
-                         engine=EngineOptions(device=device, workers=workers),
-                         methods=tuple(_split_names(methods, "--methods") or ()))
+    table = TableOptions(net=net, data=config, runs_dir=runs_dir, schedule=name, seed=seed, overrides=overrides,
+                         weights=weights, engine=EngineOptions(device=device, workers=workers), methods=methods)
     return IlsvrcOptions(table, pretrained_nets=nets, extra_conv=extra_conv, scales=scales,
                          localization=localization or LocalizationOptions())
 

@@ -42,7 +42,7 @@ from gwapbench.config import RunConfig
 from gwapbench.engine.schedules import Schedule, check_overrides
 from gwapbench.errors import InputError
 from gwapbench.npz import UnreadableNpz, read_npz
-from gwapbench.outdir import lock_owner, pid_alive, write_marker
+from gwapbench.outdir import check_folder_location, lock_owner, pid_alive, write_marker
 
 VOC_TASK, ILSVRC_TASK, DETECTION_TASK = "voc_classification", "ilsvrc_classification", "voc_detection"
 
@@ -291,13 +291,18 @@ class Run:
         return metrics
 
 
+def check_runs_dir(root: Path) -> None:
+    """InputError naming --runs-dir unless it is (or can be created as) a writable folder; before anything is
+    written into it (the synthetic datasets included)."""
+    check_folder_location(root, "--runs-dir")
+
+
 class RunStore:
     """A folder of runs, addressed by run id."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        if self.root.exists() and not self.root.is_dir():
-            raise InputError(f"--runs-dir {self.root}: exists and is not a folder")
+        check_runs_dir(self.root)
 
     def run(self, run_id: str) -> Run:
         return Run(self.root / run_id, run_id)
