@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -44,6 +45,24 @@ def read_member(archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
     """One member; UnreadableNpz naming it when it is damaged or holds Python objects (pickled data)."""
     try:
         return archive[key]
+    except _LOAD_ERRORS as err:
+        raise UnreadableNpz(f"member {key!r} is not a readable array ({err})") from err
+
+
+def stored_shape(handle: BinaryIO) -> tuple[int, ...]:
+    """The array shape in the .npy header at the start of the open binary `handle` (the data is not read);
+    ValueError when it is no .npy header."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(handle)[0]
+    return np.lib.format.read_array_header_2_0(handle)[0]
+
+
+def member_shape(archive: np.lib.npyio.NpzFile, key: str) -> tuple[int, ...]:
+    """The shape of one member read from its header alone; UnreadableNpz naming it when the header is damaged."""
+    try:
+        with archive.zip.open(f"{key}.npy") as handle:
+            return stored_shape(handle)
     except _LOAD_ERRORS as err:
         raise UnreadableNpz(f"member {key!r} is not a readable array ({err})") from err
 

@@ -209,3 +209,14 @@ def test_metrics_of_every_task_are_checked_by_the_store(tmp_path):
                 ilsvrc.replace('"top1_cls_error": 44.0, ', ""), ilsvrc.replace("50.0", "true")):
         with pytest.raises(InputError, match="metrics.json"):
             metrics_of("ilsvrc_classification", bad).metrics()
+
+
+@pytest.mark.parametrize("content, reason", [(b"", "empty file (0 bytes)"), (b"not an archive\n", "not an .npz")])
+def test_localize_error_names_an_unreadable_heatmaps_file(finished, tmp_path, content, reason):
+    path = tmp_path / "empty.npz"
+    path.write_bytes(content)
+    result = CliRunner().invoke(cli, ["localize-error", "--heatmaps", str(path), "--imagenet-root",
+                                      str(finished["ilsvrc_root"]), "--out", str(tmp_path / "loc")])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --heatmaps {path}: {reason}"), result.stderr
