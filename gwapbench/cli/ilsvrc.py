@@ -22,11 +22,11 @@ BOX_METHODS = ("largest_component", "cam_legacy")
 SCHEDULE_NAMES = {"paper": "ilsvrc_paper", "quick": "quick", "ci": "ci"}
 
 
-def parse_ints(text: str, argument: str, low: int = 1) -> tuple[int, ...]:
-    """Comma-separated integers >= low ("224,448,672"); InputError naming the argument."""
+def parse_ints(text: str, argument: str, low: int = 1, example: str = "224,448,672") -> tuple[int, ...]:
+    """Comma-separated integers >= low ("224,448,672"); InputError naming the argument, with `example`."""
     parts = [p.strip() for p in text.split(",")]
-    if not all(p.isdigit() and int(p) >= low for p in parts):
-        raise InputError(f"{argument} {text!r}: expected comma-separated integers >= {low}, e.g. 224,448,672")
+    if not all(p.isascii() and p.isdigit() and int(p) >= low for p in parts):
+        raise InputError(f"{argument} {text!r}: expected comma-separated integers >= {low}, e.g. {example}")
     return tuple(int(p) for p in parts)
 
 
@@ -282,7 +282,7 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
         raise InputError("--scales: needs --run or --checkpoint (maps at other sizes are predicted by the model)")
     if heatmaps is not None and wsol_metadata is None and data is None:
         raise InputError("--heatmaps: give the ground truth (--wsol-metadata, --imagenet-root or --data synthetic)")
-    ks = parse_ints(top_k, "--top-k")
+    ks = parse_ints(top_k, "--top-k", example="1,5")
     names = ["localize_error.csv", "localize_error.json"] + (["boxes.csv"] if boxes_csv else [])
     prepare_output_folder(out, names)
     run = None if heatmaps is not None else _run_of(run_id, checkpoint, runs_dir)

@@ -159,8 +159,8 @@ def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, dat
 
     return predict_then_evaluate(run, info, len(data.test), train_and_predict,
                                  lambda predictions: evaluate_run(config, predictions, data),
-                                 lambda metrics: ", ".join(f"{k} {v}" for k, v in metrics.items()
-                                                           if not isinstance(v, dict)))
+                                 lambda metrics: ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                           for k, v in metrics.items() if not isinstance(v, dict)))
 
 
 def predict_then_evaluate(run: Run, info: distributed.Dist, test_images: int,

@@ -220,3 +220,21 @@ def test_localize_error_names_an_unreadable_heatmaps_file(finished, tmp_path, co
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: --heatmaps {path}: {reason}"), result.stderr
+
+
+def test_logged_metrics_are_rounded_and_stored_in_full(finished):
+    """What is printed (the run's log line) is rounded to 4 significant digits; metrics.json keeps full precision."""
+    import re
+
+    folder = finished["runs"] / finished["voc"]
+    (line,) = [ln for ln in (folder / "log.txt").read_text().splitlines() if " evaluated: " in ln]
+    assert not re.search(r"\d\.\d{5,}|\d{5,}\.\d", line.split(" evaluated: ")[1]), line
+    stored = json.loads((folder / "metrics.json").read_text())["voc07_cls_map"]
+    assert f"voc07_cls_map {stored:.4g}," in line
+
+
+def test_top_k_error_gives_a_top_k_example(finished, tmp_path):
+    result = CliRunner().invoke(cli, ["localize-error", "--run", finished["ilsvrc"], "--runs-dir",
+                                      str(finished["runs"]), "--top-k", "0,5", "--out", str(tmp_path / "loc")])
+    assert result.exit_code == 2
+    assert "--top-k '0,5'" in result.stderr and "e.g. 1,5" in result.stderr and "224" not in result.stderr

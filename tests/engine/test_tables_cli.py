@@ -210,3 +210,12 @@ def test_unusable_runs_dir_is_one_line_with_synthetic_data(tmp_path, command):
         result = CliRunner().invoke(cli, [*SYNTHETIC[command], "--runs-dir", str(locked / "runs"),
                                           "--out", str(tmp_path / "o")])
         _one_line_exit_2(result, "--runs-dir", str(locked))
+
+
+def test_every_schedule_field_has_a_rule_that_the_named_schedules_keep():
+    from gwapbench.engine.detection_schedules import DETECTION_SCHEDULES
+    from gwapbench.engine.schedules import FIELD_RULES, OVERRIDABLE, SCHEDULES, check_overrides
+
+    assert set(FIELD_RULES) == set(OVERRIDABLE)
+    for schedule in [*SCHEDULES.values(), *(d.schedule for d in DETECTION_SCHEDULES.values())]:
+        check_overrides(tuple((name, getattr(schedule, name)) for name in OVERRIDABLE))
