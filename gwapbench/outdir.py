@@ -117,13 +117,14 @@ def _check_location(path: Path, argument: str) -> None:
         raise InputError(f"{argument} {path}: {blocker} is a file, not a folder")
 
 
-def check_folder_location(path: Path, argument: str) -> None:
-    """InputError (one line) unless `path` is a folder, or can be created as one, where this process may write:
-    it is no file, lies under no file, and it (or its nearest existing parent) is writable."""
+def check_folder_location(path: Path, argument: str, writable: bool = True) -> None:
+    """InputError (one line) unless `path` is a folder, or can be created as one: it is no file, lies under no
+    file, and (with `writable`) it or its nearest existing parent is writable by this process."""
     path = Path(path)
     _check_location(path, argument)
-    absolute = Path(os.path.abspath(path))
-    _check_writable(next(p for p in (absolute, *absolute.parents) if p.exists()), argument)
+    if writable:
+        absolute = Path(os.path.abspath(path))
+        _check_writable(next(p for p in (absolute, *absolute.parents) if p.exists()), argument)
 
 
 def _check_writable(path: Path, argument: str) -> None:

@@ -74,7 +74,7 @@ def _generated(out: Path) -> bool:
 
 def synthetic_voc_root(runs_dir: Path) -> Path:
     """The cached synthetic VOC devkit, generated on first use."""
-    check_runs_dir(runs_dir)
+    check_runs_dir(runs_dir, writable=not _generated(runs_dir / SYNTHETIC_FOLDER))
     return generated_once(runs_dir / SYNTHETIC_FOLDER, make_synthetic_voc) / "VOCdevkit" / VOC_YEAR
 
 
@@ -139,7 +139,7 @@ SYNSET_MAPPING = "LOC_synset_mapping.txt"
 
 def synthetic_ilsvrc_root(runs_dir: Path) -> Path:
     """The cached synthetic ILSVRC tree (`make_synthetic_ilsvrc` defaults), generated on first use."""
-    check_runs_dir(runs_dir)
+    check_runs_dir(runs_dir, writable=not _generated(runs_dir / SYNTHETIC_ILSVRC_FOLDER))
     return generated_once(runs_dir / SYNTHETIC_ILSVRC_FOLDER, make_synthetic_ilsvrc)
 
 

@@ -291,10 +291,10 @@ class Run:
         return metrics
 
 
-def check_runs_dir(root: Path) -> None:
-    """InputError naming --runs-dir unless it is (or can be created as) a writable folder; before anything is
-    written into it (the synthetic datasets included)."""
-    check_folder_location(root, "--runs-dir")
+def check_runs_dir(root: Path, writable: bool = True) -> None:
+    """InputError naming --runs-dir unless it is (or can be created as) a folder, and with `writable` one this
+    process may write into; before anything is written into it (the synthetic datasets included)."""
+    check_folder_location(root, "--runs-dir", writable)
 
 
 class RunStore:
@@ -302,7 +302,7 @@ class RunStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        check_runs_dir(self.root)
+        check_runs_dir(self.root, writable=False)  # a store of finished runs may be read-only
 
     def run(self, run_id: str) -> Run:
         return Run(self.root / run_id, run_id)

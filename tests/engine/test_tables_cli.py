@@ -198,18 +198,29 @@ def test_a_method_given_twice_is_refused(tmp_path, command, methods):
 
 
 @pytest.mark.parametrize("command", sorted(SYNTHETIC))
-def test_unusable_runs_dir_is_one_line_with_synthetic_data(tmp_path, command):
+def test_unusable_runs_dir_is_one_line_with_synthetic_data(tmp_path, command, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     for runs in (blocker, blocker / "sub"):
         result = CliRunner().invoke(cli, [*SYNTHETIC[command], "--runs-dir", str(runs), "--out", str(tmp_path / "o")])
         _one_line_exit_2(result, "--runs-dir", str(blocker))
-    if os.geteuid() != 0:  # root writes into read-only folders
-        locked = tmp_path / "locked"
-        locked.mkdir(mode=0o555)
-        result = CliRunner().invoke(cli, [*SYNTHETIC[command], "--runs-dir", str(locked / "runs"),
-                                          "--out", str(tmp_path / "o")])
-        _one_line_exit_2(result, "--runs-dir", str(locked))
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    if os.geteuid() == 0:  # root writes into read-only folders: refuse the write probe as the mount would
+        import tempfile
+
+        real = tempfile.mkstemp
+
+        def refuse(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir) == locked:
+                raise PermissionError(13, "Permission denied")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    result = CliRunner().invoke(cli, [*SYNTHETIC[command], "--runs-dir", str(locked / "runs"),
+                                      "--out", str(tmp_path / "o")])
+    _one_line_exit_2(result, "--runs-dir", str(locked), "not writable")
+    assert not (locked / "runs").exists()
 
 
 def test_every_schedule_field_has_a_rule_that_the_named_schedules_keep():
