@@ -10,6 +10,10 @@ target and renames it into place at the end, so a failed or killed run leaves th
 it was. Staging folders are named `.<name>.<pid>.<random>.partial`; one whose process is gone
 is removed by the next run that writes the same folder.
 
+Single report files (`check --markdown/--junit`) follow the same rule (`prepare_output_file`): each
+carries `REPORT_MARKER` in a comment near its top, and gwapbench replaces an existing file only when
+it finds that marker there; any other file is the user's and is never overwritten.
+
 A command that fails leaves no folder behind that it created and wrote nothing into: inside
 `removing_unused_output_folders()` (the CLI wraps every command in it), the folders that
 `prepare_output_folder` creates are recorded, and when the block raises, each one that still
@@ -32,6 +36,8 @@ from gwapbench.atomic import default_mode, write_text_atomic
 from gwapbench.errors import InputError
 
 MARKER_NAME = ".gwapbench-output"
+REPORT_MARKER = "written by gwapbench; gwapbench may replace this file"
+_REPORT_HEAD = 512  # bytes of a file searched for REPORT_MARKER
 _STAGING_SUFFIXES = (".partial", ".old")
 # One list per active `removing_unused_output_folders` block: (folder, the top-most folder created for it).
 _created_records: list[list[tuple[Path, Path]]] = []
@@ -111,6 +117,16 @@ def _check_location(path: Path, argument: str) -> None:
         raise InputError(f"{argument} {path}: {blocker} is a file, not a folder")
 
 
+def check_folder_location(path: Path, argument: str, writable: bool = True) -> None:
+    """InputError (one line) unless `path` is a folder, or can be created as one: it is no file, lies under no
+    file, and (with `writable`) it or its nearest existing parent is writable by this process."""
+    path = Path(path)
+    _check_location(path, argument)
+    if writable:
+        absolute = Path(os.path.abspath(path))
+        _check_writable(next(p for p in (absolute, *absolute.parents) if p.exists()), argument)
+
+
 def _check_writable(path: Path, argument: str) -> None:
     """Create and delete a probe file in `path`: the only test that also holds for ACLs and read-only mounts."""
     try:
@@ -176,6 +192,33 @@ def prepare_output_folder(
     return path
 
 
+def is_gwapbench_file(path: str | os.PathLike[str]) -> bool:
+    """True when the first bytes of the file at `path` carry `REPORT_MARKER` (a report gwapbench wrote)."""
+    try:
+        with open(path, "rb") as handle:
+            return REPORT_MARKER.encode() in handle.read(_REPORT_HEAD)
+    except OSError:
+        return False
+
+
+def prepare_output_file(path: Path, argument: str) -> Path:
+    """Check a report path before any work; return it. InputError (one line) when `path` is a folder, lies under
+    a file, its folder cannot be created or written, or it exists without `REPORT_MARKER` (gwapbench did not
+    write it). The file itself is written later, atomically, with the marker."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{argument} {path}: is a folder; give a file path")
+    blocker = _first_file_above(path)
+    if blocker is not None:
+        raise InputError(f"{argument} {path}: {blocker} is a file, not a folder")
+    if path.exists() and not is_gwapbench_file(path):
+        raise InputError(f"{argument} {path}: exists and gwapbench did not write it (no \"{REPORT_MARKER}\" line); "
+                         "it will not overwrite it: choose another path")
+    parent = Path(os.path.abspath(path)).parent
+    _check_writable(next(p for p in (parent, *parent.parents) if p.exists()), argument)
+    return path
+
+
 def lock_owner(path: Path) -> int | None:
     """The process id written in a lock file, or None when it is missing or unreadable."""
     try:
@@ -220,8 +263,9 @@ def _staging_dir(target: Path, suffix: str) -> Path:
 
 
 @contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Within the block, SIGTERM raises SystemExit(143) so that cleanup code runs (main thread only)."""
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises SystemExit(143) so that cleanup code runs as on Ctrl-C: locks are
+    released, staging folders and unused new output folders removed (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -252,7 +296,7 @@ def replace_folder(target: Path, *, argument: str = "--out", replace: bool = Fal
         raise InputError(f"{argument} {shown}: folder is not empty (pass --overwrite to replace it)")
     remove_stale_staging(target)
     try:
-        with _sigterm_raises():
+        with sigterm_raises():
             staging = _staging_dir(target, ".partial")
             trash: Path | None = None
             try:

@@ -3,7 +3,8 @@
 All three show every compared row as (key, reference, produced, delta, tolerance, verdict); the text
 and Markdown forms then list the extra rows and end with the one-line summary. The JUnit XML holds
 one testcase per compared row (a failure as `<failure>`) and one skipped testcase per extra row,
-for CI systems that display test reports.
+for CI systems that display test reports. The Markdown and XML files open with a comment holding
+`gwapbench.outdir.REPORT_MARKER`, by which a rerun recognises a report it may replace.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 
+from gwapbench.outdir import REPORT_MARKER
 from gwapbench.regression import CheckResult, RowCheck, RowKey, Verdict
 
 HEADER = ("table", "net", "method", "setting", "metric", "reference", "produced", "delta", "tolerance", "verdict")
@@ -62,7 +64,7 @@ def _markdown_cell(text: str) -> str:
 def render_markdown(result: CheckResult, title: str) -> str:
     """A Markdown section (for a CI job summary): title, summary in bold, the diff table, the extra rows."""
     align = ["---:" if name in NUMERIC else "---" for name in HEADER]
-    lines = [f"### {_markdown_cell(title)}", "", f"**{result.summary()}**", "",
+    lines = [f"<!-- {REPORT_MARKER} -->", f"### {_markdown_cell(title)}", "", f"**{result.summary()}**", "",
              "| " + " | ".join(HEADER) + " |", "| " + " | ".join(align) + " |"]
     for row in result.rows:
         cells = [_markdown_cell(c) for c in _cells(row)]
@@ -96,4 +98,6 @@ def render_junit(result: CheckResult, title: str) -> bytes:
     for key in result.extra:
         ET.SubElement(_testcase(suite, key), "skipped", message="extra row: not in the reference")
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    declaration, _, body = document.partition(b"\n")
+    return declaration + f"\n<!-- {REPORT_MARKER} -->\n".encode() + body + b"\n"

@@ -15,6 +15,7 @@ LAYERS = {
     "gwapbench.errors": 0,
     "gwapbench.atomic": 0,
     "gwapbench.outdir": 0,
+    "gwapbench.npz": 0,  # .npz archives read with a reason when they cannot be
     "gwapbench.compiled": 0,  # numba set-up (cache folder), shared by compiled kernels
     "reference_models": 1,
     "gwapbench.data": 1,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from gwapbench import __version__
@@ -67,3 +68,12 @@ def test_help_imports_no_heavy_module():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=repo, check=True)
     assert done.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--heatmaps", "maps.npz"], ["table4", "--data", "synthetic"],
+                                     ["localize-error", "--run", "r"]])
+@pytest.mark.parametrize("value", ["nan", "-nan", "NaN"])
+def test_threshold_nan_is_refused_by_the_parser(tmp_path, command, value):
+    result = CliRunner().invoke(cli, [*command, "--threshold", value, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "--threshold" in result.output and not (tmp_path / "out").exists()

@@ -322,7 +322,8 @@ def test_predictions_must_cover_single_label_images(shared_data, tmp_path):
                                                                                                27555, 48107)})
     predictions.write_text("image_id,top1\nILSVRC2012_val_00006947,0\n")
     result = _run("--heatmaps", str(store), "--wsol-metadata", wsol, "--predictions", str(predictions))
-    _assert_one_line_error(result, "--predictions: nothing for image ILSVRC2012_val_00010453 (4 images lack one)")
+    _assert_one_line_error(result, f"--predictions {predictions}: nothing for image ILSVRC2012_val_00010453 "
+                                   "(4 images lack one)")
 
 
 def test_on_missing_skip_evaluates_the_rest(shared_data, tmp_path):
@@ -397,3 +398,68 @@ def test_gt_known_normalizes_class_agnostic_maps_by_default(tmp_path):
         raw = evaluate_heatmaps(maps, samples, metrics=["gt-known"], normalize="none")
     assert normalized["settings"]["normalize"] == "minmax" and normalized["metrics"]["gt_known_loc_accuracy"] == 1.0
     assert raw["metrics"]["gt_known_loc_accuracy"] == 0.0
+
+
+# ---------------------------------------------------------------- hardening (issue 19)
+
+
+@pytest.mark.parametrize("content, reason", [(b"", "empty file (0 bytes)"), (b"image,map\n", "not an .npz archive"),
+                                             (b"PK\x03\x04 cut short", "not an .npz archive")])
+def test_an_unreadable_npz_names_the_file_and_why(tmp_path, content, reason):
+    path = tmp_path / "maps.npz"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=re.escape(f"--heatmaps {path}: {reason}")):
+        open_heatmaps(path)
+    from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_voc
+
+    make_synthetic_voc(tmp_path / "voc", {"test": 1}, size=32)  # the command reads the dataset first
+    result = _run("--heatmaps", str(path), "--voc-root", str(tmp_path / "voc" / "VOCdevkit" / VOC_YEAR))
+    assert result.exit_code == 2 and str(path) in result.output and "Aborted" not in result.output, result.output
+
+
+def test_ranked_predictions_take_only_ascii_digits_and_say_nor_only_with_names(tmp_path):
+    bad = tmp_path / "ranked.csv"
+    bad.write_text("image_id,top1\nx,\u00b2\n")  # '²'.isdigit() is True, int('²') fails
+    with pytest.raises(InputError, match=re.escape(f"--predictions {bad}: line 2, column top1: '\u00b2' is neither "
+                                                   "a class index in 0..2 nor a class name")):
+        read_predictions(bad, 3, ["n0", "n1", "n2"])
+    with pytest.raises(InputError, match=re.escape("'\u00b2' is not a class index in 0..2")):
+        read_predictions(bad, 3)
+    bad.write_text("image_id,top1\nx,\u0663\n")  # ARABIC-INDIC DIGIT THREE: int() takes it, it is no CSV index
+    with pytest.raises(InputError, match="is not a class index"):
+        read_predictions(bad, 5)
+
+
+def test_an_image_without_a_prediction_names_the_predictions_file(tmp_path):
+    a, b = _sample("a", 30, 30, (5, 5, 20, 20), label=3), _sample("b", 30, 30, (5, 5, 20, 20), label=7)
+    csv = tmp_path / "top1.csv"
+    csv.write_text("image_id,top1\na,3\n")
+    store = _npz(tmp_path / "m.npz", {"a": _box_map(30, 30, (5, 5, 20, 20)), "b": _box_map(30, 30, (5, 5, 20, 20))})
+    with open_heatmaps(store) as maps, pytest.raises(InputError, match=re.escape(
+            f"--predictions {csv}: nothing for image b")):
+        evaluate_heatmaps(maps, [a, b], read_predictions(csv, 10), metrics=["loc-error"])
+
+
+@pytest.mark.parametrize("folder", [False, True])
+def test_a_map_above_the_size_limit_is_refused_before_it_is_loaded(tmp_path, monkeypatch, folder):
+    """The limit is read from the stored array's header, so a 30000 x 30000 map is refused without loading it
+    (peak memory in docs/evaluate.md); here the limit is lowered to 20 x 20 = 400 pixels."""
+    import gwapbench.evaluation.heatmaps_io as heatmaps_io
+
+    monkeypatch.setattr(heatmaps_io, "MAX_MAP_PIXELS", 400)
+    a = _sample("a", 30, 30, (5, 5, 20, 20), label=3)
+    for shape, refused in (((20, 20), False), ((20, 21), True)):
+        maps = {"a": np.ones(shape, dtype=np.float32)}
+        if folder:
+            path = tmp_path / f"maps{shape[1]}"
+            path.mkdir()
+            np.save(path / "a.npy", maps["a"])
+        else:
+            path = _npz(tmp_path / f"m{shape[1]}.npz", maps)
+        with open_heatmaps(path) as store:
+            if refused:
+                with pytest.raises(InputError, match=re.escape("heat map of image a: 20x21 = 420 pixels, above the "
+                                                               "limit of 400")):
+                    evaluate_heatmaps(store, [a], metrics=["gt-known"])
+            else:
+                assert evaluate_heatmaps(store, [a], metrics=["gt-known"])["images"] == 1

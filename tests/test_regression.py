@@ -384,3 +384,35 @@ def test_tolerance_files_round_trip(tmp_path):
                                                           ("b_metric", 6.0, 3.0, "max-min over y")])
     assert path == tolerance_file(tmp_path / "table9.csv") == tmp_path / "table9.tolerances.csv"
     assert read_tolerance_file(path) == {"a_metric": 0.25, "b_metric": 6.0}
+
+
+@pytest.mark.parametrize("option", ["--markdown", "--junit"])
+def test_a_report_never_overwrites_a_file_gwapbench_did_not_write(tmp_path, reference, option):
+    produced = write_table(tmp_path / "produced.csv", REFERENCE_ROWS)
+    notes = tmp_path / "notes.md"
+    notes.write_text("# my notes\n\nwritten by me\n")
+    result = run_check(str(produced), "--reference", str(reference), option, str(notes))
+    assert_bad_input(result, f"{option} {notes}", "did not write")
+    assert notes.read_text() == "# my notes\n\nwritten by me\n"
+    assert "PASSED" not in result.output  # checked before comparing
+
+
+@pytest.mark.parametrize("option", ["--markdown", "--junit"])
+def test_a_rerun_replaces_the_report_it_wrote(tmp_path, reference, option):
+    report = tmp_path / "reports" / "check.out"
+    first = write_table(tmp_path / "first.csv", REFERENCE_ROWS)
+    assert run_check(str(first), "--reference", str(reference), option, str(report)).exit_code == 0
+    second = write_table(tmp_path / "second.csv", with_value(REFERENCE_ROWS, 0, "99"))
+    assert run_check(str(second), "--reference", str(reference), option, str(report)).exit_code == 1
+    assert "99" in report.read_text()  # the second check's report replaced the first's
+    assert sorted(p.name for p in report.parent.iterdir()) == ["check.out"]
+
+
+@pytest.mark.parametrize("option", ["--markdown", "--junit"])
+def test_a_report_under_a_file_is_refused_before_comparing(tmp_path, reference, option):
+    produced = write_table(tmp_path / "produced.csv", REFERENCE_ROWS)
+    blocker = tmp_path / "afile"
+    blocker.write_text("mine")
+    result = run_check(str(produced), "--reference", str(reference), option, str(blocker / "r.md"))
+    assert_bad_input(result, f"{option} {blocker / 'r.md'}", f"{blocker} is a file")
+    assert "PASSED" not in result.output and blocker.read_text() == "mine"

@@ -4,8 +4,9 @@ Commands live in one module per topic (`data`, `tables`, `ilsvrc`, `detection`, 
 and are registered here. User errors
 (`gwapbench.errors.InputError`, and `reference_models.errors.WeightsError` for unusable weights)
 print as one line on stderr and exit with code 2, without a traceback. A command that fails (user
-error or not) leaves no new `--out` folder behind that it created and wrote nothing into
-(`gwapbench.outdir.removing_unused_output_folders`).
+error or not, Ctrl-C or SIGTERM: SIGTERM exits with code 143 through the same cleanup) leaves no new
+`--out` folder behind that it created and wrote nothing into
+(`gwapbench.outdir.removing_unused_output_folders`), and no run lock.
 
 Start-up stays light: command modules import torch, torchvision and the heavy parts of the
 library inside the command functions, so that `gwapbench --help` loads none of them.
@@ -19,7 +20,7 @@ import click
 
 from gwapbench import __version__
 from gwapbench.errors import InputError
-from gwapbench.outdir import removing_unused_output_folders
+from gwapbench.outdir import removing_unused_output_folders, sigterm_raises
 from reference_models.errors import WeightsError
 
 USER_ERRORS = (InputError, WeightsError)
@@ -31,7 +32,7 @@ class UserErrorGroup(click.Group):
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
-            with removing_unused_output_folders():
+            with sigterm_raises(), removing_unused_output_folders():
                 return super().invoke(ctx)
         except USER_ERRORS as err:
             click.echo(f"error: {err}", err=True)

@@ -8,16 +8,17 @@ import click
 
 from gwapbench.atomic import write_bytes_atomic, write_text_atomic
 from gwapbench.errors import InputError
+from gwapbench.outdir import prepare_output_file
 
 
 def _check_output_path(path: Path | None, option: str, inputs: list[Path]) -> None:
-    """Refuse a report path that is a folder or one of the input files."""
+    """Refuse a report path that is one of the input files, then apply the output rule (`prepare_output_file`:
+    never a folder, a path under a file, or a file gwapbench did not write)."""
     if path is None:
         return
-    if path.is_dir():
-        raise InputError(f"{option} {path}: is a folder; give a file path")
-    if path.exists() and any(p.exists() and path.samefile(p) for p in inputs):
+    if path.is_file() and any(p.exists() and path.samefile(p) for p in inputs):
         raise InputError(f"{option} {path}: is an input file of this check; give another path")
+    prepare_output_file(path, option)
 
 
 @click.command("check")
@@ -32,9 +33,11 @@ def _check_output_path(path: Path | None, option: str, inputs: list[Path]) -> No
 @click.option("--default-tol", default="0", show_default=True, metavar="ABS",
               help="Absolute tolerance for metrics without a --tol.")
 @click.option("--markdown", type=click.Path(path_type=Path), default=None,
-              help="Also write the diff table as Markdown (e.g. for a CI job summary).")
+              help="Also write the diff table as Markdown (e.g. for a CI job summary). Replaces only a report "
+                   "gwapbench wrote.")
 @click.option("--junit", type=click.Path(path_type=Path), default=None,
-              help="Also write JUnit XML: one testcase per row, failures as <failure>.")
+              help="Also write JUnit XML: one testcase per row, failures as <failure>. Replaces only a report "
+                   "gwapbench wrote.")
 def check_command(
     produced: Path, reference: Path | None, against_paper: bool, tols: tuple[str, ...], default_tol: str,
     markdown: Path | None, junit: Path | None,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from gwapbench.cli.options import seed_option
 from gwapbench.cli.tables import _split_names, parse_overrides, write_and_print
 from gwapbench.errors import InputError
 
@@ -47,8 +48,7 @@ def detection_options(command: Callable) -> Callable:
                      help="Training schedule (default: quick for --net tiny, paper otherwise)."),
         click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Replace a schedule field, e.g. --override iterations=200 (part of the run id)."),
-        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="Seed of the training order and of the box-proportion split."),
+        seed_option("Seed of the training order and of the box-proportion split."),
         click.option("--weights", default="default", show_default=True,
                      help='Backbone weights: "default" (torchvision ImageNet), "none", or a file path.'),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:INDEX."),
@@ -67,10 +67,11 @@ def _table5_options(net, data, voc_root, voc2012_root, on_bad_file, schedule, ov
 
     check_choices(methods, proportions)
     net = net or ("tiny" if data == "synthetic" else "resnet50")
+    overrides = parse_overrides(overrides)
     source = resolve_detection_source(data, runs_dir, voc_root, voc2012_root, on_bad_file)
     return Table5Options(source=source, runs_dir=runs_dir, net=net,
                          schedule=schedule or ("quick" if net == "tiny" else "paper"), methods=methods,
-                         proportions=proportions, seed=seed, overrides=parse_overrides(overrides), weights=weights,
+                         proportions=proportions, seed=seed, overrides=overrides, weights=weights,
                          engine=EngineOptions(device=device, workers=workers))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.options import dataset_root_options
+from gwapbench.cli.options import FiniteFloatRange, dataset_root_options
 from gwapbench.errors import InputError
 from gwapbench.outdir import prepare_output_folder
 
@@ -46,7 +46,7 @@ def _write_results(out: Path, result: dict) -> None:
               help=f"Comma-separated subset of {METRIC_NAMES} (default: all the inputs allow).")
 @click.option("--on-missing", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="An image without a map (or prediction): fail, or leave it out and report the count.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+@click.option("--threshold", type=FiniteFloatRange(0, 1), default=0.2, show_default=True,
               help="Box threshold: fraction of the map's max (CAM).")
 @click.option("--normalize", type=click.Choice(["minmax", "none"]), default="minmax", show_default=True,
               help="Before the box threshold (gt-known, loc-error): min-max to [0, 1] (maps of any method, as "

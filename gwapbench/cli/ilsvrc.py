@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from gwapbench.cli.options import FiniteFloatRange, seed_option
 from gwapbench.cli.tables import _split_names, figures_group, parse_overrides, write_and_print
 from gwapbench.errors import InputError
 
@@ -21,11 +22,11 @@ BOX_METHODS = ("largest_component", "cam_legacy")
 SCHEDULE_NAMES = {"paper": "ilsvrc_paper", "quick": "quick", "ci": "ci"}
 
 
-def parse_ints(text: str, argument: str, low: int = 1) -> tuple[int, ...]:
-    """Comma-separated integers >= low ("224,448,672"); InputError naming the argument."""
+def parse_ints(text: str, argument: str, low: int = 1, example: str = "224,448,672") -> tuple[int, ...]:
+    """Comma-separated integers >= low ("224,448,672"); InputError naming the argument, with `example`."""
     parts = [p.strip() for p in text.split(",")]
-    if not all(p.isdigit() and int(p) >= low for p in parts):
-        raise InputError(f"{argument} {text!r}: expected comma-separated integers >= {low}, e.g. 224,448,672")
+    if not all(p.isascii() and p.isdigit() and int(p) >= low for p in parts):
+        raise InputError(f"{argument} {text!r}: expected comma-separated integers >= {low}, e.g. {example}")
     return tuple(int(p) for p in parts)
 
 
@@ -51,7 +52,7 @@ def data_options(command: Callable) -> Callable:
 def box_rule_options(command: Callable) -> Callable:
     """How boxes come out of the maps."""
     options = [
-        click.option("--threshold", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+        click.option("--threshold", type=FiniteFloatRange(0, 1), default=0.2, show_default=True,
                      help="Foreground: pixels above this fraction of the map's maximum."),
         click.option("--box-method", type=click.Choice(BOX_METHODS), default="largest_component", show_default=True,
                      help="largest_component (the CAM paper's text) or cam_legacy (the CAM release's generator)."),
@@ -83,7 +84,7 @@ def table_options(command: Callable) -> Callable:
                      help="Training schedule (default: quick for --net tiny, paper otherwise)."),
         click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Replace a schedule field, e.g. --override iterations=200 (repeatable)."),
-        click.option("--seed", type=int, default=0, show_default=True),
+        seed_option(),
         click.option("--weights", default="default", show_default=True,
                      help='"default" (torchvision ImageNet weights), "none", or a file path.'),
     ]
@@ -116,11 +117,10 @@ def _options(net, methods, pretrained_nets, extra_conv, schedule, overrides, see
     if unknown:
         raise InputError(f"--pretrained-nets: {', '.join(unknown)} (choose from {', '.join(PRETRAINED)})")
     name = SCHEDULE_NAMES[schedule] if schedule else ("quick" if net == "tiny" else "ilsvrc_paper")
+    overrides, methods = parse_overrides(overrides), tuple(_split_names(methods, "--methods") or ())
     config = resolve_ilsvrc_data(data, runs_dir, imagenet_root, on_bad_file)
-    table = TableOptions(net=net, data=config, runs_dir=runs_dir, schedule=name, seed=seed,
-                         overrides=parse_overrides(overrides), weights=weights,
-                         engine=EngineOptions(device=device, workers=workers),
-                         methods=tuple(_split_names(methods, "--methods") or ()))
+    table = TableOptions(net=net, data=config, runs_dir=runs_dir, schedule=name, seed=seed, overrides=overrides,
+                         weights=weights, engine=EngineOptions(device=device, workers=workers), methods=methods)
     return IlsvrcOptions(table, pretrained_nets=nets, extra_conv=extra_conv, scales=scales,
                          localization=localization or LocalizationOptions())
 
@@ -198,13 +198,14 @@ def _read_heatmaps(path: Path) -> dict:
     """An .npz in the run store's predictions format: image_ids, logits (N, C), maps (N, K, h, w), map_names."""
     import numpy as np
 
+    from gwapbench.npz import UnreadableNpz, read_npz
+
     if not path.is_file():
         raise InputError(f"--heatmaps {path}: file not found")
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-    except (OSError, ValueError) as err:
-        raise InputError(f"--heatmaps {path}: not a readable .npz ({err})") from err
+        arrays = read_npz(path)
+    except UnreadableNpz as err:
+        raise InputError(f"--heatmaps {path}: {err}") from err
     missing = [k for k in ("image_ids", "logits", "maps", "map_names") if k not in arrays]
     if missing:
         raise InputError(f"--heatmaps {path}: lacks the array(s) {', '.join(missing)} (image_ids, logits, maps, "
@@ -272,11 +273,9 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
     """
     import time
 
-    import numpy as np
-
     from gwapbench.atomic import write_text_atomic
     from gwapbench.data.ilsvrc import read_wsol_metadata
-    from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc_boxes, map_normalization
+    from gwapbench.engine.ilsvrc_evaluate import ILSVRC_TASK, evaluate_ilsvrc_boxes, map_normalization
     from gwapbench.engine.inputs import EngineOptions
     from gwapbench.engine.schedules import resolve_schedule
     from gwapbench.engine.sources import read_ilsvrc_split, resolve_ilsvrc_data
@@ -296,7 +295,7 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
         raise InputError("--scales: needs --run or --checkpoint (maps at other sizes are predicted by the model)")
     if heatmaps is not None and wsol_metadata is None and data is None:
         raise InputError("--heatmaps: give the ground truth (--wsol-metadata, --imagenet-root or --data synthetic)")
-    ks = parse_ints(top_k, "--top-k")
+    ks = parse_ints(top_k, "--top-k", example="1,5")
     if max_box_acc and scales is not None and len(parse_ints(scales, "--scales", low=16)) > 1:
         raise InputError("--max-box-acc: MaxBoxAcc scores one map per image (single-scale maps); drop --scales or "
                          "--max-box-acc")
@@ -304,6 +303,9 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
     prepare_output_folder(out, names)
     run = None if heatmaps is not None else _run_of(run_id, checkpoint, runs_dir)
     config = None if run is None else run.config()
+    if config is not None and config.task != ILSVRC_TASK:
+        raise InputError(f"run {run.id} is a VOC run (task {config.task}, made by table1 or table5); localize-error "
+                         "needs an ILSVRC run (made by table3)")
     if wsol_metadata is not None:
         samples, source = read_wsol_metadata(wsol_metadata), f"--wsol-metadata {wsol_metadata}"
     elif data is not None:
@@ -320,9 +322,8 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
         if not run.predictions_path.is_file() and run_id is not None:
             raise InputError(f"--run {run.id}: no predictions yet (finish it with table3, or pass --checkpoint)")
         engine = EngineOptions(device=device, workers=workers)
-        if run.predictions_path.is_file():  # the ids alone (an .npz reads its arrays lazily)
-            with np.load(run.predictions_path, allow_pickle=False) as stored_file:
-                samples = _align(samples, [str(i) for i in stored_file["image_ids"]], source)
+        if run.predictions_path.is_file():
+            samples = _align(samples, [str(i) for i in run.load_predictions()["image_ids"]], source)
         ranking = scale_predictions(run, config, schedule, samples, schedule.image_size, engine)
         stored = [ranking if size == schedule.image_size else scale_predictions(run, config, schedule, samples, size,
                                                                                 engine) for size in sizes]

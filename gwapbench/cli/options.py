@@ -10,6 +10,23 @@ import click
 
 F = TypeVar("F", bound=Callable)
 
+SEED_MAX = 2**32 - 1  # numpy's SeedSequence and torch.manual_seed both take 0..2**32-1
+
+
+def seed_option(help: str | None = None) -> Callable[[F], F]:
+    """--seed, one rule for every table command: an integer in 0..2**32-1, checked by the parser."""
+    return click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True, help=help)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses NaN (FloatRange lets it through: every comparison with NaN is false)."""
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number in the range {self._describe_range()}.", param, ctx)
+        return number
+
 _DATASET_ROOT_OPTIONS = (
     click.option("--voc-root", type=click.Path(path_type=Path), help="A devkit folder, e.g. VOCdevkit/VOC2007."),
     click.option(

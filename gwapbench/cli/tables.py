@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from gwapbench.cli.options import seed_option
 from gwapbench.errors import InputError
 
 NETS = ("caffenet", "googlenet", "vgg16", "resnet50", "tiny")
@@ -20,7 +21,10 @@ CAM_MAPS = ("predicted", "gt", "top1")
 
 
 def parse_overrides(values: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
-    """KEY=VALUE pairs (numbers parsed as int or float), sorted by key; InputError on a malformed one."""
+    """KEY=VALUE pairs (numbers parsed as int or float), sorted by key; InputError on a malformed one, an unknown
+    key or a value out of its field's type and range (`engine.schedules.check_overrides`)."""
+    from gwapbench.engine.schedules import check_overrides
+
     pairs = {}
     for text in values:
         key, sep, raw = text.partition("=")
@@ -34,7 +38,9 @@ def parse_overrides(values: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
             except ValueError as err:
                 raise InputError(f"--override {text!r}: the value must be a number") from err
         pairs[key] = value
-    return tuple(sorted(pairs.items()))
+    overrides = tuple(sorted(pairs.items()))
+    check_overrides(overrides)
+    return overrides
 
 
 def table_options(command: Callable, out_help: str = "Folder for the table's CSV and Markdown files.") -> Callable:
@@ -56,7 +62,7 @@ def table_options(command: Callable, out_help: str = "Folder for the table's CSV
         click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Replace a schedule field, e.g. --override iterations=200 (part of the run id)."),
         click.option("--methods", default=None, help="Comma-separated subset of the table's rows (default: all)."),
-        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
+        seed_option(),
         click.option("--weights", default="default", show_default=True,
                      help='Backbone weights: "default" (torchvision ImageNet), "none", or a file path.'),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:INDEX."),
@@ -76,6 +82,9 @@ def _split_names(text: str | None, argument: str) -> list[str] | None:
     names = [name.strip() for name in text.split(",")]
     if not all(names):
         raise InputError(f"{argument} {text!r}: expected comma-separated names")
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise InputError(f"{argument} {text!r}: {twice} is given twice")
     return names
 
 
@@ -86,12 +95,12 @@ def _table_setup(net, data, voc_root, classes, train_split, test_split, on_bad_f
     from gwapbench.engine.sources import resolve_data
     from gwapbench.tables.spec import TableOptions
 
+    overrides, methods = parse_overrides(overrides), tuple(_split_names(methods, "--methods") or ())
     config = resolve_data(data, runs_dir, voc_root, _split_names(classes, "--classes"), train_split, test_split,
                           on_bad_file)
     return TableOptions(net=net, data=config, runs_dir=runs_dir, schedule=schedule or default_schedule_name(net),
-                        seed=seed, overrides=parse_overrides(overrides), weights=weights,
-                        engine=EngineOptions(device=device, workers=workers), cam_map=cam_map,
-                        methods=tuple(_split_names(methods, "--methods") or ()))
+                        seed=seed, overrides=overrides, weights=weights,
+                        engine=EngineOptions(device=device, workers=workers), cam_map=cam_map, methods=methods)
 
 
 def _produce_and_write(spec_name: str, out: Path, setup_args: dict) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gwapbench.engine.schedules import OVERRIDABLE, Schedule
+from gwapbench.engine.schedules import Schedule, check_overrides
 from gwapbench.errors import InputError
 
 VOC0712_TRAINVAL_IMAGES = 16_551  # 5,011 VOC2007 + 11,540 VOC2012 trainval images
@@ -73,16 +73,12 @@ def resolve_detection_schedule(name: str, train_images: int,
     """(Schedule scaled to `train_images` with `overrides` applied, RFCNConfig keyword arguments)."""
     if name not in DETECTION_SCHEDULES:
         raise InputError(f"--schedule {name!r}: choose one of {', '.join(DETECTION_SCHEDULES)}")
-    unknown = [key for key, _ in overrides if key not in OVERRIDABLE]
-    if unknown:
-        raise InputError(f"unknown schedule field(s) {', '.join(unknown)}; choose from {', '.join(OVERRIDABLE)}")
+    check_overrides(overrides)
     spec = DETECTION_SCHEDULES[name]
     base = spec.schedule
     schedule = replace(base, iterations=scaled(base.iterations, train_images, spec.reference_images),
                        lr_step=scaled(base.lr_step, train_images, spec.reference_images))
     schedule = replace(schedule, **dict(overrides))
-    if schedule.iterations < 1 or schedule.batch_size < 1 or schedule.lr_step < 1 or schedule.image_size < 16:
-        raise InputError(f"schedule {name}: iterations, batch_size and lr_step must be >= 1, image_size >= 16")
     size = schedule.image_size
     head = {"min_size": size, "max_size": round(size * LONGER_SIDE_RATIO),
             "anchor_sizes": tuple(round(a * size / PAPER_SHORTER_SIDE) for a in PAPER_ANCHORS), **spec.head}

@@ -99,10 +99,13 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
                                 weight_decay=schedule.weight_decay)
     start = 0
     if run.checkpoint_path.is_file():
-        state = torch.load(run.checkpoint_path, map_location=device, weights_only=True)
-        task.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["iteration"])
+        state = run.load_checkpoint(device)
+        try:
+            task.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise run.damaged(run.checkpoint_path, f"does not fit the run's model: {err}".splitlines()[0]) from err
+        start = state["iteration"]
     if start >= schedule.iterations:
         return
     batches = batches_from(start)  # before the progress bar: a cached dataset decodes (and fails) here
@@ -156,8 +159,8 @@ def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, dat
 
     return predict_then_evaluate(run, info, len(data.test), train_and_predict,
                                  lambda predictions: evaluate_run(config, predictions, data),
-                                 lambda metrics: ", ".join(f"{k} {v}" for k, v in metrics.items()
-                                                           if not isinstance(v, dict)))
+                                 lambda metrics: ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                           for k, v in metrics.items() if not isinstance(v, dict)))
 
 
 def predict_then_evaluate(run: Run, info: distributed.Dist, test_images: int,

@@ -21,6 +21,8 @@ that, for regression checks. Their numbers were chosen for run time, not tuned t
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -64,6 +66,41 @@ SCHEDULES["ilsvrc_paper"] = Schedule("ilsvrc_paper", image_size=224, batch_size=
 
 OVERRIDABLE = tuple(f.name for f in fields(Schedule) if f.name != "name")
 
+# The type and range of each overridable field: (type, holds, what it must be). A float field takes an
+# int too; an int field takes only an int (1e3 and 1.5 are refused: the run id keeps the value as given).
+FIELD_RULES: dict[str, tuple[type, Callable[[Any], bool], str]] = {
+    "image_size": (int, lambda v: 16 <= v <= 4096, "an integer in 16..4096"),
+    "batch_size": (int, lambda v: v >= 1, "an integer >= 1"),
+    "lr": (float, lambda v: 0 < v <= 10, "a number in (0, 10]"),
+    "lr_step": (int, lambda v: v >= 1, "an integer >= 1"),
+    "iterations": (int, lambda v: v >= 1, "an integer >= 1"),
+    "momentum": (float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "weight_decay": (float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "lr_decay": (float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "flip_probability": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "checkpoint_every": (int, lambda v: v >= 1, "an integer >= 1"),
+}
+
+
+def _type_holds(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind is int:
+        return isinstance(value, int)
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_overrides(overrides: tuple[tuple[str, Any], ...]) -> None:
+    """InputError (one line, naming the key) unless every key is a schedule field (`OVERRIDABLE`) and its value
+    has the field's type and lies in its range (`FIELD_RULES`). Called before any data is read or run created."""
+    unknown = [key for key, _ in overrides if key not in FIELD_RULES]
+    if unknown:
+        raise InputError(f"unknown schedule field(s) {', '.join(unknown)}; choose from {', '.join(OVERRIDABLE)}")
+    for key, value in overrides:
+        kind, holds, wanted = FIELD_RULES[key]
+        if not _type_holds(value, kind) or not holds(value):
+            raise InputError(f"--override {key}={value!r}: {key} must be {wanted}")
+
 
 def schedule_label(name: str, overrides: tuple[tuple[str, Any], ...] = ()) -> str:
     """What a table row records as its schedule: the name, then each override as `+field=value`
@@ -77,13 +114,9 @@ def default_schedule_name(net: str) -> str:
 
 
 def resolve_schedule(name: str, overrides: tuple[tuple[str, Any], ...] = ()) -> Schedule:
-    """The named schedule with `overrides` ((field, value) pairs) applied; InputError on unknown names."""
+    """The named schedule with `overrides` ((field, value) pairs) applied; InputError on an unknown name or a
+    value out of its field's type or range (`check_overrides`)."""
     if name not in SCHEDULES:
         raise InputError(f"--schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
-    unknown = [key for key, _ in overrides if key not in OVERRIDABLE]
-    if unknown:
-        raise InputError(f"unknown schedule field(s) {', '.join(unknown)}; choose from {', '.join(OVERRIDABLE)}")
-    schedule = replace(SCHEDULES[name], **dict(overrides))
-    if schedule.iterations < 1 or schedule.batch_size < 1 or schedule.lr_step < 1 or schedule.image_size < 16:
-        raise InputError(f"schedule {name}: iterations, batch_size and lr_step must be >= 1, image_size >= 16")
-    return schedule
+    check_overrides(overrides)
+    return replace(SCHEDULES[name], **dict(overrides))

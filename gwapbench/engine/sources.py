@@ -29,6 +29,7 @@ from gwapbench.data.sample import Sample
 from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_ilsvrc, make_synthetic_voc
 from gwapbench.data.synthetic_shapes import CLASS_NAMES as SYNTHETIC_CLASSES
 from gwapbench.data.voc import CLASS_LIST_NAME, VOC_CLASSES, read_voc, voc_class_names
+from gwapbench.engine.store import check_runs_dir
 from gwapbench.errors import InputError
 from gwapbench.outdir import has_content, lock_owner, pid_alive
 
@@ -73,6 +74,7 @@ def _generated(out: Path) -> bool:
 
 def synthetic_voc_root(runs_dir: Path) -> Path:
     """The cached synthetic VOC devkit, generated on first use."""
+    check_runs_dir(runs_dir, writable=not _generated(runs_dir / SYNTHETIC_FOLDER))
     return generated_once(runs_dir / SYNTHETIC_FOLDER, make_synthetic_voc) / "VOCdevkit" / VOC_YEAR
 
 
@@ -137,6 +139,7 @@ SYNSET_MAPPING = "LOC_synset_mapping.txt"
 
 def synthetic_ilsvrc_root(runs_dir: Path) -> Path:
     """The cached synthetic ILSVRC tree (`make_synthetic_ilsvrc` defaults), generated on first use."""
+    check_runs_dir(runs_dir, writable=not _generated(runs_dir / SYNTHETIC_ILSVRC_FOLDER))
     return generated_once(runs_dir / SYNTHETIC_ILSVRC_FOLDER, make_synthetic_ilsvrc)
 
 

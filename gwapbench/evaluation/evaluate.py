@@ -203,8 +203,8 @@ def evaluate_heatmaps(
     guesses = None
     skipped_predictions = 0
     if predictions is not None and "loc-error" in chosen:
-        rows = match_keys(samples, frozenset(predictions.image_ids), images_root, "--predictions")
-        has_row = _present(samples, rows, on_missing, "--predictions")
+        rows = match_keys(samples, frozenset(predictions.image_ids), images_root, predictions.source)
+        has_row = _present(samples, rows, on_missing, predictions.source)
         skipped_predictions = int((keep & ~has_row).sum())
         keep &= has_row
         row_of = {image_id: i for i, image_id in enumerate(predictions.image_ids)}

@@ -12,14 +12,20 @@ Three stores, each mapping an image id to one 2-D array:
   id's path) keeps the id's extension, `val/ILSVRC2012_val_00000001.JPEG.npy`; its README and
   docstring show the id without extension, `val/ILSVRC2012_val_00000001.npy`. Both are accepted.
 
+A map larger than `MAX_MAP_PIXELS` (25 million pixels, e.g. 5000 x 5000) is refused with one line
+naming the image before it is loaded: its shape is read from the stored array's header. This bounds
+the memory one map takes (a 5000 x 5000 float32 map is 100 MB, its working copies a few times that);
+maps are resized to each image anyway, so a larger one gains nothing.
+
 An image's map is found under any of its keys (`sample_keys`): its path relative to the dataset's
 image folder with or without the extension, or its bare image id. Two maps for one image is an error.
 """
 
 from __future__ import annotations
 
-import os
+import math
 import zipfile
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -27,8 +33,10 @@ import numpy as np
 
 from gwapbench.data.sample import Sample
 from gwapbench.errors import InputError
+from gwapbench.npz import UnreadableNpz, member_shape, open_npz, read_member, stored_shape
 
 _NPY = ".npy"
+MAX_MAP_PIXELS = 25_000_000  # the largest map evaluated (module docstring)
 
 
 class HeatmapStore:
@@ -38,6 +46,10 @@ class HeatmapStore:
     keys: frozenset[str]
 
     def load(self, key: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        """The stored array's shape, read without loading the array."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -66,7 +78,15 @@ class NpyFolderStore(HeatmapStore):
         path = f"{self.path}/{key}{_NPY}"  # a string join: a Path per map costs ~5% of reading a 224x224 map
         try:
             return np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, EOFError) as err:
+            raise InputError(f"{path}: not a readable .npy array ({err})") from err
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        path = f"{self.path}/{key}{_NPY}"
+        try:
+            with open(path, "rb") as handle:
+                return stored_shape(handle)
+        except (OSError, ValueError, EOFError) as err:
             raise InputError(f"{path}: not a readable .npy array ({err})") from err
 
 
@@ -76,18 +96,22 @@ class NpzStore(HeatmapStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._archive = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, zipfile.BadZipFile) as err:
-            raise InputError(f"--heatmaps {path}: not a readable .npz archive ({err})") from err
-        if not isinstance(self._archive, np.lib.npyio.NpzFile):
-            raise InputError(f"--heatmaps {path}: holds one array, expected an .npz of one map per image id")
+            self._archive = open_npz(path)
+        except UnreadableNpz as err:
+            raise InputError(f"--heatmaps {path}: {err}") from err
         self.keys = frozenset(self._archive.files)
 
     def load(self, key: str) -> np.ndarray:
         try:
-            return self._archive[key]
-        except (OSError, ValueError, zipfile.BadZipFile) as err:
-            raise InputError(f"{self.path}: member {key!r} is not a readable array ({err})") from err
+            return read_member(self._archive, key)
+        except UnreadableNpz as err:
+            raise InputError(f"--heatmaps {self.path}: {err}") from err
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        try:
+            return member_shape(self._archive, key)
+        except UnreadableNpz as err:
+            raise InputError(f"--heatmaps {self.path}: {err}") from err
 
     def close(self) -> None:
         self._archive.close()
@@ -170,6 +194,7 @@ def check_heatmap_array(array: np.ndarray, image: str) -> np.ndarray:
     if it is not 2-D, is empty, is not real-valued or holds NaN or infinity."""
     if array.ndim != 2:
         raise InputError(f"heat map of image {image}: expected a 2-D array, got shape {array.shape}")
+    check_map_size(array.shape, image)
     if array.size == 0:
         raise InputError(f"heat map of image {image}: empty (shape {array.shape})")
     if array.dtype.kind not in "biuf":
@@ -181,7 +206,19 @@ def check_heatmap_array(array: np.ndarray, image: str) -> np.ndarray:
     return array
 
 
+def check_map_size(shape: tuple[int, ...], image: str) -> None:
+    """InputError naming the image when a map of `shape` holds more than `MAX_MAP_PIXELS` values."""
+    pixels = math.prod(shape)
+    if pixels > MAX_MAP_PIXELS:
+        raise InputError(f"heat map of image {image}: {'x'.join(map(str, shape))} = {pixels} pixels, above the limit "
+                         f"of {MAX_MAP_PIXELS}: store it downsampled (each map is resized to its image anyway)")
+
+
 def iter_heatmaps(store: HeatmapStore, keys: Sequence[str]) -> Iterator[np.ndarray]:
-    """The checked maps of `keys`, one at a time, in order."""
+    """The checked maps of `keys`, one at a time, in order; each one's size checked before it is loaded (by a store
+    with `shape`, as both stores here; any object with `path`, `keys` and `load` serves as a store)."""
+    shape = getattr(store, "shape", None)
     for key in keys:
+        if shape is not None:
+            check_map_size(shape(key), key)
         yield check_heatmap_array(store.load(key), key)

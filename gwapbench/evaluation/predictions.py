@@ -29,6 +29,7 @@ class ClassPredictions:
 
     image_ids: list[str]
     guesses: np.ndarray
+    source: str = "--predictions"  # how errors name where the predictions came from
 
     def __post_init__(self) -> None:
         if self.guesses.ndim != 2 or len(self.guesses) != len(self.image_ids):
@@ -41,16 +42,15 @@ def _guess_indices(cells: np.ndarray, num_classes: int, class_names: list[str] |
     index_of = {name: i for i, name in enumerate(class_names or [])}
     indices = np.empty(len(values), dtype=np.int64)
     for j, value in enumerate(values.tolist()):
-        if value.isdigit() and int(value) < num_classes:
+        if value.isascii() and value.isdigit() and int(value) < num_classes:
             indices[j] = int(value)
         elif value in index_of:
             indices[j] = index_of[value]
         else:
             row, column = np.argwhere(cells == value)[0]
-            raise InputError(
-                f"--predictions {path}: line {row + 2}, column top{column + 1}: {value!r} is neither a class index in "
-                f"0..{num_classes - 1}" + (" nor a class name" if class_names else "")
-            )
+            what = (f"is neither a class index in 0..{num_classes - 1} nor a class name" if class_names
+                    else f"is not a class index in 0..{num_classes - 1}")
+            raise InputError(f"--predictions {path}: line {row + 2}, column top{column + 1}: {value!r} {what}")
     return indices[inverse.reshape(-1)].reshape(cells.shape)
 
 
@@ -81,8 +81,9 @@ def read_predictions(path: str | Path, num_classes: int, class_names: list[str] 
         line = int(np.flatnonzero(duplicated)[0]) + 2
         raise InputError(f"--predictions {path}: line {line}: image {ids[line - 2]} appears twice")
     values = table.iloc[:, 1:].to_numpy()
+    source = f"--predictions {path}"
     if ranked:
-        return ClassPredictions(ids, _guess_indices(values.astype(str), num_classes, class_names, path))
+        return ClassPredictions(ids, _guess_indices(values.astype(str), num_classes, class_names, path), source)
     try:
         scores = values.astype(np.float64)
     except ValueError as err:
@@ -92,4 +93,4 @@ def read_predictions(path: str | Path, num_classes: int, class_names: list[str] 
         row, column = np.argwhere(bad)[0]
         raise InputError(f"--predictions {path}: line {row + 2}, score column {column + 1}: not a finite number")
     order = np.argsort(-scores, axis=1, kind="stable")[:, : min(TOP_K, num_classes)]
-    return ClassPredictions(ids, order)
+    return ClassPredictions(ids, order, source)

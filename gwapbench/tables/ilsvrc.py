@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from gwapbench.config import RunConfig, data_fingerprint, run_id
 from gwapbench.data.ilsvrc import ILSVRC_NUM_CLASSES
@@ -136,7 +135,7 @@ def scale_predictions(run: Run, config: RunConfig, schedule: Schedule, test: lis
         device = resolve_device(engine.device, info)
         task = build_run_task(config, len(config.data.classes), size).to(device)
         if task.trainable:
-            task.load_state_dict(torch.load(run.checkpoint_path, map_location=device, weights_only=True)["model"])
+            task.load_state_dict(run.load_checkpoint(device)["model"])
         classes = None
         if not base and task.map_names not in ((), ("alpha",)):
             scale_predictions(run, config, schedule, test, schedule.image_size, engine, info)  # made if missing

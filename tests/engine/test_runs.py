@@ -203,3 +203,26 @@ def test_data_voc_takes_the_class_list_of_the_devkit(small_voc, tmp_path):
     with pytest.raises(InputError, match="needs the class names"):
         resolve_data("voc", tmp_path, bare)
     assert resolve_data("voc", tmp_path, bare, ["a", "b"]).classes == ("a", "b")
+
+
+def test_sigterm_cleans_up_like_ctrl_c(small_voc, tmp_path):
+    """A SIGTERM while training: exit 143, the run's lock released, and the new --out (holding only the marker,
+    the table is not written yet) removed; the checkpoint stays, so a rerun resumes."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "new" / "out"
+    process = subprocess.Popen(_train_command(small_voc, tmp_path / "runs", out), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    locks: list[Path] = []
+    while not locks and process.poll() is None and time.monotonic() < deadline:
+        locks = list((tmp_path / "runs").glob("tiny-gwap-*/lock"))
+        time.sleep(0.02)
+    assert locks, "the run never started"
+    while _checkpoint_iteration(locks[0].parent / "checkpoint.pt") < 2 and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert not locks[0].exists()
+    assert not (tmp_path / "new").exists()
+    assert (locks[0].parent / "checkpoint.pt").is_file() and not (locks[0].parent / "metrics.json").exists()

@@ -231,3 +231,83 @@ def test_missing_imagenet_weights_fail_in_one_line_before_training(small_voc, tm
     (line,) = result.output.strip().splitlines()
     assert "alexnet-owt-7be5be79.pth" in line and str(tmp_path / "hub") in line
     assert not list((tmp_path / "runs").glob("*/checkpoint.pt"))
+
+
+def _one_line_exit_2(result, *fragments: str) -> str:
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(f in lines[0] for f in fragments), result.stderr
+    return lines[0]
+
+
+SYNTHETIC = {"table1": ["table1", "--net", "tiny", "--data", "synthetic"],
+             "table3": ["table3", "--net", "tiny", "--data", "synthetic"],
+             "table5": ["table5", "--net", "tiny", "--data", "synthetic"]}
+
+
+@pytest.mark.parametrize("override, key", [
+    ("iterations=1.5", "iterations"), ("iterations=1e3", "iterations"), ("checkpoint_every=0", "checkpoint_every"),
+    ("lr=nan", "lr"), ("lr=-1", "lr"), ("lr=inf", "lr"), ("flip_probability=5", "flip_probability"),
+    ("image_size=8", "image_size"), ("momentum=1", "momentum"), ("batch_size=0", "batch_size")])
+@pytest.mark.parametrize("command", sorted(SYNTHETIC))
+def test_overrides_are_checked_before_any_data_or_run_folder(tmp_path, command, override, key):
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(cli, [*SYNTHETIC[command], "--override", override, "--runs-dir", str(runs),
+                                      "--out", str(tmp_path / "out"), "--device", "cpu"])
+    _one_line_exit_2(result, "--override", key)
+    assert not runs.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+@pytest.mark.parametrize("command", sorted(SYNTHETIC))
+def test_one_seed_rule_for_every_table(tmp_path, command, seed):
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(cli, [*SYNTHETIC[command], "--seed", seed, "--runs-dir", str(runs),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--seed" in result.output, result.output
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize("command, methods", [("table1", "gap,gap"), ("table3", "gap,gwap,gap"),
+                                              ("table5", "rfcn,rfcn")])
+def test_a_method_given_twice_is_refused(tmp_path, command, methods):
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(cli, [*SYNTHETIC[command], "--methods", methods, "--runs-dir", str(runs),
+                                      "--out", str(tmp_path / "out")])
+    _one_line_exit_2(result, "--methods", "twice")
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize("command", sorted(SYNTHETIC))
+def test_unusable_runs_dir_is_one_line_with_synthetic_data(tmp_path, command, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for runs in (blocker, blocker / "sub"):
+        result = CliRunner().invoke(cli, [*SYNTHETIC[command], "--runs-dir", str(runs), "--out", str(tmp_path / "o")])
+        _one_line_exit_2(result, "--runs-dir", str(blocker))
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    if os.geteuid() == 0:  # root writes into read-only folders: refuse the write probe as the mount would
+        import tempfile
+
+        real = tempfile.mkstemp
+
+        def refuse(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir) == locked:
+                raise PermissionError(13, "Permission denied")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    result = CliRunner().invoke(cli, [*SYNTHETIC[command], "--runs-dir", str(locked / "runs"),
+                                      "--out", str(tmp_path / "o")])
+    _one_line_exit_2(result, "--runs-dir", str(locked), "not writable")
+    assert not (locked / "runs").exists()
+
+
+def test_every_schedule_field_has_a_rule_that_the_named_schedules_keep():
+    from gwapbench.engine.detection_schedules import DETECTION_SCHEDULES
+    from gwapbench.engine.schedules import FIELD_RULES, OVERRIDABLE, SCHEDULES, check_overrides
+
+    assert set(FIELD_RULES) == set(OVERRIDABLE)
+    for schedule in [*SCHEDULES.values(), *(d.schedule for d in DETECTION_SCHEDULES.values())]:
+        check_overrides(tuple((name, getattr(schedule, name)) for name in OVERRIDABLE))
