@@ -231,6 +231,24 @@ def test_multiscale_cam_evaluation_against_a_literal_loop():
     assert 0 < np.mean(gt_hits) < 1
 
 
+def test_alpha_boxes_and_fmeasure_do_not_change_under_an_affine_change_of_the_map():
+    """The paper normalizes GWAP's weight map to [0, 1] (IV-B) before the Otsu threshold (Table II) and the 20 %
+    threshold (Table IV), so both see the same map for m and 4 m - 3 (exact in float16 for these maps). Under a
+    raw 20 %-of-max rule the floor of 1 lies below the threshold for 4 m - 3 but above it for m."""
+    from gwapbench.engine.evaluate import evaluate_predictions
+
+    samples, logits, coarse = _random_case(5, floor=1.0)
+    maps = coarse[:, :1].astype(np.float16).astype(np.float32)
+    moved = 4 * maps - 3
+    assert np.array_equal(moved.astype(np.float16).astype(np.float32), moved)
+    boxes = [evaluate_ilsvrc_boxes([_predictions(samples, logits, m, ["alpha"])], samples)[1] for m in (maps, moved)]
+    np.testing.assert_array_equal(boxes[1], boxes[0])
+    classes = [str(c) for c in range(logits.shape[1])]
+    fmeasure = [evaluate_predictions(_predictions(samples, logits, m, ["alpha"]), samples, classes)["otsu_fmeasure"]
+                for m in (maps, moved)]
+    assert fmeasure[1] == fmeasure[0]
+
+
 def test_blacklist_leaves_images_out_of_the_localization_error():
     """Maps with an exact zero background (raw and normalized thresholds agree): the blacklist is the subject.
     The excluded images are localized wrongly, so leaving them out lowers the error."""
