@@ -86,9 +86,10 @@ def test_table4_errors_equal_the_papers_box_rule_and_eval_clsloc(golden_store, m
         assert float(row["reproduced"]) == pytest.approx(expected["top1_loc_error"], rel=REL), row["setting"]
 
 
+_CASES = [(m, s, 0.2) for m in ("gap", "gmp", "gwap") for s in ([64], [64, 128])] + [("gap", [64], 0.5),
+                                                                                   ("gwap", [64], 0.5)]
 LOCALIZE_CASES = [pytest.param(method, sizes, threshold, id=f"{method}-{'+'.join(map(str, sizes))}-t{threshold}")
-                  for method, sizes, threshold in [(m, s, 0.2) for m in ("gap", "gmp", "gwap") for s in ([64], [64, 128])]
-                  + [("gap", [64], 0.5), ("gwap", [64], 0.5)]]
+                  for method, sizes, threshold in _CASES]
 
 
 @pytest.mark.parametrize(("method", "sizes", "threshold"), LOCALIZE_CASES)
