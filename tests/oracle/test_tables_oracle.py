@@ -106,3 +106,14 @@ def test_localize_error_numbers_and_boxes_equal_the_oracle(golden_store, tmp_pat
     assert result.exit_code == 0, result.output
     oracle.assert_localize_error_output(tmp_path, oracle.localization(golden_store / "runs", run_id, sizes, threshold))
 
+
+
+def test_the_oracle_modules_import_nothing_from_gwapbench():
+    """The literal loops stay independent of the code they check (reference_models is out of bounds too)."""
+    import ast
+
+    for name in ("literal.py", "runs.py"):
+        tree = ast.parse((Path(__file__).parent / name).read_text())
+        modules = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        modules += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+        assert not [m for m in modules if m.split(".")[0] in ("gwapbench", "reference_models")], (name, modules)
