@@ -63,3 +63,37 @@ def golden_store(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("golden")
     produce(GOLDEN_TABLES, base / "runs", base / "out")
     return base
+
+
+TABLE5_FAST = ("--net", "tiny", "--data", "synthetic", "--schedule", "ci", "--override", "iterations=2",
+               "--override", "batch_size=2", "--override", "image_size=64", "--override", "checkpoint_every=1",
+               "--device", "cpu", "--workers", "0")
+
+
+@pytest.fixture(scope="session")
+def table5_store(tmp_path_factory) -> tuple[Path, list[str]]:
+    """table5 twice (the second reuses the runs) and fig9 at proportion 0.1, on a 20-image synthetic set placed
+    where `--data synthetic` caches its dataset (so the command uses it instead of generating the default).
+    Returns (folder with runs/, out/ and fig/, [the three commands' outputs, fig9's layout]). Shared by the table5 tests and
+    the Table V oracle, so the R-FCN runs train once per session."""
+    from click.testing import CliRunner
+
+    from gwapbench.cli import cli
+    from gwapbench.data.synthetic import make_synthetic_voc
+    from tests.engine.figure_checks import captured_layouts
+
+    base = tmp_path_factory.mktemp("table5")
+    make_synthetic_voc(base / "runs" / "_datasets" / "synthetic-voc", {"train": 8, "val": 6, "test": 6}, size=64)
+    runner = CliRunner()
+    outputs = []
+    for _ in range(2):
+        result = runner.invoke(cli, ["table5", *TABLE5_FAST, "--proportions", "0.1", "--runs-dir",
+                                     str(base / "runs"), "--out", str(base / "out")])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    with captured_layouts() as layouts:
+        result = runner.invoke(cli, ["figures", "fig9", *TABLE5_FAST, "--proportion", "0.1", "--images", "2",
+                                     "--runs-dir", str(base / "runs"), "--out", str(base / "fig")])
+    assert result.exit_code == 0, result.output
+    outputs += [result.output, layouts[0]]
+    return base, outputs

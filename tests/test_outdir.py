@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -68,18 +71,49 @@ def test_unusable_locations_are_one_line_input_errors(tmp_path):
     assert not (a_file.parent / "sub").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_read_only_folder(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
+NOBODY = 65534  # the unprivileged user and group of Linux distributions
+
+
+@contextlib.contextmanager
+def _unprivileged():
+    """Run the block as user nobody when the tests run as root (as CI does): root writes into read-only folders.
+    The real user id stays root, so the effective ids are restored afterwards."""
+    if os.geteuid() != 0:
+        yield
+        return
     try:
-        with pytest.raises(InputError, match="not writable|cannot create"):
-            prepare_output_folder(locked / "sub")
-        with pytest.raises(InputError, match="not writable"):
-            prepare_output_folder(locked)
+        os.setegid(NOBODY)
+        os.seteuid(NOBODY)
+    except PermissionError:
+        os.setegid(0)
+        pytest.skip("running as root without the right to change the effective user id (CAP_SETUID)")
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def test_read_only_folder(tmp_path):
+    """A folder the user may not write into is refused before any work, and nothing is created in it. As root
+    the check runs as user nobody, in a folder under the system's temporary folder (pytest's tmp_path lies in a
+    folder only root may enter)."""
+    base = Path(tempfile.mkdtemp()) if os.geteuid() == 0 else tmp_path
+    base.chmod(0o755)
+    locked = base / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with _unprivileged():
+            with pytest.raises(InputError, match="cannot create"):
+                prepare_output_folder(locked / "sub")
+            with pytest.raises(InputError, match="not writable"):
+                prepare_output_folder(locked)
+        assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o700)
+        if base != tmp_path:
+            shutil.rmtree(base)
 
 
 def test_replace_refuses_user_folders_and_the_working_directory(tmp_path, monkeypatch):

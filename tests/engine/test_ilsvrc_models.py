@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 from torch import nn
 
 from gwapbench.data.ilsvrc import read_wsol_metadata
@@ -18,6 +17,7 @@ from gwapbench.engine.ilsvrc_models import backprop_saliency, build_ilsvrc_task
 from gwapbench.engine.sources import read_ilsvrc_val, resolve_ilsvrc_data
 from gwapbench.errors import InputError
 from reference_models.backbones import IMAGENET_MEAN, IMAGENET_STD, WeightsNotFoundError
+from tests.oracle import literal
 
 SIZE = 96  # small inputs keep the CPU test short; GoogLeNet then gives 6 x 6 maps
 
@@ -129,42 +129,43 @@ def test_backprop_saliency_against_autograd_per_image():
 
 # ------------------------------------------------------------------ evaluation against literal loops
 
-def _literal_box(heatmap: np.ndarray, threshold: float) -> np.ndarray:
-    labels, count = ndimage.label(heatmap > threshold * heatmap.max(), structure=np.ones((3, 3)))
-    if count == 0:
-        return np.zeros(4, np.int64)
-    sizes = [int(np.sum(labels == lab)) for lab in range(1, count + 1)]
-    rows, cols = np.nonzero(labels == 1 + sizes.index(max(sizes)))
-    return np.array([cols.min(), rows.min(), cols.max(), rows.max()])
+COARSE = 7  # stored map side
 
 
-def _literal_iou(a: np.ndarray, b: np.ndarray) -> float:
-    iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
-    ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
-    inter = max(iw, 0) * max(ih, 0)
-    area = lambda x: (x[2] - x[0] + 1) * (x[3] - x[1] + 1)  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
+def _blob_maps(rng: np.random.Generator, samples: list[Sample], on_object: np.ndarray, floor: float,
+               kinds: int) -> np.ndarray:
+    """(N, kinds, COARSE, COARSE) float32 maps: `floor` everywhere, plus 1 + noise on the cells whose centres
+    fall inside the image's GT box (on_object) or inside its mirror image through the centre (mostly a miss)."""
+    maps = np.full((len(samples), kinds, COARSE, COARSE), floor, np.float32)
+    for i, s in enumerate(samples):
+        x1, y1, x2, y2 = s.boxes[0]
+        if not on_object[i]:  # the box mirrored through the image centre
+            x1, y1, x2, y2 = s.width - 1 - x2, s.height - 1 - y2, s.width - 1 - x1, s.height - 1 - y1
+        ys = (np.arange(COARSE) + 0.5) * s.height / COARSE
+        xs = (np.arange(COARSE) + 0.5) * s.width / COARSE
+        inside = ((ys >= y1) & (ys <= y2))[:, None] & ((xs >= x1) & (xs <= x2))[None, :]
+        maps[i, :, inside] += 1 + 0.3 * rng.random((int(inside.sum()), kinds), dtype=np.float32)
+    return maps
 
 
-def _literal_resize(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:
-    cv2 = pytest.importorskip("cv2")
-    return cv2.resize(heatmap.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def _random_case(seed: int, count: int = 40, classes: int = 8):
+def _random_case(seed: int, floor: float, count: int = 40, classes: int = 8):
+    """Samples with one GT box each (non-square images of 30 to 70 pixels), logits that rank the true class
+    first on about 3/4 of the images, and 6 maps per image that cover the GT box on about 3/4 of them
+    (`_blob_maps`): neither every image localized nor none, so a wrong box rule moves the error."""
     rng = np.random.default_rng(seed)
     samples = []
     for i in range(count):
         h, w = int(rng.integers(30, 70)), int(rng.integers(30, 70))
         x1, y1 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
-        box = np.array([[x1, y1, int(rng.integers(x1 + 4, w)), int(rng.integers(y1 + 4, h))]], float)
+        box = np.array([[x1, y1, int(rng.integers(x1 + w // 4, w)), int(rng.integers(y1 + h // 4, h))]], float)
         label = int(rng.integers(classes))
         labels = np.full(classes, -1, np.int8)
         labels[label] = 1
         samples.append(Sample(f"img{i}", None, w, h, labels, box, np.array([label]), np.zeros(1, bool)))
     logits = rng.normal(size=(count, classes)).astype(np.float32)
-    logits[: count // 2, [s.box_labels[0] for s in samples[: count // 2]]] += 3  # half classified right
-    coarse = rng.random((count, 6, 5, 5)).astype(np.float32)
+    right = rng.random(count) < 0.75
+    logits[np.flatnonzero(right), [s.box_labels[0] for s, r in zip(samples, right) if r]] += 5
+    coarse = _blob_maps(rng, samples, rng.random(count) < 0.75, floor, 6)
     return samples, logits, coarse
 
 
@@ -173,63 +174,96 @@ def _predictions(samples, logits, maps, names) -> dict[str, np.ndarray]:
             "maps": maps.astype(np.float16), "map_names": np.array(names)}
 
 
-def _literal_errors(samples, logits, map_at_image) -> tuple[float, float]:
-    """Top-1 classification and localization error (eval_clsloc with one guess), image by image."""
+def _literal_boxes(samples, scale_maps: list[np.ndarray], kind: str, threshold: float = 0.2) -> list[tuple]:
+    """Each image's box from its stored maps (one (N, h, w) array per scale): the paper's rule
+    (tests/oracle/literal.py: upsampled, averaged, normalized for alpha, thresholded, largest component)."""
+    return [literal.largest_component_box(literal.foreground(
+        [m[i].astype(np.float16).astype(np.float32) for m in scale_maps], kind, s.height, s.width, threshold))
+        for i, s in enumerate(samples)]
+
+
+def _literal_errors(samples, logits, boxes, keep=None) -> tuple[float, float]:
+    """Top-1 classification and localization error (eval_clsloc with one guess) over all images, and the
+    localization error over the images where `keep` is true."""
+    keep = np.ones(len(samples), bool) if keep is None else keep
     cls_wrong = loc_wrong = 0
     for i, s in enumerate(samples):
-        guess = int(np.argmax(logits[i]))
-        box = _literal_box(map_at_image(i, guess), 0.2)
-        right_class = guess == s.box_labels[0]
-        cls_wrong += not right_class
-        loc_wrong += not (right_class and max(_literal_iou(box, g) for g in s.boxes) >= 0.5)
-    return 100 * cls_wrong / len(samples), 100 * loc_wrong / len(samples)
+        guess = literal.ranked(logits[i])[0]
+        cls_wrong += guess != s.box_labels[0]
+        loc_wrong += keep[i] and not literal.eval_clsloc_correct([(guess, boxes[i])], s.boxes, list(s.box_labels))
+    return 100 * cls_wrong / len(samples), 100 * loc_wrong / int(keep.sum())
 
 
 def test_single_scale_alpha_evaluation_against_a_literal_loop():
-    samples, logits, coarse = _random_case(0)
+    """GWAP-like alpha (a positive floor: min / max about 0.5): the paper normalizes it to [0, 1] before the
+    20 % threshold, so boxes follow the blob, not the whole image."""
+    samples, logits, coarse = _random_case(0, floor=1.0)
     maps = coarse[:, :1]
-    metrics = evaluate_ilsvrc(_predictions(samples, logits, maps, ["alpha"]), samples)
-    stored = maps.astype(np.float16).astype(np.float32)
-    expected = _literal_errors(samples, logits, lambda i, c: _literal_resize(stored[i, 0], samples[i].height,
-                                                                              samples[i].width))
-    assert (metrics["top1_cls_error"], metrics["top1_loc_error"]) == pytest.approx(expected)
+    metrics, top1_boxes = evaluate_ilsvrc_boxes([_predictions(samples, logits, maps, ["alpha"])], samples)
+    boxes = _literal_boxes(samples, [maps[:, 0]], "alpha")
+    assert [tuple(b) for b in top1_boxes.tolist()] == boxes
+    cls_error, loc_error = _literal_errors(samples, logits, boxes)
+    assert (metrics["top1_cls_error"], metrics["top1_loc_error"]) == pytest.approx((cls_error, loc_error))
+    assert 10 < cls_error < 50 and cls_error < loc_error < 90  # neither all nor none localized
+    whole = [(0, 0, s.width - 1, s.height - 1) for s in samples]
+    assert sum(b == w for b, w in zip(boxes, whole)) < len(samples) // 4
 
 
 def test_multiscale_cam_evaluation_against_a_literal_loop():
-    samples, logits, coarse = _random_case(1)
+    """CAMs with a negative background (CAMs are signed): the CAM paper's rule, 20 % of the max, no min."""
+    samples, logits, coarse = _random_case(1, floor=-0.3)
     rng = np.random.default_rng(2)
     names = ["top1", "top2", "top3", "top4", "top5", "gt"]
-    small = coarse  # maps at the first scale (5 x 5) and a second one (9 x 9), same class ranking
-    large = rng.random((len(samples), 6, 9, 9)).astype(np.float32)
+    small = coarse  # maps at the first scale (7 x 7) and a second one (9 x 9), same class ranking
+    large = coarse.repeat(2, axis=2).repeat(2, axis=3)[:, :, :9, :9] + 0.1 * rng.random((len(samples), 6, 9, 9),
+                                                                                           dtype=np.float32)
     scales = [_predictions(samples, logits, small, names), _predictions(samples, logits, large, names)]
     metrics, top1_boxes = evaluate_ilsvrc_boxes(scales, samples, LocalizationOptions())
-
-    def averaged(i: int, rank: int) -> np.ndarray:
-        s = samples[i]
-        return np.mean([_literal_resize(p["maps"][i, rank].astype(np.float32), s.height, s.width) for p in scales],
-                       axis=0)
-
-    expected = _literal_errors(samples, logits, lambda i, c: averaged(i, 0))
-    assert (metrics["top1_cls_error"], metrics["top1_loc_error"]) == pytest.approx(expected)
-    for i in range(len(samples)):
-        np.testing.assert_array_equal(top1_boxes[i], _literal_box(averaged(i, 0), 0.2))
-    gt_hits = [max(_literal_iou(_literal_box(averaged(i, 5), 0.2), g) for g in s.boxes) >= 0.5
-               for i, s in enumerate(samples)]
+    boxes = _literal_boxes(samples, [small[:, 0], large[:, 0]], "cam")
+    assert [tuple(b) for b in top1_boxes.tolist()] == boxes
+    cls_error, loc_error = _literal_errors(samples, logits, boxes)
+    assert (metrics["top1_cls_error"], metrics["top1_loc_error"]) == pytest.approx((cls_error, loc_error))
+    assert 10 < cls_error < 50 and cls_error < loc_error < 90
+    gt_boxes = _literal_boxes(samples, [small[:, 5], large[:, 5]], "cam")
+    gt_hits = [literal.eval_clsloc_correct([(s.box_labels[0], b)], s.boxes, list(s.box_labels))
+               for s, b in zip(samples, gt_boxes)]
     assert metrics["gt_known_loc_accuracy"] == pytest.approx(100 * np.mean(gt_hits))
+    assert 0 < np.mean(gt_hits) < 1
+
+
+def test_alpha_boxes_and_fmeasure_do_not_change_under_an_affine_change_of_the_map():
+    """The paper normalizes GWAP's weight map to [0, 1] (IV-B) before the Otsu threshold (Table II) and the 20 %
+    threshold (Table IV), so both see the same map for m and 4 m - 3 (exact in float16 for these maps). Under a
+    raw 20 %-of-max rule the floor of 1 lies below the threshold for 4 m - 3 but above it for m."""
+    from gwapbench.engine.evaluate import evaluate_predictions
+
+    samples, logits, coarse = _random_case(5, floor=1.0)
+    maps = coarse[:, :1].astype(np.float16).astype(np.float32)
+    moved = 4 * maps - 3
+    assert np.array_equal(moved.astype(np.float16).astype(np.float32), moved)
+    boxes = [evaluate_ilsvrc_boxes([_predictions(samples, logits, m, ["alpha"])], samples)[1] for m in (maps, moved)]
+    np.testing.assert_array_equal(boxes[1], boxes[0])
+    classes = [str(c) for c in range(logits.shape[1])]
+    fmeasure = [evaluate_predictions(_predictions(samples, logits, m, ["alpha"]), samples, classes)["otsu_fmeasure"]
+                for m in (maps, moved)]
+    assert fmeasure[1] == fmeasure[0]
 
 
 def test_blacklist_leaves_images_out_of_the_localization_error():
-    samples, logits, coarse = _random_case(3)
+    """Maps with an exact zero background (raw and normalized thresholds agree): the blacklist is the subject.
+    The excluded images are localized wrongly, so leaving them out lowers the error."""
+    samples, logits, coarse = _random_case(3, floor=0.0)
     predictions = _predictions(samples, logits, coarse[:, :1], ["alpha"])
+    boxes = _literal_boxes(samples, [coarse[:, 0]], "alpha")
+    wrong = [i for i, (s, b) in enumerate(zip(samples, boxes)) if not literal.eval_clsloc_correct(
+        [(literal.ranked(logits[i])[0], b)], s.boxes, list(s.box_labels))]
     exclude = np.zeros(len(samples), bool)
-    exclude[::4] = True
-    full = evaluate_ilsvrc(predictions, samples)
-    kept = [s for s, e in zip(samples, exclude) if not e]
-    subset = evaluate_ilsvrc({**predictions, **{k: predictions[k][~exclude] for k in ("image_ids", "logits", "maps")}},
-                             kept)
+    exclude[wrong[:10]] = True
+    cls_error, kept_error = _literal_errors(samples, logits, boxes, keep=~exclude)
+    assert kept_error < _literal_errors(samples, logits, boxes)[1]  # the case can tell exclusion apart
     metrics = evaluate_ilsvrc(predictions, samples, LocalizationOptions(exclude=exclude))
-    assert metrics["top1_loc_error"] == pytest.approx(subset["top1_loc_error"])
-    assert metrics["top1_cls_error"] == pytest.approx(full["top1_cls_error"])
+    assert metrics["top1_loc_error"] == pytest.approx(kept_error)
+    assert metrics["top1_cls_error"] == pytest.approx(cls_error)  # classification counts every image
     assert metrics["excluded_from_loc"] == 10
 
 
@@ -239,7 +273,7 @@ def test_other_box_methods_box_each_map_at_image_size():
 
     if not box_method_available("cam_legacy"):
         pytest.skip("gwapbench.metrics has no cam_legacy box method in this version")
-    samples, _, coarse = _random_case(4, count=12)
+    samples, _, coarse = _random_case(4, floor=0.0, count=12)
     got = image_boxes(list(coarse[:, 0]), samples, LocalizationOptions(box_method="cam_legacy", normalize="none"))
     for i, s in enumerate(samples):
         expected = heatmap_to_box(resize_heatmap(coarse[i, 0], s.height, s.width), method="cam_legacy")

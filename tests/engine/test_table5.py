@@ -1,4 +1,5 @@
-"""table5 and figures fig9 end to end on a small synthetic set; bad arguments exit 2 before anything is written."""
+"""table5 and figures fig9 end to end on a small synthetic set (the session's `table5_store`, tests/conftest.py;
+tests/oracle recomputes its numbers); bad arguments exit 2 before anything is written."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from gwapbench.cli import cli
-from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_voc
+from gwapbench.data.synthetic import VOC_YEAR
 from gwapbench.data.voc import CLASS_LIST_NAME, read_voc
 from gwapbench.tables.spec import COLUMNS
 from gwapbench.figures.render import draw
 from gwapbench.tables.table5 import TABLE5_METHODS
 from tests.engine.figure_checks import (
-    captured_layouts,
     colorbar_kinds,
     colorbar_range,
     drawn_rectangles,
@@ -24,11 +24,6 @@ from tests.engine.figure_checks import (
     resized,
     unit,
 )
-from tests.metrics.test_detection import devkit_vocevaldet
-
-FAST = ("--net", "tiny", "--data", "synthetic", "--schedule", "ci", "--override", "iterations=2",
-        "--override", "batch_size=2", "--override", "image_size=64", "--override", "checkpoint_every=1",
-        "--device", "cpu", "--workers", "0")
 
 
 def _rows(path):
@@ -36,29 +31,8 @@ def _rows(path):
         return list(csv.DictReader(handle))
 
 
-@pytest.fixture(scope="module")
-def produced(tmp_path_factory):
-    """table5 twice (the second reuses the runs) and fig9, on a 20-image synthetic set placed where
-    `--data synthetic` caches its dataset (so the command uses it instead of generating the default)."""
-    base = tmp_path_factory.mktemp("table5")
-    make_synthetic_voc(base / "runs" / "_datasets" / "synthetic-voc", {"train": 8, "val": 6, "test": 6}, size=64)
-    runner = CliRunner()
-    outputs = []
-    for _ in range(2):
-        result = runner.invoke(cli, ["table5", *FAST, "--proportions", "0.1", "--runs-dir", str(base / "runs"),
-                                     "--out", str(base / "out")])
-        assert result.exit_code == 0, result.output
-        outputs.append(result.output)
-    with captured_layouts() as layouts:
-        result = runner.invoke(cli, ["figures", "fig9", *FAST, "--proportion", "0.1", "--images", "2",
-                                     "--runs-dir", str(base / "runs"), "--out", str(base / "fig")])
-    assert result.exit_code == 0, result.output
-    outputs += [result.output, layouts[0]]
-    return base, outputs
-
-
-def test_table5_has_the_four_methods_with_both_conventions(produced):
-    base, outputs = produced
+def test_table5_has_the_four_methods_with_both_conventions(table5_store):
+    base, outputs = table5_store
     rows = _rows(base / "out" / "table5.csv")
     assert tuple(rows[0]) == COLUMNS
     assert [r["method"] for r in rows] == [m for m in TABLE5_METHODS for _ in range(2)]
@@ -70,31 +44,11 @@ def test_table5_has_the_four_methods_with_both_conventions(produced):
     assert (base / "out" / "table5.md").read_text().count("| rfcn_gwap |") == 2
 
 
-def test_table5_values_equal_a_literal_devkit_loop_over_the_stored_detections(produced):
-    """Each row against VOCevaldet written out per detection (tests/metrics), from predictions.npz and the XMLs."""
-    base, _ = produced
-    root = base / "runs" / "_datasets" / "synthetic-voc" / "VOCdevkit" / VOC_YEAR
-    test = read_voc(root, "test").samples
-    truth = [(s.boxes, s.box_labels, s.difficult) for s in test]
-    for row in _rows(base / "out" / "table5.csv"):
-        with np.load(base / "runs" / row["run_id"] / "predictions.npz") as stored:
-            assert list(stored["image_ids"]) == [s.image_id for s in test]
-            owner = stored["det_image"]
-            detections = [(stored["det_boxes"][owner == i], stored["det_scores"][owner == i],
-                           stored["det_labels"][owner == i]) for i in range(len(test))]
-        assert len(owner) > 0
-        for boxes, scores, labels in detections:  # inclusive corners, scores in (0.001, 1] (ci's threshold)
-            assert ((scores > 0.001) & (scores <= 1)).all() and (boxes[:, 2:] >= boxes[:, :2]).all()
-        convention = "py_faster_rcnn" if row["metric"].endswith("_py_faster_rcnn") else "exact"
-        ap = devkit_vocevaldet(detections, truth, 10, convention=convention)
-        assert float(row["reproduced"]) == pytest.approx(100 * np.nanmean(ap), abs=1e-9)
-
-
-def test_fig9_draws_the_stored_detections_the_named_gt_boxes_and_alpha_c(produced):
+def test_fig9_draws_the_stored_detections_the_named_gt_boxes_and_alpha_c(table5_store):
     """Read back from the drawn figure: the detections scoring >= 0.5 (else the top one) of the stored
     predictions with class and score, the test GT boxes with their class names, and alpha_c of the top
     detection's class (min-max normalized, colour range [0, 1]); at least 1200 px wide, titled."""
-    base, outputs = produced
+    base, outputs = table5_store
     assert "finished in" not in outputs[2]  # rfcn_gwap at 0.1 was trained by table5
     assert png_size(base / "fig" / "fig9.png")[0] >= 1200
     layout = outputs[3]
