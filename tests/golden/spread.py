@@ -2,13 +2,15 @@
 the tolerances `gwapbench check` applies to the golden files.
 
 `python -m tests.golden.spread [--kernels NAME ...] [--threads 1 2] [--repeats 1] [--tables T ...]
-[--write-tolerances] [-- EXTRA TABLE ARGS]`
+[--observed DIR ...] [--write-tolerances] [-- EXTRA TABLE ARGS]`
 
 A trial runs the golden commands (all, or the tables named) into a fresh run store under one kernel
 set: oneDNN capped at an instruction set (`ONEDNN_MAX_CPU_ISA`), MKL capped at one
 (`MKL_ENABLE_INSTRUCTIONS`), or neither ("default"). Every kernel set runs at golden.THREADS threads;
 the default kernels also run at each of `--threads`. The spread of a row is max - min of its value over
-all trials; a metric's spread is the largest over its rows. The tolerance of a metric is
+all trials; a metric's spread is the largest over its rows. `--observed DIR` adds the golden tables
+another machine wrote (DIR/<table>.csv, e.g. a checkout's tests/golden before regeneration) as one more
+trial: a measured difference between real CPUs, which emulated kernel sets may not cover. The tolerance of a metric is
 TOLERANCE_FACTOR x its spread, rounded up to two significant digits (at least MIN_TOLERANCE), and
 `--write-tolerances` writes it with the spread it came from into tests/golden/<table>.tolerances.csv,
 which `gwapbench check --reference tests/golden/<table>.csv` applies by itself.
@@ -48,6 +50,8 @@ Trial = tuple[str, int, int]  # (kernel set, threads, repeat)
 
 def trial_label(trial: Trial) -> str:
     kernels, threads, repeat = trial
+    if kernels.startswith("observed:"):
+        return kernels
     return f"{kernels}@{threads}t" + (f"#{repeat + 1}" if repeat else "")
 
 
@@ -72,9 +76,10 @@ def run_trials(tables: Sequence[GoldenTable], trials: Sequence[Trial], extra: Se
 
 
 def table_values(tables: Sequence[GoldenTable], folder: Path) -> dict[RowKey, float]:
+    """{row: value} of the tables' CSVs in `folder`."""
     values: dict[RowKey, float] = {}
     for table in tables:
-        values |= load_table(folder / "out" / f"{table.name}.csv", table.name)
+        values |= load_table(folder / f"{table.name}.csv", table.name)
     return values
 
 
@@ -141,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write-tolerances", action="store_true",
                         help="Write tests/golden/<table>.tolerances.csv from the measured spreads.")
     parser.add_argument("--work", type=Path, default=None, help="Keep the trials' run stores in this folder.")
+    parser.add_argument("--observed", type=Path, nargs="*", default=[],
+                        help="Folders of golden tables written elsewhere (DIR/<table>.csv), each one more trial.")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="-- then extra table arguments")
     args = parser.parse_args(argv)
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
@@ -148,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     trials = planned_trials(args.kernels, args.threads, args.repeats)
     with tempfile.TemporaryDirectory(prefix="gwapbench-spread-") as tmp:
         folders = run_trials(tables, trials, extra, args.work or Path(tmp))
-        values = {trial: table_values(tables, folder) for trial, folder in folders.items()}
+        values = {trial: table_values(tables, folder / "out") for trial, folder in folders.items()}
+    values |= {(f"observed:{folder.name}", 0, 0): table_values(tables, folder) for folder in args.observed}
     for line in report(values):
         print(line)
     if args.write_tolerances:

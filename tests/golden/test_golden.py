@@ -45,6 +45,20 @@ _fbeta = saliency.fbeta_from_counts
 saliency.fbeta_from_counts = lambda predicted, hits, positives, beta2: _fbeta(predicted, hits, positives, 1.0)
 """
 
+# Table III's labels one class off (the devkit's 1-based class indices read as 0-based), wrapped at the last class.
+LABELS_ONE_OFF = """
+from gwapbench.engine import ilsvrc_evaluate
+_true_labels = ilsvrc_evaluate.true_labels
+ilsvrc_evaluate.true_labels = lambda samples: (_true_labels(samples) + 1) % (_true_labels(samples).max() + 1)
+"""
+
+# Table IV's multi-scale rows from the first scale's maps only (the other scales' maps dropped).
+FIRST_SCALE_ONLY = """
+from gwapbench.engine import ilsvrc_evaluate
+_average = ilsvrc_evaluate.multiscale_average
+ilsvrc_evaluate.multiscale_average = lambda maps, height, width: _average(maps[:1], height, width)
+"""
+
 
 @dataclass(frozen=True)
 class Mutation:
@@ -59,10 +73,14 @@ class Mutation:
     train: bool
 
 
+# Only table1's mutation trains (one ci run); the others evaluate a copy of the golden runs again. A doubled
+# GWAP temperature in table3 moves its gwap row by about 3 images, within the 14-point tolerance that the
+# measured spread of the 100-image top-1 error asks for, so Tables III-IV are guarded against evaluation bugs.
 MUTATIONS = (
     Mutation("doubled GWAP temperature", "table1", DOUBLED_GWAP_TEMPERATURE, "gwap", train=True),
     Mutation("F1 instead of F(beta^2=0.3)", "table2", F1_INSTEAD_OF_F03, "", train=False),
-    Mutation("doubled GWAP temperature", "table3", DOUBLED_GWAP_TEMPERATURE, "gwap", train=True),
+    Mutation("labels one class off", "table3", LABELS_ONE_OFF, "", train=False),
+    Mutation("multi-scale maps from the first scale only", "table4", FIRST_SCALE_ONLY, "", train=False),
 )
 
 
