@@ -163,3 +163,24 @@ def test_detection_batches_refuse_an_image_level_count_the_processes_cannot_shar
 
     with pytest.raises(InputError, match="image-level images per batch"):
         DetectionBatches(list(range(8)), list(range(8, 20)), 4, 6, 0, 0.5, 0, 2, rank=0, world_size=4)
+
+
+def test_the_image_level_ratio_is_part_of_the_weak_runs_ids_only(monkeypatch, tmp_path):
+    """Runs trained on another stream are never reused: changing the ratio changes every weak run's id,
+    and plain R-FCN's, whose stream it does not touch, stays."""
+    from gwapbench.config import run_id
+    from gwapbench.engine import detection_schedules
+    from gwapbench.engine.detection_sources import DetectionSource
+    from gwapbench.tables.table5 import Table5Options, run_config
+
+    options = Table5Options(source=DetectionSource("synthetic", (tmp_path,), ("a", "b")), runs_dir=tmp_path)
+
+    def ids():
+        return {m: run_id(run_config(options, m, 0.1, 128), "fingerprint") for m in TABLE5_METHODS}
+
+    before = ids()
+    assert run_config(options, "rfcn", 0.1, 128).data.train_split == "trainval:boxes=0.1"
+    monkeypatch.setattr(detection_schedules, "IMAGE_LEVEL_PER_BOX_IMAGE", 2)
+    after = ids()
+    assert after["rfcn"] == before["rfcn"]
+    assert all(after[m] != before[m] for m in WEAK)
