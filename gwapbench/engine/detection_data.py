@@ -31,7 +31,7 @@ from gwapbench.data.transforms import file_boxes_to_tensor
 from gwapbench.engine.batches import DEFAULT_CACHE_BYTES, TrainBatches, epoch_keys
 from gwapbench.errors import InputError
 
-IMAGE_LEVEL_STREAM = (1,)  # the image-level stream's seed SeedSequence([seed, epoch, 1]); the box stream's is [seed, epoch]
+IMAGE_LEVEL_STREAM = (1,)  # image-level stream: SeedSequence([seed, epoch, 1]); the box stream's is [seed, epoch]
 
 
 class DetectionBatch(NamedTuple):
