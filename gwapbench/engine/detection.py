@@ -253,10 +253,10 @@ def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, hea
         samples = training_samples(task, train)
         if info.is_main:
             box_indices, image_level_indices = stream_indices(task, samples)
-            extra = image_level_per_batch(schedule) if image_level_indices else 0
+            extra = (f" + {image_level_per_batch(schedule)} of the {len(image_level_indices)} image-level images"
+                     if image_level_indices else "")
             run.log(f"{len(samples)} training images ({len(box_indices)} with boxes); each batch "
-                    f"{schedule.batch_size} box images + {extra} of the {len(image_level_indices)} image-level "
-                    f"images; R-FCN settings {head}")
+                    f"{schedule.batch_size} box images{extra}; R-FCN settings {head}")
         train_detection(run, task, config, schedule, samples, device, options, info)
         return predict_detections(task, test, device, options.workers, info)
 
