@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gwapbench.engine.detection_schedules import DETECTION_SCHEDULES
+from gwapbench.engine.detection_schedules import DETECTION_SCHEDULES, IMAGE_LEVEL_PER_BOX_IMAGE
 from gwapbench.engine.schedules import SCHEDULES
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -52,6 +52,17 @@ def test_table5_page_states_the_detection_schedules(name):
     schedule = DETECTION_SCHEDULES[name].schedule
     assert (_number(side), _number(batch), _number(lr), _step(decay), _number(iterations)) == (
         schedule.image_size, schedule.batch_size, schedule.lr, schedule.lr_step, schedule.iterations)
+
+
+def test_table5_page_states_the_image_level_ratio_and_k_of_each_schedule():
+    text = " ".join((DOCS / "table5.md").read_text().split())
+    match = re.search(r"The ratio, \*\*(\d+) image-level images? per box image\*\* \(k = (\d+) under `quick`/`ci`, "
+                      r"(\d+) under `paper`", text)
+    assert match, "docs/table5.md no longer states the image-level ratio in the expected sentence"
+    ratio, k_cpu, k_paper = map(int, match.groups())
+    assert ratio == IMAGE_LEVEL_PER_BOX_IMAGE
+    for name, k in (("quick", k_cpu), ("ci", k_cpu), ("paper", k_paper)):
+        assert k == IMAGE_LEVEL_PER_BOX_IMAGE * DETECTION_SCHEDULES[name].schedule.batch_size, name
 
 
 def test_ilsvrc_page_states_the_ilsvrc_paper_schedule():

@@ -104,9 +104,11 @@ def collate(items: Sequence[tuple | InputError]) -> Batch | InputError:
     return Batch(torch.stack(images), torch.stack(targets), torch.stack(masks), list(boxes), torch.tensor(indices))
 
 
-def epoch_keys(seed: int, epoch: int, count: int, flip_probability: float) -> list[tuple[int, bool]]:
-    """The epoch's image order and flips: a permutation and uniforms from numpy's generator seeded (seed, epoch)."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, epoch]))
+def epoch_keys(seed: int, epoch: int, count: int, flip_probability: float,
+               stream: tuple[int, ...] = ()) -> list[tuple[int, bool]]:
+    """The epoch's image order and flips: a permutation and uniforms from numpy's generator seeded
+    SeedSequence([seed, epoch, *stream]); `stream` tells apart independent sequences of one run."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, epoch, *stream]))
     order = rng.permutation(count)
     flips = rng.random(count) < flip_probability
     return [(int(i), bool(f)) for i, f in zip(order, flips)]

@@ -3,6 +3,9 @@
 - `DetectionTask` adapts `reference_models.rfcn.RFCN` to the loop's `model(batch, images)`.
 - Training images: every image for the weak methods (boxes on the proportion, image labels on
   all); for plain `rfcn`, which learns nothing from image labels, only the images with boxes.
+  Every method's batch holds plain R-FCN's box images (one seeded stream over the box images);
+  the weak methods add `IMAGE_LEVEL_PER_BOX_IMAGE` image-level images per box image
+  (`detection_data.DetectionBatches`).
 - `predict_detections`: per test image the detections (boxes as VOC 1-based inclusive corners,
   the inverse of `file_boxes_to_tensor`: x1 + 1, y1 + 1, x2, y2; sub-pixel boxes one pixel wide), and for the first
   `STORED_WEIGHT_MAPS` images the class-specific weight maps alpha_c (float16, Fig. 9).
@@ -33,10 +36,17 @@ from torch.utils.data import DataLoader
 
 from gwapbench.config import RunConfig
 from gwapbench.data.sample import Sample
-from gwapbench.engine.batches import TrainBatches, shard_keys
+from gwapbench.engine.batches import shard_keys
 from gwapbench.engine import distributed
 from gwapbench.engine.distributed import Dist
-from gwapbench.engine.detection_data import DetectionBatch, DetectionDataset, collate_detection, has_training_boxes
+from gwapbench.engine.detection_data import (
+    DetectionBatch,
+    DetectionBatches,
+    DetectionDataset,
+    collate_detection,
+    has_training_boxes,
+)
+from gwapbench.engine.detection_schedules import IMAGE_LEVEL_PER_BOX_IMAGE
 from gwapbench.engine.loop import autocast
 from gwapbench.engine.inputs import EngineOptions
 from gwapbench.engine.runner import batched, predict_then_evaluate, resolve_device, resume_and_train, run_stages
@@ -121,17 +131,33 @@ def _loader(dataset: DetectionDataset, batch_sampler, workers: int) -> DataLoade
                       num_workers=0 if dataset.cache is not None else workers)
 
 
+def stream_indices(task: DetectionTask, samples: Sequence[Sample]) -> tuple[list[int], list[int]]:
+    """(positions of the samples with training boxes, of the image-level ones a weak branch learns from;
+    none for plain R-FCN)."""
+    boxed = [has_training_boxes(s) for s in samples]
+    image_level = [i for i, b in enumerate(boxed) if not b] if task.model.uses_image_labels else []
+    return [i for i, b in enumerate(boxed) if b], image_level
+
+
+def image_level_per_batch(schedule: Schedule) -> int:
+    """k = IMAGE_LEVEL_PER_BOX_IMAGE x batch_size: the image-level images a weak method adds to each batch."""
+    return IMAGE_LEVEL_PER_BOX_IMAGE * schedule.batch_size
+
+
 def train_detection(run: Run, task: DetectionTask, config: RunConfig, schedule: Schedule, samples: list[Sample],
                     device: torch.device, options: EngineOptions, info: Dist = Dist()) -> None:
-    """Train to `schedule.iterations` on `samples`, continuing from the run's checkpoint (this rank's share of
-    each batch under torchrun)."""
-    if len(samples) < schedule.batch_size:
-        raise InputError(f"{config.method}: {len(samples)} training images, fewer than one batch of "
+    """Train to `schedule.iterations` on `samples`, continuing from the run's checkpoint: each iteration plain
+    R-FCN's `batch_size` box images plus, for a weak method, `image_level_per_batch` image-level images
+    (`DetectionBatches`); this rank's share of each batch under torchrun."""
+    box_indices, image_level_indices = stream_indices(task, samples)
+    if len(box_indices) < schedule.batch_size:
+        raise InputError(f"{config.method}: {len(box_indices)} training images with boxes, fewer than one batch of "
                          f"{schedule.batch_size} (lower batch_size with --override batch_size=N)")
 
     def batches_from(start: int) -> DataLoader:
-        sampler = TrainBatches(len(samples), schedule.batch_size, config.seed, schedule.flip_probability, start,
-                               schedule.iterations, info.rank, info.world_size)
+        sampler = DetectionBatches(box_indices, image_level_indices, schedule.batch_size,
+                                   image_level_per_batch(schedule), config.seed, schedule.flip_probability, start,
+                                   schedule.iterations, info.rank, info.world_size)
         return _loader(DetectionDataset(samples), sampler, options.workers)
 
     # a batch (or a rank's shard) without box images leaves the RPN and the head without gradient
@@ -226,8 +252,11 @@ def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, hea
         task = build_detection_task(config, len(classes), head, info).to(device)
         samples = training_samples(task, train)
         if info.is_main:
-            run.log(f"{len(samples)} training images ({sum(map(has_training_boxes, samples))} with boxes), "
-                    f"R-FCN settings {head}")
+            box_indices, image_level_indices = stream_indices(task, samples)
+            extra = (f" + {image_level_per_batch(schedule)} of the {len(image_level_indices)} image-level images"
+                     if image_level_indices else "")
+            run.log(f"{len(samples)} training images ({len(box_indices)} with boxes); each batch "
+                    f"{schedule.batch_size} box images{extra}; R-FCN settings {head}")
         train_detection(run, task, config, schedule, samples, device, options, info)
         return predict_detections(task, test, device, options.workers, info)
 

@@ -15,6 +15,11 @@ anchors scale with the shorter side as R-FCN's (128, 256, 512) do at 600. They a
 
 `--override KEY=VALUE` replaces a `Schedule` field after scaling (so `iterations=...` is the
 count run); `image_size` is the shorter side.
+
+The batch of every schedule is `batch_size` box images, plain R-FCN's; the weak methods add
+`IMAGE_LEVEL_PER_BOX_IMAGE` x `batch_size` image-level images to it (`detection_data.DetectionBatches`),
+so every row's detection loss sees the same box images and the weak rows learn from image labels on top.
+The ratio is part of a weak run's training-split name (`training_split`), hence of its run id.
 """
 
 from __future__ import annotations
@@ -24,10 +29,15 @@ from typing import Any
 
 from gwapbench.engine.schedules import Schedule, check_overrides
 from gwapbench.errors import InputError
+from reference_models.rfcn import METHODS
 
 VOC0712_TRAINVAL_IMAGES = 16_551  # 5,011 VOC2007 + 11,540 VOC2012 trainval images
 PAPER_ANCHORS = (128, 256, 512)  # at a shorter side of 600
 PAPER_SHORTER_SIDE = 600
+# Image-level images added per box image of a batch (1:1; the paper gives no ratio): the same for every
+# proportion, at most twice plain R-FCN's images per iteration, and divisible among the processes that
+# share the batch. Uniform draws over all images (the old stream) would be (1 - p) / p: 99 at p = 0.01.
+IMAGE_LEVEL_PER_BOX_IMAGE = 1
 LONGER_SIDE_RATIO = 1000 / 600  # R-FCN's max_size / min_size
 
 
@@ -84,3 +94,10 @@ def resolve_detection_schedule(name: str, train_images: int,
             "anchor_sizes": tuple(round(a * size / PAPER_SHORTER_SIDE) for a in PAPER_ANCHORS), **spec.head}
     return schedule, head
 
+
+
+def training_split(proportion: float, method: str) -> str:
+    """A Table V run's training-split name: `trainval:boxes=<p>`, and for a method with a weak branch
+    `+image_level=<IMAGE_LEVEL_PER_BOX_IMAGE>:1` (its stream), so runs of another stream keep other ids."""
+    weak = bool(METHODS[method])
+    return f"trainval:boxes={proportion}" + (f"+image_level={IMAGE_LEVEL_PER_BOX_IMAGE}:1" if weak else "")

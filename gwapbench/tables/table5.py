@@ -20,7 +20,7 @@ from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id
 from gwapbench.engine import distributed
 from gwapbench.engine.detection import execute_detection
 from gwapbench.engine.detection_data import split_boxes
-from gwapbench.engine.detection_schedules import resolve_detection_schedule
+from gwapbench.engine.detection_schedules import resolve_detection_schedule, training_split
 from gwapbench.engine.detection_sources import DetectionSource, read_detection_splits
 from gwapbench.engine.inputs import EngineOptions
 from gwapbench.engine.runner import check_weights, resolve_device
@@ -73,10 +73,11 @@ def setting(source: DetectionSource, proportion: float) -> str:
 
 
 def run_config(options: Table5Options, method: str, proportion: float, image_size: int) -> RunConfig:
-    """The run of one (method, proportion): the proportion is part of its training split's name."""
+    """The run of one (method, proportion): the proportion (and a weak method's image-level stream) is part
+    of its training split's name."""
     source = options.source
     data = DataConfig(kind=source.kind, root=str(source.roots[0]), classes=source.classes,
-                      train_split=f"trainval:boxes={proportion}", test_split="test", on_bad_file=source.on_bad_file)
+                      train_split=training_split(proportion, method), test_split="test", on_bad_file=source.on_bad_file)
     return RunConfig(data=data, net=options.net, method=method, schedule=options.schedule, seed=options.seed,
                      image_size=image_size, weights=options.weights, task="voc_detection",
                      overrides=options.overrides)
