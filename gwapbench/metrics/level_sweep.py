@@ -502,7 +502,6 @@ def _sweep_kernel(multi: bool, wsol: int) -> Callable:
     """The parallel sweep kernel with `multi` and `wsol` compiled in as constants: numba freezes closure
     variables and `_foreground_sweep` is inlined, so each variant's pixel loop has no flag tests (15-30 %
     faster on CAM-like maps). The closure holds only the flags, which keeps numba's disk cache usable."""
-    @njit(cache=True, parallel=True)
     def sweep(maps, scale, thresholds, order, gt, gt_start) -> np.ndarray:
         """(n, T) float64 best IoUs (`sweep_best_ious`)."""
         count, height, width = maps.shape
@@ -523,7 +522,11 @@ def _sweep_kernel(multi: bool, wsol: int) -> Callable:
                     _hole_sweep(width, height, record, order, gt, gt_start[i], gt_start[i + 1], out[i], work)
         return out
 
-    return sweep
+    # One cache index per variant: with one shared name, the four closures shared one index file, and a process
+    # that loaded two variants from the disk cache sometimes failed with "NRT_adapt_ndarray_to_python: descr is
+    # NULL" (seen in three separate worktrees; not reproducible on demand, 1 of 16 fresh processes).
+    sweep.__qualname__ = f"sweep_multi{int(multi)}_wsol{wsol}"
+    return njit(cache=True, parallel=True)(sweep)
 
 
 def sweep_best_ious(maps: np.ndarray, scale: np.floating, thresholds: np.ndarray, order: np.ndarray, gt: np.ndarray,
