@@ -22,6 +22,13 @@ from gwapbench.data.voc import read_voc, voc_class_names
 from gwapbench.errors import InputError
 
 WSOL_METADATA_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
+# Classes of wsolevaluation's benchmarks, by the dataset folder of its layout metadata/<dataset>/<split>.
+WSOL_NUM_CLASSES = {"CUB": 200, "ILSVRC": 1000, "OpenImages": 100}
+
+
+def wsol_num_classes(folder: Path) -> int:
+    """Classes of a metadata folder metadata/<dataset>/<split>: CUB 200, OpenImages 100, else ILSVRC's 1,000."""
+    return WSOL_NUM_CLASSES.get(folder.resolve().parent.name, WSOL_NUM_CLASSES["ILSVRC"])
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ def read_wsol_root(folder: Path, option: str = "--wsol-metadata") -> DatasetRead
     missing = [name for name in WSOL_METADATA_FILES if not (folder / name).is_file()]
     if missing:
         raise InputError(f"{option} {folder}: {missing[0]} not found (expected {', '.join(WSOL_METADATA_FILES)})")
-    samples = read_wsol_metadata(folder, images_root=folder)
+    samples = read_wsol_metadata(folder, images_root=folder, num_classes=wsol_num_classes(folder))
     return DatasetRead(samples, BadFileReport(), None, 0, folder, f"wsolevaluation metadata {folder}")
 
 

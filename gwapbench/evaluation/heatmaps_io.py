@@ -146,6 +146,9 @@ class RunPredictionsStore(HeatmapStore):
     def load(self, key: str) -> np.ndarray:
         return self._maps[self._row[key]]
 
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self._maps.shape[1:])
+
 
 def open_heatmaps(path: str | os.PathLike[str]) -> HeatmapStore:
     """The store at `path`: a folder of .npy files, a run's predictions.npz or an .npz of one map per image
