@@ -103,3 +103,19 @@ def simulated_box_maps(folder: Path, ids: list[str]) -> np.ndarray:
         m = (m - m.min()) / (m.max() - m.min())
         maps[i] = np.round(m * 256) / 256
     return maps
+
+
+def mask_evaluator(source: Path, metadata: Path, mask_root: Path, scoremaps: Path, ids: list[str],
+                   cam_curve_interval: float = 0.01) -> tuple[float, np.ndarray, np.ndarray]:
+    """wsolevaluation's MaskEvaluator over its own CamDataset loader: PxAP (%) and its two score histograms
+    (inside and outside the foreground, ignored pixels in neither)."""
+    with wsol_evaluation(source) as evaluation:
+        evaluator = evaluation.MaskEvaluator(
+            metadata=evaluation.configure_metadata(str(metadata)), dataset_name="OpenImages", split="test",
+            cam_threshold_list=list(np.arange(0, 1, cam_curve_interval)), iou_threshold_list=[30, 50, 70],
+            mask_root=str(mask_root), multi_contour_eval=False)
+        cams = evaluation.CamDataset(str(scoremaps), ids)
+        for index in range(len(cams)):
+            cam, image_id = cams[index]
+            evaluator.accumulate(cam, image_id)
+        return float(evaluator.compute()), evaluator.gt_true_score_hist, evaluator.gt_false_score_hist
