@@ -44,6 +44,14 @@ def test_real_cub_ground_truth_equals_wsolevaluations_box_evaluator(shared_data,
     for iou, value in zip((30, 50, 70), v2):
         assert 100 * got[f"max_box_acc_v2_iou{iou}"] == pytest.approx(value, abs=1e-9)
 
+    coarse = box_evaluator_scores(wsolevaluation_dir, metadata, scoremaps, ids, True, dataset_name="CUB",
+                                  cam_curve_interval=0.15)  # its --cam_curve_interval 0.15: 7 thresholds
+    assert coarse != v2
+    saved = _evaluate(scoremaps, metadata, tmp_path / "coarse", "--metrics", "max-box-acc-v2",
+                      "--cam-curve-interval", "0.15")
+    for iou, value in zip((30, 50, 70), coarse):
+        assert 100 * saved["metrics"][f"max_box_acc_v2_iou{iou}"] == pytest.approx(value, abs=1e-9)
+
 
 def _write_cub_layout(folder: Path, rows: list[tuple[str, int, tuple[int, int], list[tuple[int, int, int, int]]]]
                       ) -> list[str]:

@@ -60,7 +60,7 @@ def _write_results(out: Path, result: dict) -> None:
               help="OpenImages metadata: the folder its mask paths are relative to (wsolevaluation's "
                    "<mask_root>/OpenImages; default: the --wsol-metadata folder).")
 @click.option("--cam-curve-interval", type=FiniteFloatRange(1e-4, 1), default=0.01, show_default=True,
-              help="PxAP: spacing of the CAM thresholds (wsolevaluation's --cam_curve_interval).")
+              help="PxAP and MaxBoxAcc: spacing of the CAM thresholds (wsolevaluation's --cam_curve_interval).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for metrics.json and metrics.csv.")
 @click.option("--overwrite", is_flag=True,
               help="Replace metrics.json / metrics.csv that gwapbench wrote into --out before (never files in a "

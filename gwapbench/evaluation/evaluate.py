@@ -43,6 +43,7 @@ from gwapbench.metrics import (
     normalize_heatmap,
     resize_heatmap,
 )
+from gwapbench.metrics.pxap import pxap_bin_edges
 
 METRICS = ("fmeasure", "gt-known", "loc-error", "max-box-acc", "max-box-acc-v2", "pxap")
 BOX_METRICS = ("fmeasure", "gt-known", "loc-error", "max-box-acc", "max-box-acc-v2")
@@ -118,7 +119,8 @@ class _Accumulators:
         self.fmeasure = OtsuFMeasure() if "fmeasure" in chosen else None
         self.pxap = PxAP(cam_curve_interval) if "pxap" in chosen else None
         v1, v2 = "max-box-acc" in chosen, "max-box-acc-v2" in chosen
-        self.box_acc = FramedBoxAcc(box_convention, box_acc_size, v1, v2) if v1 or v2 else None
+        cams = pxap_bin_edges(cam_curve_interval)[:-3]  # np.arange(0, 1, interval), as wsolevaluation
+        self.box_acc = FramedBoxAcc(box_convention, box_acc_size, v1, v2, cams) if v1 or v2 else None
 
     def update(
         self, maps: list[np.ndarray], samples: list[Sample], box_origin: int, masks: list[np.ndarray] | None,
@@ -201,7 +203,8 @@ def evaluate_heatmaps(
             "none" (as stored; the CAM release's rule) before the box threshold (GT-known, localization error).
         box_convention: MaxBoxAcc's boxes, "wsolevaluation" (its code, default) or "components".
         box_acc_size: the square frame of MaxBoxAcc (wsolevaluation: 224).
-        cam_curve_interval: PxAP's CAM threshold spacing (wsolevaluation's command line: 0.01).
+        cam_curve_interval: the CAM threshold spacing of PxAP and MaxBoxAcc, thresholds np.arange(0, 1, interval)
+            (wsolevaluation's command line: 0.01).
         chunk_size: maps resized to image size (or to the MaxBoxAcc frame) at a time.
         batch_bytes: stored map bytes loaded at a time (boxes are computed per batch; 256 MB holds all
             50,000 14x14 float32 maps, or ~1,300 at 224x224).
