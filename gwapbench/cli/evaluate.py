@@ -11,7 +11,7 @@ from gwapbench.cli.options import FiniteFloatRange, dataset_root_options
 from gwapbench.errors import InputError
 from gwapbench.outdir import prepare_output_folder
 
-METRIC_NAMES = "fmeasure,gt-known,loc-error,max-box-acc,max-box-acc-v2"
+METRIC_NAMES = "fmeasure,gt-known,loc-error,max-box-acc,max-box-acc-v2,pxap"
 OUTPUT_FILES = ("metrics.json", "metrics.csv")
 
 
@@ -56,6 +56,11 @@ def _write_results(out: Path, result: dict) -> None:
               show_default=True,
               help="MaxBoxAcc's boxes: wsolevaluation (its code, its published numbers) or components (each "
                    "component's own extent, largest by pixel count).")
+@click.option("--mask-root", type=click.Path(path_type=Path), default=None,
+              help="OpenImages metadata: the folder its mask paths are relative to (wsolevaluation's "
+                   "<mask_root>/OpenImages; default: the --wsol-metadata folder).")
+@click.option("--cam-curve-interval", type=FiniteFloatRange(1e-4, 1), default=0.01, show_default=True,
+              help="PxAP and MaxBoxAcc: spacing of the CAM thresholds (wsolevaluation's --cam_curve_interval).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for metrics.json and metrics.csv.")
 @click.option("--overwrite", is_flag=True,
               help="Replace metrics.json / metrics.csv that gwapbench wrote into --out before (never files in a "
@@ -63,19 +68,22 @@ def _write_results(out: Path, result: dict) -> None:
 def evaluate_command(
     heatmaps: Path | None, voc_root: Path | None, imagenet_root: Path | None, wsol_metadata: Path | None, split: str,
     classes: str | None, predictions: Path | None, metric_list: str | None, on_missing: str, threshold: float,
-    normalize: str, box_convention: str, out: Path | None, overwrite: bool,
+    normalize: str, box_convention: str, mask_root: Path | None, cam_curve_interval: float, out: Path | None,
+    overwrite: bool,
 ) -> None:
-    """Evaluate any method's heat maps: Otsu F-measure, GT-known accuracy, MaxBoxAcc(V2), localization error.
+    """Evaluate any method's heat maps: Otsu F-measure, GT-known accuracy, MaxBoxAcc(V2), localization error, PxAP.
 
     One map per image, any size (resized to each image). See docs/evaluate.md.
 
     \b
     Example:
       gwapbench evaluate --heatmaps scoremaps/ --wsol-metadata metadata/ILSVRC/test --out runs/eval
+      gwapbench evaluate --heatmaps scoremaps/ --wsol-metadata metadata/OpenImages/test --mask-root dataset/OpenImages
       gwapbench evaluate --heatmaps maps.npz --imagenet-root imagenet --predictions top5.csv --out runs/eval
       gwapbench evaluate --heatmaps maps.npz --voc-root VOCdevkit/VOC2007 --split test --metrics fmeasure
     """
     from gwapbench.data.roots import read_dataset_root
+    from gwapbench.data.wsol_masks import WsolMaskFiles
     from gwapbench.evaluation import evaluate_heatmaps, open_heatmaps, read_predictions
 
     if heatmaps is None:  # checked here, not by click, so that the error is one line like every user error
@@ -85,6 +93,12 @@ def evaluate_command(
     dataset = read_dataset_root(voc_root, imagenet_root, wsol_metadata, split, classes)
     if not dataset.samples:
         raise InputError(f"{dataset.source}: no images")
+    masks = ignore_masks = None
+    if dataset.mask_entries is not None:
+        masks = WsolMaskFiles(dataset.mask_entries, mask_root or wsol_metadata)
+        ignore_masks = WsolMaskFiles(dataset.mask_entries, mask_root or wsol_metadata, ignore=True)
+    elif mask_root is not None:
+        raise InputError("--mask-root applies to wsolevaluation's OpenImages metadata (mask rows) only")
     guesses = None
     if predictions is not None:
         guesses = read_predictions(predictions, dataset.samples[0].num_classes, dataset.class_names)
@@ -92,7 +106,8 @@ def evaluate_command(
         result = evaluate_heatmaps(
             store, dataset.samples, guesses, box_origin=dataset.box_origin, images_root=dataset.images_root,
             metrics=metrics, on_missing=on_missing, threshold=threshold, normalize=normalize,
-            box_convention=box_convention,
+            box_convention=box_convention, masks=masks, ignore_masks=ignore_masks,
+            cam_curve_interval=cam_curve_interval,
         )
     result = {"heatmaps": str(heatmaps), "dataset": dataset.source, **result}
     skipped = result["skipped_no_map"] + result["skipped_no_prediction"]

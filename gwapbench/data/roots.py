@@ -7,21 +7,31 @@ commands accept the same folders:
 - `--imagenet-root`: the ILSVRC CLS-LOC layout with per-image val XMLs
   (`ILSVRC/Annotations/CLS-LOC/val/*.xml`), else Kaggle's `LOC_val_solution.csv` (sizes from the
   images in `ILSVRC/Data/CLS-LOC/val`), else a wsolevaluation metadata folder (`image_ids.txt` ...).
-- `--wsol-metadata`: a wsolevaluation metadata folder (e.g. `metadata/ILSVRC/test`).
+- `--wsol-metadata`: a wsolevaluation metadata folder: boxes (`metadata/ILSVRC/test`, `metadata/CUB/test`)
+  or masks (`metadata/OpenImages/test`, told apart by its three-field `localization.txt` rows).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gwapbench.data.bad_files import BadFileReport
 from gwapbench.data.ilsvrc import read_ilsvrc_val_xml, read_loc_val_solution, read_synset_mapping, read_wsol_metadata
 from gwapbench.data.sample import Sample
 from gwapbench.data.voc import read_voc, voc_class_names
+from gwapbench.data.wsol_masks import WsolMaskEntry, is_mask_metadata, read_wsol_mask_metadata
 from gwapbench.errors import InputError
 
 WSOL_METADATA_FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
+WSOL_MASK_METADATA_FILES = ("image_ids.txt", "class_labels.txt", "localization.txt")
+# Classes of wsolevaluation's benchmarks, by the dataset folder of its layout metadata/<dataset>/<split>.
+WSOL_NUM_CLASSES = {"CUB": 200, "ILSVRC": 1000, "OpenImages": 100}
+
+
+def wsol_num_classes(folder: Path) -> int:
+    """Classes of a metadata folder metadata/<dataset>/<split>: CUB 200, OpenImages 100, else ILSVRC's 1,000."""
+    return WSOL_NUM_CLASSES.get(folder.resolve().parent.name, WSOL_NUM_CLASSES["ILSVRC"])
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class DatasetRead:
         box_origin: pixel index of the first column/row in the boxes: 1 for VOC, 0 for ILSVRC.
         images_root: the folder image paths are relative to (map ids may be given relative to it).
         source: which files were read, for messages.
+        mask_entries: per sample its mask files (wsolevaluation's OpenImages metadata), else None.
     """
 
     samples: list[Sample]
@@ -43,6 +54,7 @@ class DatasetRead:
     box_origin: int
     images_root: Path
     source: str
+    mask_entries: list[WsolMaskEntry] | None = field(default=None)
 
 
 def _imagenet_mapping(root: Path) -> Path:
@@ -53,11 +65,19 @@ def _imagenet_mapping(root: Path) -> Path:
 
 
 def read_wsol_root(folder: Path, option: str = "--wsol-metadata") -> DatasetRead:
-    """A wsolevaluation metadata folder; image paths are the folder joined with the ids of image_ids.txt."""
-    missing = [name for name in WSOL_METADATA_FILES if not (folder / name).is_file()]
+    """A wsolevaluation metadata folder; image paths are the folder joined with the ids of image_ids.txt.
+    Box metadata (ILSVRC, CUB) gives samples with boxes; mask metadata (OpenImages) samples without boxes
+    and their `mask_entries`."""
+    masks = is_mask_metadata(folder)
+    expected = WSOL_MASK_METADATA_FILES if masks else WSOL_METADATA_FILES
+    missing = [name for name in expected if not (folder / name).is_file()]
     if missing:
-        raise InputError(f"{option} {folder}: {missing[0]} not found (expected {', '.join(WSOL_METADATA_FILES)})")
-    samples = read_wsol_metadata(folder, images_root=folder)
+        raise InputError(f"{option} {folder}: {missing[0]} not found (expected {', '.join(expected)})")
+    if masks:
+        samples, entries = read_wsol_mask_metadata(folder, wsol_num_classes(folder))
+        return DatasetRead(samples, BadFileReport(), None, 0, folder, f"wsolevaluation mask metadata {folder}",
+                           entries)
+    samples = read_wsol_metadata(folder, images_root=folder, num_classes=wsol_num_classes(folder))
     return DatasetRead(samples, BadFileReport(), None, 0, folder, f"wsolevaluation metadata {folder}")
 
 

@@ -13,7 +13,9 @@ memory at once. Definitions are those of `gwapbench.metrics` (docs/metrics.md); 
 - MaxBoxAcc / MaxBoxAccV2: `FramedBoxAcc`, wsolevaluation's frame (the map resized to `box_acc_size`
   squared and min-max normalized, GT boxes scaled as its `resize_bbox` does, int(x * 224 / width)),
   boxes under `box_convention` ("wsolevaluation" reproduces its code);
-- PxAP: only with pixel masks given by the caller (the readers provide none).
+- PxAP: pixel masks given by the caller (wsolevaluation's OpenImages masks: `gwapbench.data.wsol_masks`,
+  in its 224 x 224 frame, where its samples have that size), with optional ignore masks; the map resized to
+  the sample's size and min-max normalized, wsolevaluation's `MaskEvaluator` histograms and AUC rule.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gwapbench.errors import InputError
 from gwapbench.evaluation.heatmaps_io import HeatmapStore, iter_heatmaps, match_keys
 from gwapbench.evaluation.predictions import ClassPredictions
 from gwapbench.metrics import (
+    DEFAULT_CAM_CURVE_INTERVAL,
     NORMALIZATIONS,
     FramedBoxAcc,
     OtsuFMeasure,
@@ -40,18 +43,25 @@ from gwapbench.metrics import (
     normalize_heatmap,
     resize_heatmap,
 )
+from gwapbench.metrics.pxap import pxap_bin_edges
 
 METRICS = ("fmeasure", "gt-known", "loc-error", "max-box-acc", "max-box-acc-v2", "pxap")
+BOX_METRICS = ("fmeasure", "gt-known", "loc-error", "max-box-acc", "max-box-acc-v2")
 ON_MISSING_CHOICES = ("fail", "skip")
 LOC_TOP_K = (1, 5)
 
 
-def _chosen_metrics(metrics: Sequence[str] | None, has_predictions: bool, has_masks: bool) -> list[str]:
+def _chosen_metrics(metrics: Sequence[str] | None, has_predictions: bool, has_masks: bool, has_boxes: bool
+                    ) -> list[str]:
     if metrics is None:
-        return [m for m in METRICS if (m != "loc-error" or has_predictions) and (m != "pxap" or has_masks)]
+        return [m for m in METRICS if (m != "loc-error" or has_predictions) and (m != "pxap" or has_masks)
+                and (m not in BOX_METRICS or has_boxes)]
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise InputError(f"--metrics: unknown metric {unknown[0]!r} (choose from {', '.join(METRICS)})")
+    boxed = [m for m in metrics if m in BOX_METRICS]
+    if boxed and not has_boxes:
+        raise InputError(f"--metrics {boxed[0]} needs boxes; this ground truth has pixel masks only (use pxap)")
     if "loc-error" in metrics and not has_predictions:
         raise InputError("--metrics loc-error needs class predictions (--predictions CSV)")
     if "pxap" in metrics and not has_masks:
@@ -104,14 +114,17 @@ def _load_batches(loaded: Iterator[np.ndarray], count: int, max_bytes: int) -> I
 class _Accumulators:
     """The per-chunk metric accumulators the chosen metrics need."""
 
-    def __init__(self, chosen: list[str], box_acc_size: int, box_convention: str) -> None:
+    def __init__(self, chosen: list[str], box_acc_size: int, box_convention: str, cam_curve_interval: float
+                 ) -> None:
         self.fmeasure = OtsuFMeasure() if "fmeasure" in chosen else None
-        self.pxap = PxAP() if "pxap" in chosen else None
+        self.pxap = PxAP(cam_curve_interval) if "pxap" in chosen else None
         v1, v2 = "max-box-acc" in chosen, "max-box-acc-v2" in chosen
-        self.box_acc = FramedBoxAcc(box_convention, box_acc_size, v1, v2) if v1 or v2 else None
+        cams = pxap_bin_edges(cam_curve_interval)[:-3]  # np.arange(0, 1, interval), as wsolevaluation
+        self.box_acc = FramedBoxAcc(box_convention, box_acc_size, v1, v2, cams) if v1 or v2 else None
 
     def update(
-        self, maps: list[np.ndarray], samples: list[Sample], box_origin: int, masks: list[np.ndarray] | None
+        self, maps: list[np.ndarray], samples: list[Sample], box_origin: int, masks: list[np.ndarray] | None,
+        ignore_masks: list[np.ndarray | None] | None,
     ) -> None:
         if self.fmeasure is not None or self.pxap is not None:
             at_image = [resize_heatmap(m, s.height, s.width) for m, s in zip(maps, samples)]
@@ -119,7 +132,7 @@ class _Accumulators:
                 union = [boxes_to_mask(s.boxes + (1 - box_origin), s.height, s.width) for s in samples]
                 self.fmeasure.update(at_image, union)
             if self.pxap is not None:
-                self.pxap.update([minmax_normalize(m) for m in at_image], masks)
+                self.pxap.update([minmax_normalize(m) for m in at_image], masks, ignore_masks)
         if self.box_acc is not None:
             self.box_acc.update(maps, [s.boxes - box_origin for s in samples], [(s.height, s.width) for s in samples])
 
@@ -158,12 +171,14 @@ def evaluate_heatmaps(
     box_origin: int = 0,
     images_root: Path | None = None,
     masks: Sequence[np.ndarray] | None = None,
+    ignore_masks: Sequence[np.ndarray | None] | None = None,
     metrics: Sequence[str] | None = None,
     on_missing: str = "fail",
     threshold: float = 0.2,
     normalize: str = "minmax",
     box_convention: str = "wsolevaluation",
     box_acc_size: int = 224,
+    cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL,
     chunk_size: int = 256,
     batch_bytes: int = 1 << 28,
 ) -> dict:
@@ -176,7 +191,10 @@ def evaluate_heatmaps(
             error (one map per image: every guess is scored with that map's box); single-label data only.
         box_origin: 1 if the boxes are 1-based (VOC), 0 if 0-based (ILSVRC).
         images_root: the folder image paths are relative to (map ids may be relative paths).
-        masks: optional (H, W) bool pixel masks at image size, one per sample, for PxAP.
+        masks: optional (H, W) bool pixel masks at image size, one per sample, for PxAP; indexed one chunk
+            at a time, so a lazy sequence (`gwapbench.data.wsol_masks.WsolMaskFiles`) streams from disk.
+        ignore_masks: optional, beside `masks`: per sample a bool mask of pixels left out of PxAP (those
+            outside the sample's mask) or None.
         metrics: names from METRICS (default: all that the inputs allow).
         on_missing: "fail": InputError for the first image without a map (or prediction); "skip":
             leave such images out of every metric and count them.
@@ -185,6 +203,8 @@ def evaluate_heatmaps(
             "none" (as stored; the CAM release's rule) before the box threshold (GT-known, localization error).
         box_convention: MaxBoxAcc's boxes, "wsolevaluation" (its code, default) or "components".
         box_acc_size: the square frame of MaxBoxAcc (wsolevaluation: 224).
+        cam_curve_interval: the CAM threshold spacing of PxAP and MaxBoxAcc, thresholds np.arange(0, 1, interval)
+            (wsolevaluation's command line: 0.01).
         chunk_size: maps resized to image size (or to the MaxBoxAcc frame) at a time.
         batch_bytes: stored map bytes loaded at a time (boxes are computed per batch; 256 MB holds all
             50,000 14x14 float32 maps, or ~1,300 at 224x224).
@@ -196,8 +216,11 @@ def evaluate_heatmaps(
         raise ValueError(f"box_origin must be 0 or 1, got {box_origin!r}")
     if masks is not None and len(masks) != len(samples):
         raise ValueError(f"masks: {len(masks)} masks for {len(samples)} samples")
-    chosen = _chosen_metrics(metrics, predictions is not None, masks is not None)
+    if ignore_masks is not None and (masks is None or len(ignore_masks) != len(samples)):
+        raise ValueError("ignore_masks: give one per sample, beside masks")
     samples = list(samples)
+    has_boxes = masks is None or any(len(s.boxes) for s in samples)
+    chosen = _chosen_metrics(metrics, predictions is not None, masks is not None, has_boxes)
     map_keys = match_keys(samples, maps.keys, images_root, f"--heatmaps {maps.path}")
     keep = _present(samples, map_keys, on_missing, f"--heatmaps {maps.path}")
     guesses = None
@@ -213,11 +236,11 @@ def evaluate_heatmaps(
     if not kept:
         raise InputError(f"--heatmaps {maps.path}: no image of the dataset has a heat map (and a prediction)")
     keys = [key for key, k in zip(map_keys, keep) if k]
-    kept_masks = [m for m, k in zip(masks, keep) if k] if masks is not None else None
+    kept_index = np.flatnonzero(keep)
 
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
-    accumulators = _Accumulators(chosen, box_acc_size, box_convention)
+    accumulators = _Accumulators(chosen, box_acc_size, box_convention, cam_curve_interval)
     boxes = np.zeros((len(kept), 4), dtype=np.int64)
     start = 0
     for batch in _load_batches(iter_heatmaps(maps, keys), len(kept), batch_bytes):
@@ -229,11 +252,16 @@ def evaluate_heatmaps(
             boxes[part] = heatmaps_to_boxes(normalized, threshold, image_sizes=sizes)
         for sub in _chunks(len(batch), chunk_size):  # maps at image size: a few hundred at a time
             images = slice(part.start + sub.start, part.start + sub.stop)
-            accumulators.update(batch[sub], kept[images], box_origin, kept_masks[images] if kept_masks else None)
+            rows = kept_index[images]
+            accumulators.update(batch[sub], kept[images], box_origin,
+                                [masks[i] for i in rows] if masks is not None else None,
+                                [ignore_masks[i] for i in rows] if ignore_masks is not None else None)
 
     results = {**_box_metrics(boxes, kept, box_origin, guesses, chosen), **accumulators.results()}
+    curve = {"pxap_curve": accumulators.pxap.curve()} if accumulators.pxap is not None else {}
     return {
         "metrics": results,
+        **curve,
         "images": len(kept),
         "dataset_images": len(samples),
         "skipped_no_map": int((~np.array([k is not None for k in map_keys])).sum()),
@@ -241,5 +269,5 @@ def evaluate_heatmaps(
         "unused_maps": len(maps.keys) - len(set(key for key in map_keys if key is not None)),
         "settings": {"metrics": chosen, "threshold": threshold, "normalize": normalize,
                      "box_convention": box_convention, "box_acc_size": box_acc_size,
-                     "box_origin": box_origin, "on_missing": on_missing},
+                     "box_origin": box_origin, "on_missing": on_missing, "cam_curve_interval": cam_curve_interval},
     }

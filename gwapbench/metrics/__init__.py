@@ -26,7 +26,7 @@ from gwapbench.metrics.localization import (
     max_box_acc,
     max_box_acc_v2,
 )
-from gwapbench.metrics.pxap import PxAP, pxap
+from gwapbench.metrics.pxap import DEFAULT_CAM_CURVE_INTERVAL, PxAP, pxap, pxap_curve
 from gwapbench.metrics.saliency import OtsuFMeasure, boxes_to_mask, otsu_fmeasure, otsu_mask
 from gwapbench.metrics.wsol_frame import FramedBoxAcc, frame_gt_boxes
 
@@ -53,6 +53,8 @@ __all__ = [
     "otsu_mask",
     "OtsuFMeasure",
     "pxap",
+    "pxap_curve",
+    "DEFAULT_CAM_CURVE_INTERVAL",
     "PxAP",
     "resize_heatmap",
     "topk_error",

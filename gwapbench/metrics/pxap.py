@@ -9,7 +9,9 @@ P_i = TP_i / (TP_i + FP_i), R_i = TP_i / |positives|, and
 
     PxAP = sum_{i >= 1, TP_i + FP_i > 0} P_i (R_i - R_{i-1})
 
-(wsolevaluation reports 100 x this; we return the fraction in [0, 1]). Where every pixel score
+(wsolevaluation reports 100 x this; we return the fraction in [0, 1]). An optional ignore mask per
+image leaves its pixels out of both counts, except pixels inside the ground-truth mask, which stay
+positives (wsolevaluation's `get_mask`: ignore = ignore region minus the foreground). Where every pixel score
 is one of the tau_i, this is exactly sklearn's non-interpolated `average_precision_score` on the
 pooled pixels. The state is two histograms of counts, so batches and processes add up exactly.
 """
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from gwapbench.metrics._validation import check_map_mask_pairs, map_range
+from gwapbench.metrics._validation import as_array, as_bool, check_map_mask_pairs, map_range
 from gwapbench.metrics.accumulator import Accumulator
 
 DEFAULT_CAM_CURVE_INTERVAL = 0.01
@@ -56,30 +58,55 @@ def _score_bins(scores: torch.Tensor, edges: torch.Tensor, inverse_interval: flo
     return guess.add_(torch.ge(scores, torch.index_select(edges[1:], 0, guess)))
 
 
+def _ignore_masks(ignore_masks: Sequence[np.ndarray | None] | None, shapes: list[tuple[int, ...]]
+                  ) -> list[np.ndarray | None]:
+    """Each image's ignore mask as a contiguous bool array of its map's shape, or None (nothing ignored)."""
+    if ignore_masks is None:
+        return [None] * len(shapes)
+    if len(ignore_masks) != len(shapes):
+        raise ValueError(f"length mismatch: heatmaps={len(shapes)}, ignore_masks={len(ignore_masks)}")
+    out: list[np.ndarray | None] = []
+    for i, (raw, shape) in enumerate(zip(ignore_masks, shapes)):
+        if raw is None:
+            out.append(None)
+            continue
+        mask = as_bool(as_array(raw, f"ignore_masks[{i}]", ndim=2, dtype=None), f"ignore_masks[{i}]")
+        if mask.shape != shape:
+            raise ValueError(f"ignore_masks[{i}] has shape {mask.shape} but heatmaps[{i}] has {shape}")
+        out.append(np.ascontiguousarray(mask))
+    return out
+
+
 def pxap_histograms(
     heatmaps: Sequence[np.ndarray],
     gt_masks: Sequence[np.ndarray],
     cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL,
+    ignore_masks: Sequence[np.ndarray | None] | None = None,
 ) -> np.ndarray:
     """(2, B) int64 pooled pixel counts per score bin: row 0 outside the masks, row 1 inside.
 
     Heat maps must already lie in [0, 1] (normalize them first, e.g. min-max per image as
-    wsolevaluation does); bin of score s = the j with edge_j <= s < edge_{j+1}.
+    wsolevaluation does); bin of score s = the j with edge_j <= s < edge_{j+1}. Pixels of an
+    image's ignore mask (None: none) that are outside its gt mask are not counted.
     """
     edges = pxap_bin_edges(cam_curve_interval)
     pairs = check_map_mask_pairs(heatmaps, gt_masks, maps_name="heatmaps")
+    ignores = _ignore_masks(ignore_masks, [heatmap.shape for heatmap, _ in pairs])
     num_bins = len(edges) - 1
     comparison_edges = {np.float32: torch.from_numpy(_float32_edges(edges)), np.float64: torch.from_numpy(edges)}
-    counts = torch.zeros(2 * num_bins, dtype=torch.int64)
-    for i, (heatmap, mask) in enumerate(pairs):
+    counts = torch.zeros(2 * num_bins + 1, dtype=torch.int64)  # the last slot collects ignored pixels
+    for i, ((heatmap, mask), ignore) in enumerate(zip(pairs, ignores)):
         scores = torch.from_numpy(heatmap).reshape(-1)
         low, high = map_range(scores, f"heatmaps[{i}]")
         if low < 0 or high > 1:
             raise ValueError(f"heatmaps[{i}] must lie in [0, 1], got values in [{low}, {high}]")
         index = _score_bins(scores, comparison_edges[heatmap.dtype.type], 1.0 / cam_curve_interval)
-        index.add_(torch.from_numpy(mask).reshape(-1), alpha=num_bins)
-        counts += torch.bincount(index, minlength=2 * num_bins)
-    return counts.reshape(2, num_bins).numpy()
+        positive = torch.from_numpy(mask).reshape(-1)
+        index.add_(positive, alpha=num_bins)
+        if ignore is not None:
+            index.masked_fill_(torch.from_numpy(ignore).reshape(-1) & ~positive, 2 * num_bins)
+        counts += torch.bincount(index, minlength=2 * num_bins + 1)
+    return counts[:-1].reshape(2, num_bins).numpy()
 
 
 def pxap_from_histograms(histograms: np.ndarray) -> float:
@@ -98,16 +125,31 @@ def pxap_from_histograms(histograms: np.ndarray) -> float:
     return float(np.sum(precision[1:] * np.diff(recall)))
 
 
+def pxap_curve(histograms: np.ndarray, cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL) -> dict[str, list]:
+    """Precision and recall at each CAM threshold t_0 < ... < t_{J-1} (pixels with score >= t_j predicted
+    foreground; precision 0 where none is), from the (2, B) histograms: the points PxAP sums over."""
+    histograms = np.asarray(histograms, dtype=np.float64)
+    true_positives = np.cumsum(histograms[1, ::-1])[::-1][: len(histograms[1]) - 2]  # scores >= t_j
+    predicted = true_positives + np.cumsum(histograms[0, ::-1])[::-1][: len(histograms[0]) - 2]
+    precision = np.divide(true_positives, predicted, out=np.zeros_like(predicted), where=predicted > 0)
+    positives = histograms[1].sum()
+    recall = true_positives / positives if positives > 0 else np.zeros_like(true_positives)
+    thresholds = pxap_bin_edges(cam_curve_interval)[:-3]
+    return {"cam_thresholds": thresholds.tolist(), "precision": precision.tolist(), "recall": recall.tolist()}
+
+
 def pxap(
     heatmaps: Sequence[np.ndarray],
     gt_masks: Sequence[np.ndarray],
     cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL,
+    ignore_masks: Sequence[np.ndarray | None] | None = None,
 ) -> float:
-    """Pixel average precision in [0, 1] of heat maps in [0, 1] against boolean masks.
+    """Pixel average precision in [0, 1] of heat maps in [0, 1] against boolean masks, leaving out the
+    pixels of `ignore_masks` (one bool mask or None per image) that lie outside the gt mask.
 
     Raises ValueError for empty input or when no pixel is inside any mask.
     """
-    return pxap_from_histograms(pxap_histograms(heatmaps, gt_masks, cam_curve_interval))
+    return pxap_from_histograms(pxap_histograms(heatmaps, gt_masks, cam_curve_interval, ignore_masks))
 
 
 class PxAP(Accumulator):
@@ -121,9 +163,16 @@ class PxAP(Accumulator):
         pxap_bin_edges(cam_curve_interval)  # validates the interval up front
         self.cam_curve_interval = cam_curve_interval
 
-    def update(self, heatmaps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]) -> None:
-        self._add(images=len(heatmaps), histograms=pxap_histograms(heatmaps, gt_masks, self.cam_curve_interval))
+    def update(self, heatmaps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray],
+               ignore_masks: Sequence[np.ndarray | None] | None = None) -> None:
+        self._add(images=len(heatmaps),
+                  histograms=pxap_histograms(heatmaps, gt_masks, self.cam_curve_interval, ignore_masks))
 
     def compute(self) -> float:
         self._require_data(self._total("images"))
         return pxap_from_histograms(self._total("histograms"))
+
+    def curve(self) -> dict[str, list]:
+        """`pxap_curve` of the pooled histograms: precision and recall at each CAM threshold."""
+        self._require_data(self._total("images"))
+        return pxap_curve(self._total("histograms"), self.cam_curve_interval)

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from gwapbench.data.voc_json import read_voc_coco_json
-from gwapbench.metrics.pxap import PxAP, pxap, pxap_histograms
+from gwapbench.metrics.pxap import PxAP, pxap, pxap_curve, pxap_histograms
 from gwapbench.metrics.saliency import boxes_to_mask
 
 
@@ -87,6 +87,45 @@ def test_hand_worked_case():
     assert pxap(heatmaps, masks, 0.5) == pytest.approx(2 / 3, abs=1e-15)
     perfect = [np.array([[1.0, 0.0]])]
     assert pxap(perfect, [np.array([[True, False]])]) == pytest.approx(1.0, abs=1e-15)
+
+
+def test_hand_worked_case_with_ignore_pixels():
+    """Interval 0.5 (thresholds 0 and 0.5). Image 1: 0.9 positive, 0.7 negative, 0.8 ignored. Image 2: 0.3 inside
+    the mask and the ignore region (stays positive: ignore = region minus foreground), 0.6 ignored, 0.55
+    positive. Pooled positives 0.9, 0.55, 0.3 and one negative 0.7. Points >= 0.5: TP 2, FP 1 (P 2/3, R 2/3);
+    >= 0: TP 3, FP 1 (P 3/4, R 1). PxAP = 2/3 * 2/3 + 3/4 * 1/3 = 25/36; without the ignore masks the
+    negatives 0.8 and 0.6 count: 2/5 * 2/3 + 3/6 * 1/3 = 13/30."""
+    heatmaps = [np.array([[0.9, 0.7, 0.8]]), np.array([[0.3], [0.6], [0.55]])]
+    masks = [np.array([[True, False, False]]), np.array([[True], [False], [True]])]
+    ignores = [np.array([[False, False, True]]), np.array([[True], [True], [False]])]
+    assert pxap(heatmaps, masks, 0.5, ignore_masks=ignores) == pytest.approx(25 / 36, abs=1e-15)
+    assert pxap(heatmaps, masks, 0.5) == pytest.approx(13 / 30, abs=1e-15)
+    assert pxap(heatmaps, masks, 0.5, ignore_masks=[None, None]) == pytest.approx(13 / 30, abs=1e-15)
+    curve = pxap_curve(pxap_histograms(heatmaps, masks, 0.5, ignores), 0.5)
+    assert curve["cam_thresholds"] == [0.0, 0.5]
+    assert curve["precision"] == pytest.approx([3 / 4, 2 / 3], abs=1e-15)
+    assert curve["recall"] == pytest.approx([1.0, 2 / 3], abs=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ignore_masks_match_literal_loop_without_the_ignored_pixels(dtype):
+    rng = np.random.default_rng(7)
+    heatmaps, masks = random_heatmaps(rng, 12, dtype)
+    ignores = [rng.random(m.shape) < 0.4 for m in masks]
+    kept = [~(ignore & ~mask) for ignore, mask in zip(ignores, masks)]
+    expected = literal_pxap([h[k] for h, k in zip(heatmaps, kept)], [m[k] for m, k in zip(masks, kept)])
+    assert pxap(heatmaps, masks, ignore_masks=ignores) == pytest.approx(expected, abs=1e-12)
+    accumulator = PxAP()
+    accumulator.update(heatmaps[:5], masks[:5], ignores[:5])
+    accumulator.update(heatmaps[5:], masks[5:], ignores[5:])
+    assert accumulator.compute() == pytest.approx(expected, abs=1e-12)
+
+
+def test_ignore_mask_of_the_wrong_shape_or_count():
+    with pytest.raises(ValueError, match=r"ignore_masks\[0\] has shape"):
+        pxap([np.zeros((2, 2))], [np.ones((2, 2), bool)], ignore_masks=[np.zeros((2, 3), bool)])
+    with pytest.raises(ValueError, match="ignore_masks=2"):
+        pxap([np.zeros((2, 2))], [np.ones((2, 2), bool)], ignore_masks=[None, None])
 
 
 def test_accumulator_keeps_one_histogram_sum_and_merges_exactly():

@@ -1,0 +1,133 @@
+"""wsolevaluation's OpenImages ground truth: metadata rows and PNG masks read as its `get_mask` reads them.
+
+Metadata (`metadata/OpenImages/<split>`): `image_ids.txt`, `class_labels.txt` (`path,label`) and
+`localization.txt`, one row per foreground mask, `image_path,mask_path,ignore_path`; an image's first row
+names its ignore mask, later rows leave it empty (its `get_mask_paths` asserts so). No image sizes: its
+`MaskEvaluator` scores everything in the 224 x 224 frame.
+
+Masks (its `load_mask_image` and `get_mask`, evaluation.py): each PNG read as 8-bit grayscale, resized to
+224 x 224 with nearest neighbour (OpenCV's rule: source column min(floor(x * (1 / (224 / width))), width - 1),
+rows alike), binarized at > 0.5 (any non-zero value); the foreground is the union of an image's masks, the
+ignored pixels are its ignore mask minus that foreground.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from gwapbench.data.sample import Sample
+from gwapbench.errors import InputError
+
+MASK_FRAME = 224  # wsolevaluation's _RESIZE_LENGTH
+GRAY_MODES = ("1", "L", "P", "LA", "RGB", "RGBA")  # decoded to 8-bit gray as OpenCV's IMREAD_GRAYSCALE does
+
+
+@dataclass(frozen=True)
+class WsolMaskEntry:
+    """One image's mask files, relative to the mask root: its foreground masks and its ignore mask ("" none)."""
+
+    image: str
+    mask_paths: tuple[str, ...]
+    ignore_path: str
+
+
+def _rows(path: Path, fields: int) -> list[list[str]]:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    with path.open(newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    for lineno, row in enumerate(rows, start=1):
+        if len(row) != fields:
+            raise InputError(f"{path}:{lineno}: expected {fields} comma-separated fields, got {len(row)}")
+    return rows
+
+
+def is_mask_metadata(folder: Path) -> bool:
+    """True for OpenImages-style metadata: `localization.txt` rows of three fields (image, mask, ignore)."""
+    path = folder / "localization.txt"
+    if not path.is_file():
+        return False
+    with path.open(newline="") as handle:
+        first = next((row for row in csv.reader(handle) if row), [])
+    return len(first) == 3
+
+
+def read_wsol_mask_metadata(folder: Path, num_classes: int) -> tuple[list[Sample], list[WsolMaskEntry]]:
+    """Samples (in `image_ids.txt` order, MASK_FRAME x MASK_FRAME, no boxes) and their mask entries."""
+    ids = [row[0] for row in _rows(folder / "image_ids.txt", 1)]
+    try:
+        label_of = {image: int(label) for image, label in _rows(folder / "class_labels.txt", 2)}
+    except ValueError as err:
+        raise InputError(f"{folder / 'class_labels.txt'}: malformed class label ({err})") from err
+    masks: dict[str, list[str]] = {}
+    ignore: dict[str, str] = {}
+    for lineno, (image, mask, ignore_path) in enumerate(_rows(folder / "localization.txt", 3), start=1):
+        if image in masks:
+            if ignore_path:
+                raise InputError(f"{folder / 'localization.txt'}:{lineno}: {image} names an ignore mask on a "
+                                 "second row (one ignore mask per image, on its first row)")
+            masks[image].append(mask)
+        else:
+            masks[image], ignore[image] = [mask], ignore_path
+    samples, entries = [], []
+    for image in ids:
+        if image not in label_of or image not in masks:
+            raise InputError(f"{folder}: image {image} lacks a class label or a row in localization.txt")
+        label = label_of[image]
+        if not 0 <= label < num_classes:
+            raise InputError(f"{folder / 'class_labels.txt'}: label {label} of {image} outside 0..{num_classes - 1}")
+        labels = np.full(num_classes, -1, dtype=np.int8)
+        labels[label] = 1
+        samples.append(Sample(image_id=os.path.splitext(os.path.basename(image))[0], image_path=folder / image,
+                              width=MASK_FRAME, height=MASK_FRAME, labels=labels))
+        entries.append(WsolMaskEntry(image, tuple(masks[image]), ignore[image]))
+    return samples, entries
+
+
+def nearest_indices(source: int, size: int) -> np.ndarray:
+    """OpenCV's INTER_NEAREST source index of each of `size` destination pixels: floor(x / (size / source))."""
+    inverse_scale = 1.0 / (size / source)
+    return np.minimum(np.floor(np.arange(size) * inverse_scale).astype(np.int64), source - 1)
+
+
+def read_mask_png(path: Path, size: int = MASK_FRAME) -> np.ndarray:
+    """(size, size) bool: the PNG as 8-bit gray, resized with nearest neighbour, > 0.5."""
+    try:
+        with Image.open(path) as image:
+            if image.mode not in GRAY_MODES:
+                raise InputError(f"mask {path}: image mode {image.mode} (expected 8-bit gray, palette or colour)")
+            gray = np.asarray(image.convert("L"))
+    except FileNotFoundError as err:
+        raise InputError(f"mask {path}: file not found") from err
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"mask {path}: not a readable image ({err})") from err
+    rows, cols = nearest_indices(gray.shape[0], size), nearest_indices(gray.shape[1], size)
+    return gray[rows[:, None], cols[None, :]] > 0
+
+
+class WsolMaskFiles(Sequence):
+    """The foreground (`ignore=False`: union of an image's masks) or ignore masks (`ignore=True`; None where an
+    image has none) of mask entries, each read from `root` only when indexed."""
+
+    def __init__(self, entries: Sequence[WsolMaskEntry], root: Path, ignore: bool = False,
+                 size: int = MASK_FRAME) -> None:
+        self.entries, self.root, self.ignore, self.size = list(entries), Path(root), ignore, size
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> np.ndarray | None:  # type: ignore[override]
+        entry = self.entries[index]
+        if self.ignore:
+            return read_mask_png(self.root / entry.ignore_path, self.size) if entry.ignore_path else None
+        union = np.zeros((self.size, self.size), dtype=bool)
+        for mask_path in entry.mask_paths:
+            union |= read_mask_png(self.root / mask_path, self.size)
+        return union
