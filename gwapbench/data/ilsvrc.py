@@ -23,14 +23,17 @@ from gwapbench.errors import InputError
 ILSVRC_NUM_CLASSES = 1000
 
 
-def _read_rows(path: Path, min_fields: int) -> list[list[str]]:
+def read_metadata_rows(path: Path, min_fields: int, max_fields: int | None = None) -> list[list[str]]:
+    """The non-empty rows of a comma-separated metadata file (wsolevaluation's layout, the devkit's CSV), each with
+    `min_fields` to `max_fields` (unbounded: None) fields; InputError naming the file and line otherwise."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     with path.open(newline="") as handle:
         rows = [row for row in csv.reader(handle) if row]
+    expected = f"{min_fields}" if max_fields == min_fields else f"at least {min_fields}"
     for lineno, row in enumerate(rows, start=1):
-        if len(row) < min_fields:
-            raise InputError(f"{path}:{lineno}: expected {min_fields} comma-separated fields, got {len(row)}")
+        if len(row) < min_fields or (max_fields is not None and len(row) > max_fields):
+            raise InputError(f"{path}:{lineno}: expected {expected} comma-separated fields, got {len(row)}")
     return rows
 
 
@@ -46,12 +49,12 @@ def read_wsol_metadata(
     sorted-wnid class indices, stored as a one-hot 1/-1 `labels` vector.
     """
     folder, images_root = Path(folder), Path(images_root)
-    ids = [row[0] for row in _read_rows(folder / "image_ids.txt", 1)]
+    ids = [row[0] for row in read_metadata_rows(folder / "image_ids.txt", 1)]
     try:
-        label_of = {row[0]: int(row[1]) for row in _read_rows(folder / "class_labels.txt", 2)}
-        size_of = {row[0]: (int(row[1]), int(row[2])) for row in _read_rows(folder / "image_sizes.txt", 3)}
+        label_of = {row[0]: int(row[1]) for row in read_metadata_rows(folder / "class_labels.txt", 2)}
+        size_of = {row[0]: (int(row[1]), int(row[2])) for row in read_metadata_rows(folder / "image_sizes.txt", 3)}
         boxes_of: dict[str, list[list[float]]] = defaultdict(list)
-        for row in _read_rows(folder / "localization.txt", 5):
+        for row in read_metadata_rows(folder / "localization.txt", 5):
             boxes_of[row[0]].append([float(v) for v in row[1:5]])
     except ValueError as err:
         if isinstance(err, InputError):
@@ -189,7 +192,7 @@ def read_loc_val_solution(
     A bad row (malformed string, unknown wnid) is reported as `<csv>: row N (<id>): ...`.
     """
     csv_path, images_dir = Path(csv_path), Path(images_dir)
-    rows = _read_rows(csv_path, 2)
+    rows = read_metadata_rows(csv_path, 2)
     if not rows or rows[0][:2] != ["ImageId", "PredictionString"]:
         raise InputError(f"{csv_path}: expected the header 'ImageId,PredictionString'")
     wnids = read_synset_mapping(synset_mapping)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from gwapbench.data.ilsvrc import read_metadata_rows
 from gwapbench.data.sample import Sample
 from gwapbench.errors import InputError
 
@@ -39,14 +40,7 @@ class WsolMaskEntry:
 
 
 def _rows(path: Path, fields: int) -> list[list[str]]:
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row]
-    for lineno, row in enumerate(rows, start=1):
-        if len(row) != fields:
-            raise InputError(f"{path}:{lineno}: expected {fields} comma-separated fields, got {len(row)}")
-    return rows
+    return read_metadata_rows(path, fields, fields)
 
 
 def is_mask_metadata(folder: Path) -> bool:
