@@ -144,7 +144,8 @@ def localization(runs: Path, run_id: str, sizes: list[int], threshold: float = 0
     n = len(ids)
     return {"top1_cls_error": 100 * counts["top1_cls"] / n, "top5_cls_error": 100 * counts["top5_cls"] / n,
             "top1_loc_error": 100 * counts["top1_loc"] / n, "top5_loc_error": 100 * counts["top5_loc"] / n,
-            "gt_known_loc_accuracy": 100 * counts["gt_known"] / n, "test_images": n, "top1_boxes": top1}
+            "gt_known_loc_accuracy": 100 * counts["gt_known"] / n, "test_images": n, "top1_boxes": top1,
+            "whole_image_top1_boxes": sum(b == (0, 0, a.width - 1, a.height - 1) for (_, b), a in zip(top1, annotations))}
 
 
 def assert_localize_error_output(out: Path, expected: dict[str, object]) -> None:

@@ -83,6 +83,8 @@ def test_table4_errors_equal_the_papers_box_rule_and_eval_clsloc(golden_store, m
     for row in rows:
         expected = oracle.localization(golden_store / "runs", row["run_id"], oracle.setting_sizes(row["setting"]))
         assert len({box for _, box in expected["top1_boxes"]}) > 1, row["setting"]  # not every box alike
+        # degenerate-number guard: the raw 0.2 x max rule made every GWAP box the whole image (alpha <= e x min)
+        assert expected["whole_image_top1_boxes"] < expected["test_images"], row["setting"]
         assert float(row["reproduced"]) == pytest.approx(expected["top1_loc_error"], rel=REL), row["setting"]
 
 
