@@ -14,9 +14,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from gwapbench.data.sample import Sample
-from gwapbench.engine.ilsvrc_evaluate import LocalizationOptions, map_of, prediction_boxes, ranked_classes, true_labels
+from gwapbench.engine.ilsvrc_evaluate import (
+    LocalizationOptions,
+    map_normalization,
+    map_of,
+    prediction_boxes,
+    ranked_classes,
+    true_labels,
+)
 from gwapbench.figures.layout import Box, ColourScale, FigureLayout, Panel, gt_boxes, range_note, shown_map
-from gwapbench.metrics import multiscale_average, resize_heatmap
+from gwapbench.metrics import multiscale_average, normalize_heatmap, resize_heatmap
 from gwapbench.metrics.localization import best_iou_with_image_gt
 
 SCALES = (ColourScale("alpha", "GWAP weight map alpha, min-max normalized per map"),
@@ -64,6 +71,7 @@ def fig8_layout(samples: Sequence[Sample], indices: Sequence[int], gwap: Sequenc
     mean_boxes = top1_boxes([p for _, p in gwap], samples, indices, options)
     gap_boxes = top1_boxes([gap], samples, indices, options)
     alphas = [map_of(p["maps"], p["map_names"], "alpha") for _, p in gwap]
+    how = map_normalization(("alpha",), options)
     gap_maps = map_of(gap["maps"], gap["map_names"], "top1")
     rows = []
     for row, (index, sample) in enumerate(zip(indices, chosen)):
@@ -72,12 +80,12 @@ def fig8_layout(samples: Sequence[Sample], indices: Sequence[int], gwap: Sequenc
         panels = [Panel(boxes=gt_boxes(sample.boxes, names), note=sample.image_id)]
         panels += [_panel(resize_heatmap(alpha[index], *size), "alpha", boxes[row], sample, gwap_right[row])
                    for alpha, boxes in zip(alphas, per_scale)]
-        mean = multiscale_average([alpha[index] for alpha in alphas], *size)
+        mean = multiscale_average([normalize_heatmap(alpha[index], how) for alpha in alphas], *size)  # as the table
         panels.append(_panel(mean, "alpha", mean_boxes[row], sample, gwap_right[row]))
         panels.append(_panel(resize_heatmap(gap_maps[index], *size), "cam", gap_boxes[row], sample, gap_right[row]))
         rows.append((sample.image_path, tuple(panels)))
-    legend = (f"green: GT boxes; magenta dashed: the top-1 box Table IV scores (threshold {options.threshold}, "
-              f"{options.box_method}); IoU: its best IoU with a GT box (+1 convention; a top-1 hit needs "
+    legend = (f"green: GT boxes; magenta dashed: the top-1 box Table IV scores (alpha normalized: {how}, threshold "
+              f"{options.threshold}, {options.box_method}); IoU: its best IoU with a GT box (+1 convention; a top-1 hit needs "
               "IoU >= 0.5 and the right class); min/max: the raw map's minimum over its maximum")
     columns = ("image", *(f"GWAP alpha, {size} px input" for size, _ in gwap),
                "GWAP mean of " + "+".join(str(size) for size, _ in gwap), "GAP CAM, top-1 class")
