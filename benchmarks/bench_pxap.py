@@ -10,6 +10,12 @@ metric, not PNG decoding. The reference runs on a prefix (1,000 maps; 200 with -
 extrapolated linearly to 30,000; ours runs on 10,000 maps (3,000 with --quick) and is extrapolated, or on
 all 30,000 with --full (measured). PxAP on the prefix must agree to 1e-12 before timing is printed. Memory: the process's
 peak RSS after the first and after the last batch (flat when the accumulator keeps only histograms).
+
+End to end (second row): the same kind of images written in wsolevaluation's OpenImages layout
+(metadata, one float64 .npy score map per image, a 320x240 foreground PNG and an ignore PNG each),
+1,000 of them (200 with --quick); `gwapbench evaluate --wsol-metadata ... --mask-root ...` (in process)
+against wsolevaluation's MaskEvaluator over its own CamDataset loader and PNG reading; both extrapolated
+to 30,000, equal PxAP required.
 """
 
 from __future__ import annotations
@@ -96,6 +102,65 @@ def reference(count: int) -> tuple[float, float]:
             return wall, float(evaluator.compute()) / 100
 
 
+def write_openimages_set(folder: Path, count: int) -> list[str]:
+    """`count` images in wsolevaluation's OpenImages layout under `folder` (metadata/, masks/, scoremaps/)."""
+    from PIL import Image
+
+    ids, rows = [], []
+    for maps, foreground, ignore in batches(count):
+        for k in range(len(maps)):
+            image = f"test/c{len(ids) % 10}/img{len(ids)}.jpg"
+            stem = image.removesuffix(".jpg")
+            for suffix, mask in (("mask", foreground[k]), ("ignore", ignore[k])):
+                path = folder / "masks" / f"{stem}_{suffix}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(255 * mask.astype(np.uint8)).resize((320, 240), Image.NEAREST).save(path)
+            score = folder / "scoremaps" / f"{image}.npy"
+            score.parent.mkdir(parents=True, exist_ok=True)
+            np.save(score, maps[k].astype(np.float64))
+            ids.append(image)
+            rows.append(f"{image},{stem}_mask.png,{stem}_ignore.png")
+    metadata = folder / "metadata"
+    metadata.mkdir()
+    metadata.joinpath("image_ids.txt").write_text("".join(f"{i}\n" for i in ids))
+    metadata.joinpath("class_labels.txt").write_text("".join(f"{i},{n % 10}\n" for n, i in enumerate(ids)))
+    metadata.joinpath("image_sizes.txt").write_text("".join(f"{i},224,224\n" for i in ids))
+    metadata.joinpath("localization.txt").write_text("\n".join(rows) + "\n")
+    return ids
+
+
+def end_to_end(count: int) -> None:
+    """One row: `gwapbench evaluate` against MaskEvaluator on `count` images written to disk."""
+    import json
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from gwapbench.cli import cli
+    from tests.wsol_reference import mask_evaluator
+
+    with tempfile.TemporaryDirectory(prefix="bench-pxap-") as tmp:
+        folder = Path(tmp)
+        ids = write_openimages_set(folder, count)
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()), np.errstate(invalid="ignore"):
+            reference_pxap = mask_evaluator(wsolevaluation_source.source_dir(), folder / "metadata",
+                                            folder / "masks", folder / "scoremaps", ids)[0] / 100
+        reference_s = time.perf_counter() - start
+        start = time.perf_counter()
+        result = CliRunner().invoke(cli, ["evaluate", "--heatmaps", str(folder / "scoremaps"), "--wsol-metadata",
+                                          str(folder / "metadata"), "--mask-root", str(folder / "masks"),
+                                          "--out", str(folder / "out")])
+        ours_s = time.perf_counter() - start
+        if result.exit_code != 0:
+            raise SystemExit(result.output)
+        ours_pxap = json.loads((folder / "out" / "metrics.json").read_text())["metrics"]["pxap"]
+    if abs(ours_pxap - reference_pxap) > 1e-12:
+        raise SystemExit(f"end to end: PxAP {ours_pxap} vs wsolevaluation's {reference_pxap}")
+    print_row(f"evaluate end to end, PNG masks + .npy maps ({count:,} maps, extrapolated)", ours_s * MAPS / count,
+              reference_s * MAPS / count, "MaskEvaluator + CamDataset, same files")
+
+
 def run(quick: bool = False, full_run: bool = False) -> None:
     prefix = 200 if quick else 1_000
     ours_count = MAPS if full_run else (3_000 if quick else 10_000)
@@ -110,6 +175,7 @@ def run(quick: bool = False, full_run: bool = False) -> None:
               reference_s * MAPS / prefix, f"wsolevaluation MaskEvaluator ({prefix:,} maps, extrapolated)")
     print(f"  ours: {1000 * cpu / ours_count:.2f} ms CPU per map (all threads); PxAP {value:.4f}; peak RSS "
           f"{peaks[0]:.0f} MB after the first batch, {peaks[-1]:.0f} MB after map {ours_count:,}")
+    end_to_end(200 if quick else 1_000)
 
 
 if __name__ == "__main__":
