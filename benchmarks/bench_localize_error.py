@@ -33,7 +33,7 @@ from shared_data import shared_data  # noqa: E402
 
 from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id  # noqa: E402
 from gwapbench.data.ilsvrc import read_synset_mapping, read_wsol_metadata  # noqa: E402
-from gwapbench.engine.ilsvrc_evaluate import ILSVRC_TASK  # noqa: E402
+from gwapbench.config import ILSVRC_TASK  # noqa: E402
 from gwapbench.engine.schedules import resolve_schedule  # noqa: E402
 from gwapbench.engine.store import RunStore  # noqa: E402
 

@@ -39,6 +39,11 @@ class DataConfig:
     on_bad_file: str = "fail"
 
 
+# What a run does (RunConfig.task); it says which model, loss and evaluation the engine uses and what the
+# run's files hold.
+VOC_TASK, ILSVRC_TASK, DETECTION_TASK = "voc_classification", "ilsvrc_classification", "voc_detection"
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One run. weights: the backbone's initial weights ("default" = torchvision's ImageNet weights,
@@ -52,7 +57,7 @@ class RunConfig:
     seed: int = 0
     image_size: int = 0
     weights: str = "default"
-    task: str = "voc_classification"
+    task: str = VOC_TASK
     overrides: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     model: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
 

@@ -275,7 +275,8 @@ def localize_error_command(run_id, checkpoint, heatmaps, wsol_metadata, scales, 
 
     from gwapbench.atomic import write_text_atomic
     from gwapbench.data.ilsvrc import read_wsol_metadata
-    from gwapbench.engine.ilsvrc_evaluate import ILSVRC_TASK, evaluate_ilsvrc_boxes, map_normalization
+    from gwapbench.config import ILSVRC_TASK
+    from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc_boxes, map_normalization
     from gwapbench.engine.inputs import EngineOptions
     from gwapbench.engine.schedules import resolve_schedule
     from gwapbench.engine.sources import read_ilsvrc_split, resolve_ilsvrc_data

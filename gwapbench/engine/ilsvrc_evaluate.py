@@ -39,7 +39,6 @@ from gwapbench.metrics import (
 )
 from gwapbench.metrics.level_sweep import CONVENTIONS
 
-ILSVRC_TASK = "ilsvrc_classification"
 CHUNK = 2048  # images per multi-scale / MaxBoxAcc chunk (bounds memory at image size)
 DEFAULT_BOX_METHOD = "largest_component"
 

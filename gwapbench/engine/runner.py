@@ -19,12 +19,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from gwapbench.atomic import write_bytes_atomic
-from gwapbench.config import RunConfig
+from gwapbench.config import ILSVRC_TASK, RunConfig
 from gwapbench.data.sample import Sample
 from gwapbench.engine import distributed
 from gwapbench.engine.batches import Batch, ImageLabelDataset, Normalizer, TrainBatches, collate, shard_keys
 from gwapbench.engine.evaluate import evaluate_predictions
-from gwapbench.engine.ilsvrc_evaluate import ILSVRC_TASK, evaluate_ilsvrc
+from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc
 from gwapbench.engine.inputs import EngineOptions, RunData
 from gwapbench.engine.loop import PeriodicHook, ProgressHook, train
 from gwapbench.engine.predict import predict

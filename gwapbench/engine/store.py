@@ -38,13 +38,11 @@ from typing import Any
 import numpy as np
 
 from gwapbench.atomic import write_bytes_atomic, write_text_atomic
-from gwapbench.config import RunConfig
+from gwapbench.config import DETECTION_TASK, ILSVRC_TASK, VOC_TASK, RunConfig
 from gwapbench.engine.schedules import Schedule, check_overrides
 from gwapbench.errors import InputError
 from gwapbench.npz import UnreadableNpz, read_npz
 from gwapbench.outdir import check_folder_location, lock_owner, pid_alive, write_marker
-
-VOC_TASK, ILSVRC_TASK, DETECTION_TASK = "voc_classification", "ilsvrc_classification", "voc_detection"
 
 
 def _real(low: float, high: float, nan: bool = False) -> Callable[[Any], bool]:

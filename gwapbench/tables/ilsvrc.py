@@ -22,12 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from gwapbench.config import RunConfig, data_fingerprint, run_id
+from gwapbench.config import ILSVRC_TASK, RunConfig, data_fingerprint, run_id
 from gwapbench.data.ilsvrc import ILSVRC_NUM_CLASSES
 from gwapbench.data.sample import Sample
 from gwapbench.engine import distributed
 from gwapbench.engine.ilsvrc_evaluate import (
-    ILSVRC_TASK,
     LocalizationOptions,
     evaluate_ilsvrc,
     evaluate_ilsvrc_boxes,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gwapbench.config import DataConfig, RunConfig, data_fingerprint, run_id
+from gwapbench.config import DETECTION_TASK, DataConfig, RunConfig, data_fingerprint, run_id
 from gwapbench.engine import distributed
 from gwapbench.engine.detection import execute_detection
 from gwapbench.engine.detection_data import split_boxes
@@ -79,7 +79,7 @@ def run_config(options: Table5Options, method: str, proportion: float, image_siz
     data = DataConfig(kind=source.kind, root=str(source.roots[0]), classes=source.classes,
                       train_split=training_split(proportion, method), test_split="test", on_bad_file=source.on_bad_file)
     return RunConfig(data=data, net=options.net, method=method, schedule=options.schedule, seed=options.seed,
-                     image_size=image_size, weights=options.weights, task="voc_detection",
+                     image_size=image_size, weights=options.weights, task=DETECTION_TASK,
                      overrides=options.overrides)
 
 
