@@ -46,7 +46,7 @@ DEFAULT_ALIASES = ("default", "imagenet")
 
 __all__ = [
     "BACKBONE_NAMES", "Backbone", "GoogLeNetInputTransform", "IMAGENET_MEAN", "IMAGENET_STD", "WeightsError",
-    "WeightsNotFoundError", "build_backbone", "resolve_state_dict", "tiny_body",
+    "WeightsNotFoundError", "backbone_state", "build_backbone", "resolve_state_dict", "tiny_body",
 ]  # fmt: skip
 
 
@@ -268,12 +268,20 @@ def build_backbone(name: str, weights: WeightsArg = "default", **options: object
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONE_NAMES)}")
-    builder, default = _BUILDERS[name]
+    builder = _BUILDERS[name][0]
     accepted = [p for p in inspect.signature(builder).parameters if p not in ("state", "source")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(f"{name}: unknown option(s) {unknown}; accepted: {', '.join(accepted) or 'none'}")
+    return builder(backbone_state(name, weights), source=str(weights), **options)
+
+
+def backbone_state(name: str, weights: WeightsArg = "default") -> dict[str, Tensor] | None:
+    """The state dict `build_backbone(name, weights)` loads (None: random initialization), without building the
+    model: a missing or unreadable weights file is reported (WeightsError) before any work."""
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONE_NAMES)}")
+    default = _BUILDERS[name][1]
     if default is None and isinstance(weights, str) and weights.lower() == "default":
         weights = None
-    state = resolve_state_dict(weights, default)
-    return builder(state, source=str(weights), **options)
+    return resolve_state_dict(weights, default)

@@ -41,6 +41,7 @@ from gwapbench.metrics.level_sweep import CONVENTIONS
 
 CHUNK = 2048  # images per multi-scale / MaxBoxAcc chunk (bounds memory at image size)
 DEFAULT_BOX_METHOD = "largest_component"
+BOX_METHODS = (DEFAULT_BOX_METHOD, "cam_legacy")  # the CAM paper's text, the CAM release's generator
 
 
 @dataclass(frozen=True)
