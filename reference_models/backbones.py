@@ -36,6 +36,7 @@ import torchvision.models as tvm
 from torch import Tensor, nn
 from torchvision.models import WeightsEnum
 
+from reference_models import BACKBONE_NAMES
 from reference_models.errors import WeightsError, WeightsNotFoundError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -256,7 +257,8 @@ _BUILDERS: dict[str, tuple[Callable[..., Backbone], WeightsEnum | None]] = {
     "tiny": (_tiny, None),
 }
 
-BACKBONE_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+if tuple(_BUILDERS) != BACKBONE_NAMES:  # the package's torch-free list names exactly the backbones built here
+    raise ImportError(f"reference_models.BACKBONE_NAMES {BACKBONE_NAMES} != the builders {tuple(_BUILDERS)}")
 
 
 def build_backbone(name: str, weights: WeightsArg = "default", **options: object) -> Backbone:

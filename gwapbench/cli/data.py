@@ -85,8 +85,6 @@ def check_data_command(
       gwapbench check-data --voc-root VOCdevkit/VOC2007 --split test --verify-images
       gwapbench check-data --voc-root BCCD --split trainval --classes RBC,WBC,Platelets --on-bad-file skip --out runs/bccd
     """
-    from gwapbench.atomic import write_text_atomic
-    from gwapbench.data.bad_files import save_bad_file_report
     from gwapbench.data.image_files import check_image_headers
     from gwapbench.data.roots import read_dataset_root
     from gwapbench.data.summary import class_counts
@@ -99,13 +97,7 @@ def check_data_command(
     if not verify_images:  # a full decode has already checked every image
         samples = check_image_headers(samples, report)
     counts = class_counts(samples, names)
-    click.echo(f"{len(samples)} images, {sum(c.objects for c in counts)} objects "
-               f"({sum(c.difficult_objects for c in counts)} difficult), {len(names)} classes")
-    if len(names) <= 50:
-        click.echo(f"{'class':<16} {'positive':>8} {'difficult-only':>15} {'objects':>8} {'difficult':>10}")
-        for c in counts:
-            click.echo(f"{c.name:<16} {c.positive_images:>8} {c.difficult_only_images:>15} {c.objects:>8} "
-                       f"{c.difficult_objects:>10}")
+    _print_counts(len(samples), counts)
     click.echo(report.summary())
     for item in [*report.skipped, *report.label_disagreements]:
         click.echo(f"  {item.describe()}")
@@ -113,9 +105,28 @@ def check_data_command(
         raise InputError(f"--strict: {len(report.label_disagreements)} label disagreement(s) between per-class "
                          f"lists and XMLs; first: {report.label_disagreements[0].describe()}")
     if out is not None:
-        save_bad_file_report(report, out / CHECK_DATA_FILES[0])
-        rows = ["class,positive_images,difficult_only_images,objects,difficult_objects"] + [
-            f"{c.name},{c.positive_images},{c.difficult_only_images},{c.objects},{c.difficult_objects}" for c in counts
-        ]
-        write_text_atomic(out / CHECK_DATA_FILES[1], "\n".join(rows) + "\n")
-        click.echo(f"wrote {out / CHECK_DATA_FILES[0]} and {out / CHECK_DATA_FILES[1]}")
+        _write_report(out, report, counts)
+
+
+def _print_counts(images: int, counts) -> None:
+    """The dataset's totals, and one line per class when there are at most 50."""
+    click.echo(f"{images} images, {sum(c.objects for c in counts)} objects "
+               f"({sum(c.difficult_objects for c in counts)} difficult), {len(counts)} classes")
+    if len(counts) <= 50:
+        click.echo(f"{'class':<16} {'positive':>8} {'difficult-only':>15} {'objects':>8} {'difficult':>10}")
+        for c in counts:
+            click.echo(f"{c.name:<16} {c.positive_images:>8} {c.difficult_only_images:>15} {c.objects:>8} "
+                       f"{c.difficult_objects:>10}")
+
+
+def _write_report(out: Path, report, counts) -> None:
+    """bad_files.json and class_counts.csv into `out` (already prepared)."""
+    from gwapbench.atomic import write_text_atomic
+    from gwapbench.data.bad_files import save_bad_file_report
+
+    save_bad_file_report(report, out / CHECK_DATA_FILES[0])
+    rows = ["class,positive_images,difficult_only_images,objects,difficult_objects"] + [
+        f"{c.name},{c.positive_images},{c.difficult_only_images},{c.objects},{c.difficult_objects}" for c in counts
+    ]
+    write_text_atomic(out / CHECK_DATA_FILES[1], "\n".join(rows) + "\n")
+    click.echo(f"wrote {out / CHECK_DATA_FILES[0]} and {out / CHECK_DATA_FILES[1]}")

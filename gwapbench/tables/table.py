@@ -81,8 +81,8 @@ class Table:
 
     @property
     def nets(self) -> tuple[str, ...]:
-        """The backbones its runs may use (`reference_models.backbones.BACKBONE_NAMES`)."""
-        from reference_models.backbones import BACKBONE_NAMES
+        """The backbones its runs may use (`reference_models.BACKBONE_NAMES`, importable without torch)."""
+        from reference_models import BACKBONE_NAMES
 
         return BACKBONE_NAMES
 
