@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.options import dataset_root_options
-from gwapbench.data.bad_files import ON_BAD_FILE_CHOICES
+from gwapbench.cli.options import RegistryChoice, dataset_root_options
 from gwapbench.errors import InputError
 from gwapbench.outdir import prepare_output_folder
 
@@ -66,7 +65,7 @@ def make_synthetic_command(
 
 @click.command("check-data")
 @dataset_root_options
-@click.option("--on-bad-file", type=click.Choice(ON_BAD_FILE_CHOICES), default="fail", show_default=True,
+@click.option("--on-bad-file", type=RegistryChoice("on_bad_file"), default="fail", show_default=True,
               help="fail: stop at the first bad file; skip: leave bad files out and report them.")
 @click.option("--verify-images", is_flag=True,
               help="Decode every image in full (finds corrupt or truncated JPEGs); else only headers are read.")

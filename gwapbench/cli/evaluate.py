@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.options import FiniteFloatRange, dataset_root_options
+from gwapbench.cli.options import FiniteFloatRange, RegistryChoice, dataset_root_options
 from gwapbench.errors import InputError
 from gwapbench.outdir import prepare_output_folder
 
@@ -45,15 +45,15 @@ def _write_results(out: Path, result: dict) -> None:
                    "(class indices or names) or image_id and one score column per class.")
 @click.option("--metrics", "metric_list", default=None,
               help=f"Comma-separated subset of {METRIC_NAMES} (default: all the inputs allow).")
-@click.option("--on-missing", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
+@click.option("--on-missing", type=RegistryChoice("on_missing"), default="fail", show_default=True,
               help="An image without a map (or prediction): fail, or leave it out and report the count.")
 @click.option("--threshold", type=FiniteFloatRange(0, 1), default=0.2, show_default=True,
               help="Box threshold: fraction of the map's max (CAM).")
-@click.option("--normalize", type=click.Choice(["minmax", "none"]), default="minmax", show_default=True,
+@click.option("--normalize", type=RegistryChoice("normalizations"), default="minmax", show_default=True,
               help="Before the box threshold (gt-known, loc-error): min-max to [0, 1] (maps of any method, as "
                    "wsolevaluation and the GWAP paper read them) or none (as stored). MaxBoxAcc always min-max "
                    "normalizes.")
-@click.option("--box-convention", type=click.Choice(["wsolevaluation", "components"]), default="wsolevaluation",
+@click.option("--box-convention", type=RegistryChoice("box_conventions"), default="wsolevaluation",
               show_default=True,
               help="MaxBoxAcc's boxes: wsolevaluation (its code, its published numbers) or components (each "
                    "component's own extent, largest by pixel count).")

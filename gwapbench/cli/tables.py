@@ -285,7 +285,7 @@ def fig8_command(out: Path, image_count: int, methods: tuple[str, ...], **flags)
 
 @figures_group.command("fig9", short_help="Fig. 9: R-FCN detections, GT boxes and the weight map alpha_c.")
 @detection_options
-@click.option("--method", type=click.Choice(("rfcn_gwap", "rfcn_gwap_gap")), default="rfcn_gwap",
+@click.option("--method", type=RegistryChoice("weight_map_methods"), default="rfcn_gwap",
               show_default=True, help="A Table V method with a GWAP branch (it has weight maps).")
 @click.option("--proportion", type=float, default=0.1, show_default=True)
 @click.option("--images", "image_count", type=click.IntRange(1, 16), default=4, show_default=True,

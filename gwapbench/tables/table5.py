@@ -24,9 +24,11 @@ from gwapbench.engine.inputs import PlannedRun, RunData
 from gwapbench.engine.store import RunStore
 from gwapbench.errors import InputError
 from gwapbench.tables.table import Paper, Plan, Table, TableOptions, TableResult, common_options, table_row
+from reference_models.rfcn import METHODS as RFCN_METHODS
 
 TABLE5_METHODS = ("rfcn", "rfcn_gap", "rfcn_gwap", "rfcn_gwap_gap")
 TABLE5_PROPORTIONS = (0.01, 0.02, 0.05, 0.1)
+WEIGHT_MAP_METHODS = tuple(m for m in TABLE5_METHODS if "gwap" in RFCN_METHODS[m])  # they store alpha_c (Fig. 9)
 METRICS = (("det_map", "det_map"), ("det_map_py_faster_rcnn", "det_map"))  # (metrics.json key, paper metric)
 
 
