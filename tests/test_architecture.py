@@ -131,7 +131,8 @@ def _command_lengths(source: str) -> dict[str, int]:
         first = node.body[0]
         docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
             first.value.value, str)
-        lengths[node.name] = node.end_lineno - node.lineno + 1 - (first.end_lineno - first.lineno + 1 if docstring else 0)
+        help_lines = first.end_lineno - first.lineno + 1 if docstring else 0
+        lengths[node.name] = node.end_lineno - node.lineno + 1 - help_lines
     return lengths
 
 

@@ -8,11 +8,13 @@ runs, so `gwapbench --help` stays light.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from gwapbench.cli.options import (
+    F,
     RegistryChoice,
     apply,
     blacklist_option,
@@ -27,7 +29,8 @@ from gwapbench.cli.options import (
 )
 from gwapbench.errors import InputError
 
-FIGURE_LAYOUTS = {"fig7": "gwapbench.figures.voc", "fig8": "gwapbench.figures.ilsvrc", "fig9": "gwapbench.figures.detection"}
+FIGURE_LAYOUTS = {"fig7": "gwapbench.figures.voc", "fig8": "gwapbench.figures.ilsvrc",
+                  "fig9": "gwapbench.figures.detection"}  # the module of each figure's `<name>_layout`
 
 
 def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
@@ -38,7 +41,7 @@ def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
     return parse_ints(value, "--scales", low=16) if value else ()
 
 
-def voc_options(table: str, out_help: str = "Folder for the table's CSV and Markdown files.") -> click.Command:
+def voc_options(table: str, out_help: str = "Folder for the table's CSV and Markdown files.") -> Callable[[F], F]:
     """The flags of table1, table2 and fig7 (Table I's runs)."""
     return apply([
         click.option("--net", type=RegistryChoice(f"nets:{table}"), required=True, help="Backbone."),
@@ -55,7 +58,7 @@ def voc_options(table: str, out_help: str = "Folder for the table's CSV and Mark
     ])
 
 
-def ilsvrc_options(table: str, out_help: str = "Folder for the table's CSV and Markdown files.") -> click.Command:
+def ilsvrc_options(table: str, out_help: str = "Folder for the table's CSV and Markdown files.") -> Callable[[F], F]:
     """The flags of table3, table4 and fig8 (the ILSVRC runs)."""
     return apply([
         click.option("--net", type=RegistryChoice(f"nets:{table}"), default="googlenet", show_default=True,
@@ -76,7 +79,7 @@ def ilsvrc_options(table: str, out_help: str = "Folder for the table's CSV and M
     ])
 
 
-def detection_options(command: click.Command) -> click.Command:
+def detection_options(command: F) -> F:
     """The flags of table5 and fig9."""
     return apply([
         click.option("--net", type=RegistryChoice("nets:table5"), default=None,

@@ -2,7 +2,8 @@
 
 `EngineOptions`: how to run (device, loader workers, progress bars); `RunData`: what a run reads;
 `PlannedRun`: one run a table planned (its config, store folder, data fingerprint and data, and the
-table's label for it); `launched_world_size()`: the number of processes torchrun started (its WORLD_SIZE; 1 without torchrun).
+table's label for it); `launched_world_size()`: the number of processes torchrun started (its
+WORLD_SIZE; 1 without torchrun).
 """
 
 from __future__ import annotations

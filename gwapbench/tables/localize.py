@@ -194,7 +194,8 @@ def _settings(run: Run | None, request: LocalizeRequest, source: str, scales, op
                 "blacklisted": None if options.exclude is None else int(options.exclude.sum()),
                 "max_box_acc": options.max_box_acc}
     if options.max_box_acc:
-        settings.update(box_convention=options.box_convention, cam_thresholds=[float(t) for t in DEFAULT_CAM_THRESHOLDS],
+        settings.update(box_convention=options.box_convention,
+                        cam_thresholds=[float(t) for t in DEFAULT_CAM_THRESHOLDS],
                         iou_thresholds=[0.5, *MAX_BOX_ACC_V2_IOUS])
     return settings
 

@@ -121,7 +121,8 @@ def check_methods(table: Table, methods: Sequence[str]) -> None:
     """InputError on a --methods name that is not one of the table's rows."""
     unknown = [m for m in methods if m not in table.methods]
     if unknown:
-        raise InputError(f"--methods: {', '.join(unknown)} not in {table.name} (choose from {', '.join(table.methods)})")
+        raise InputError(f"--methods: {', '.join(unknown)} not in {table.name} "
+                         f"(choose from {', '.join(table.methods)})")
 
 
 def common_options(table: Table, *, net: str, data: Any, schedule: str | None, overrides: tuple[tuple[str, Any], ...],
@@ -144,15 +145,17 @@ def produce(table: Table, options: TableOptions, on_run: Callable[[str], None] =
     plan = table.plan(options)
     if (launched_world_size() == 1 and all(p.run.is_finished for p in plan.runs)
             and not table.needs_engine(plan, options)):
-        result = table.rows(plan, {p.run.id: p.run.metrics() for p in plan.runs}, options, paper_lookup())
-        return replace(result, plan=plan)
-    from gwapbench.engine.runner import execute_runs, start
+        metrics = {p.run.id: p.run.metrics() for p in plan.runs}
+    else:
+        from gwapbench.engine.runner import execute_runs, start
 
-    engine, info = start(options.engine)
-    metrics = execute_runs(plan.runs, plan.schedule, engine, info, on_run,
-                           lambda planned, m: table.describe(planned, m, options))
-    table.prepare(plan, options, engine, info)
-    return replace(table.rows(plan, metrics, options, paper_lookup()), plan=plan) if info.is_main else None
+        engine, info = start(options.engine)
+        metrics = execute_runs(plan.runs, plan.schedule, engine, info, on_run,
+                               lambda planned, m: table.describe(planned, m, options))
+        table.prepare(plan, options, engine, info)
+        if not info.is_main:
+            return None
+    return replace(table.rows(plan, metrics, options, paper_lookup()), plan=plan)
 
 
 def table_row(key: tuple[str, str, str, str, str], value: float, run_identifier: str, options: TableOptions,

@@ -108,7 +108,8 @@ class VocTable(Table):
         rows = [table_row((self.name, options.net, method, setting, metric), value, identifier, options, paper)
                 for method, value, identifier in values]
         per_class = [
-            dict(zip(PER_CLASS_COLUMNS, (self.name, options.net, p.label, name, f"{metric}_per_class", value, p.run.id)))
+            dict(zip(PER_CLASS_COLUMNS,
+                     (self.name, options.net, p.label, name, f"{metric}_per_class", value, p.run.id)))
             for p in plan.runs if self.per_class_key for name, value in metrics[p.run.id][self.per_class_key].items()
         ]
         return TableResult(rows, per_class, plan.skipped)
