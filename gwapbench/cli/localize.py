@@ -11,7 +11,7 @@ from gwapbench.cli.options import RegistryChoice, blacklist_option, box_rule_opt
 
 def _ints(low: int, example: str):
     def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
-        return parse_ints(value, f"--{param.name.replace('_', '-')}", low, example) if value else ()
+        return parse_ints(value, param.opts[0], low, example) if value else ()
     return parse
 
 

@@ -34,7 +34,7 @@ FIGURE_LAYOUTS = {"fig7": "gwapbench.figures.voc", "fig8": "gwapbench.figures.il
 
 
 def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
-    return split_names(value, f"--{param.name.replace('_', '-')}")
+    return split_names(value, param.opts[0])
 
 
 def _sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
