@@ -281,3 +281,27 @@ def removal_lines(entries: Sequence[RunEntry], dry_run: bool) -> list[str]:
     verb = "would remove" if dry_run else "removing"
     return [f"{verb} {e.folder} ({e.status_text()}, {human_size(e.size)})" for e in entries]
 
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How long a run took, from its files: training seconds (the log's "trained in" lines, summed over
+    resumed sessions), prediction + evaluation seconds (metrics.json's `seconds`), the training device."""
+
+    train_seconds: float | None
+    evaluate_seconds: float | None
+    device: str
+
+
+_TRAINED = re.compile(r"trained in ([0-9.]+) s")
+_DEVICE = re.compile(r"training from iteration \d+ to \d+ on (\S+)")
+
+
+def runtime(folder: Path) -> Runtime:
+    log = folder / "log.txt"
+    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    trained = [float(s) for s in _TRAINED.findall(text)]
+    devices = _DEVICE.findall(text)
+    run = Run(folder, folder.name)
+    seconds = run.metrics().get("seconds") if run.metrics_path.is_file() else None
+    return Runtime(sum(trained) if trained else None, seconds, devices[-1] if devices else "?")
