@@ -44,7 +44,7 @@ def list_command(runs_dir: Path, table: str | None, net: str | None, status: str
     if not entries:
         click.echo(f"no runs in {runs_dir}" + (" match the filters" if table or net or status else ""))
         return
-    click.echo(catalog.format_columns(catalog.LIST_COLUMNS, catalog.list_rows(entries)), nl=False)
+    click.echo(catalog.list_text(entries), nl=False)
 
 
 @runs_group.command("show")

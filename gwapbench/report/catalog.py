@@ -28,6 +28,7 @@ from gwapbench.engine.schedules import schedule_label
 from gwapbench.engine.store import Run
 from gwapbench.errors import InputError
 from gwapbench.outdir import MARKER_NAME, lock_owner, pid_alive
+from gwapbench.report.columns import format_columns
 from gwapbench.tables.table1 import TABLE1_METHODS
 
 STATUSES = ("created", "training", "predicted", "evaluated")
@@ -247,17 +248,11 @@ def human_age(seconds: float) -> str:
 LIST_COLUMNS = ("id", "tables", "net", "method", "schedule", "data", "status", "headline", "size", "age")
 
 
-def list_rows(entries: Sequence[RunEntry]) -> list[tuple[str, ...]]:
-    """The list's cells, one tuple per run in LIST_COLUMNS order."""
-    return [(e.id, ",".join(e.tables) or "-", e.net, e.method, e.schedule, e.data, e.status_text(),
-             e.headline or "-", human_size(e.size), human_age(e.age_seconds)) for e in entries]
-
-
-def format_columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned text columns separated by two spaces."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
-                     for line in (header, *rows)) + "\n"
+def list_text(entries: Sequence[RunEntry]) -> str:
+    """`runs list`'s table: a header of LIST_COLUMNS and one line per run."""
+    return format_columns(LIST_COLUMNS, [
+        (e.id, ",".join(e.tables) or "-", e.net, e.method, e.schedule, e.data, e.status_text(), e.headline or "-",
+         human_size(e.size), human_age(e.age_seconds)) for e in entries])
 
 
 def show_run(folder: Path, log_lines: int = 20) -> str:

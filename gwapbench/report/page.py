@@ -72,6 +72,16 @@ class TableSection:
         return check.verdict.value
 
 
+    def summary(self) -> str:
+        """How the table compares with the paper, in one sentence."""
+        if not self.checks:
+            return ("No row is one the paper reports (other data or net): nothing is checked; paper_ref_value is the "
+                    "paper's number for the same method on the net and data of paper_ref_source, for its ordering.")
+        outside = [c for c in self.checks.values() if not c.holds]
+        return (f"{len(self.checks)} of {len(self.rows)} rows are the paper's; {len(outside)} outside tolerance"
+                + (": " + ", ".join(c.key.label() for c in outside) if outside else "") + ".")
+
+
 def _is_table_csv(path: Path) -> bool:
     with path.open(newline="", encoding="utf-8-sig") as f:
         header = next(csv.reader(f), [])
@@ -201,7 +211,7 @@ def render_markdown(report: Report) -> str:
     lines += [f"- **{name}**: {value}" for name, value in _facts(report)]
     lines += ["", "## Environment (of this report)", ""] + [f"- **{n}**: {v}" for n, v in report.environment]
     for section in report.tables:
-        lines += ["", f"## {section.path.name}", ""]
+        lines += ["", f"## {section.path.name}", "", section.summary(), ""]
         lines += _md_table(SHOWN_COLUMNS, [[f"**{c}**" if c.startswith("OUTSIDE") else c for c in _cells(section, r)]
                                            for r in section.rows])
     if report.figures:
@@ -245,7 +255,7 @@ def render_html(report: Report) -> str:
     parts += [f"<dt>{html.escape(n)}</dt><dd>{html.escape(v)}</dd>" for n, v in report.environment]
     parts.append("</dl>")
     for section in report.tables:
-        parts.append(f"<h2>{html.escape(section.path.name)}</h2>")
+        parts += [f"<h2>{html.escape(section.path.name)}</h2>", f"<p>{html.escape(section.summary())}</p>"]
         parts += _html_table(SHOWN_COLUMNS, [[(t, _css_class(c, t)) for c, t in zip(SHOWN_COLUMNS, _cells(section, r))]
                                              for r in section.rows])
     if report.figures:
