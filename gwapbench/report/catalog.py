@@ -180,7 +180,7 @@ def _refusal(root: Path, run_id: str) -> str | None:
     """Why run `run_id` may not be removed (None when it may)."""
     folder = root / run_id
     if folder.is_dir() and not is_run_folder(folder):
-        return (f"{folder} was not written by gwapbench (no {MARKER_NAME} and config.json); "
+        return (f"{folder} is not a run folder gwapbench wrote (it lacks {MARKER_NAME} or config.json); "
                 "gwapbench removes only its own run folders")
     folder = find_run(root, run_id)
     foreign = foreign_files(folder)
