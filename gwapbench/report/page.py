@@ -169,6 +169,9 @@ def _number(text: str) -> str:
 
 def _cells(section: TableSection, row: Mapping[str, str]) -> list[str]:
     values = {c: _number(row.get(c, "")) for c in ("reproduced", "paper", "delta", "paper_ref_value")}
+    check = section.checks.get(RowKey(*(row.get(c, "") for c in KEY_COLUMNS)))
+    if check is not None:  # the packaged paper number and the checked difference, whatever the CSV holds
+        values |= {"paper": f"{check.reference:.4g}", "delta": _number(repr(check.delta))}
     return [values.get(c, row.get(c, "")) if c != "check" else section.check_text(row) for c in SHOWN_COLUMNS]
 
 
