@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gwapbench.report.paper_print import PAPER_TABLES, paper_text_table
+from gwapbench.report.names import PAPER_TABLES
 
 
 @click.command("paper")
@@ -17,4 +17,6 @@ def paper_command(table: str | None) -> None:
       gwapbench paper table1
       gwapbench paper
     """
+    from gwapbench.report.paper_print import paper_text_table
+
     click.echo("\n".join(paper_text_table(name) for name in ([table] if table else PAPER_TABLES)), nl=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.report import catalog
+from gwapbench.report.names import STATUS_FILTERS
 
 _RUNS_DIR = click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
                          help="The run store.")
@@ -28,7 +28,7 @@ def runs_group() -> None:
 @_RUNS_DIR
 @click.option("--table", default=None, help="Only runs that are rows of this table, e.g. table1.")
 @click.option("--net", default=None, help="Only runs of this net, e.g. tiny.")
-@click.option("--status", type=click.Choice(catalog.STATUS_FILTERS), default=None,
+@click.option("--status", type=click.Choice(STATUS_FILTERS), default=None,
               help="Only runs in this state (unfinished: not evaluated; running: locked by a live process).")
 def list_command(runs_dir: Path, table: str | None, net: str | None, status: str | None) -> None:
     """One line per run: id, tables, net, method, schedule, data, status, headline metric, size on disk, age.
@@ -40,6 +40,8 @@ def list_command(runs_dir: Path, table: str | None, net: str | None, status: str
     Example:
       gwapbench runs list --runs-dir runs --net tiny
     """
+    from gwapbench.report import catalog
+
     entries = catalog.list_runs(runs_dir, table, net, status)
     if not entries:
         click.echo(f"no runs in {runs_dir}" + (" match the filters" if table or net or status else ""))
@@ -58,6 +60,8 @@ def show_command(run_id: str, runs_dir: Path, lines: int) -> None:
     Example:
       gwapbench runs show tiny-gwap-a8eccf554e20 --lines 50
     """
+    from gwapbench.report import catalog
+
     click.echo(catalog.show_run(catalog.find_run(runs_dir, run_id), lines), nl=False)
 
 
@@ -77,6 +81,8 @@ def rm_command(run_ids: tuple[str, ...], runs_dir: Path, unfinished: bool, dry_r
       gwapbench runs rm tiny-gap-1371bd637e7b tiny-gwap-2d417f8cbc26
       gwapbench runs rm --unfinished --dry-run
     """
+    from gwapbench.report import catalog
+
     plan = catalog.plan_removal(runs_dir, run_ids, unfinished)
     for run_id, why in plan.refused:
         click.echo(f"refused {run_id}: {why}")

@@ -31,8 +31,6 @@ from gwapbench.outdir import MARKER_NAME, lock_owner, pid_alive
 from gwapbench.report.columns import format_columns
 from gwapbench.tables.table1 import TABLE1_METHODS
 
-STATUSES = ("created", "training", "predicted", "evaluated")
-STATUS_FILTERS = (*STATUSES, "unfinished", "running")
 _STORE_NAMES = r"config\.json|checkpoint\.pt|predictions(-\d+)?\.npz|metrics\.json|log\.txt"
 # The store's files, their atomic-write temporaries (`.<name>.<random>.tmp`, gwapbench.atomic), the lock, the marker.
 STORE_FILE = re.compile(rf"(?:{_STORE_NAMES}|\.(?:{_STORE_NAMES})\.[^/]*\.tmp|lock|{re.escape(MARKER_NAME)})")
@@ -53,7 +51,7 @@ def run_tables(task: str, method: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RunEntry:
-    """One run as the list shows it; `status` is one of STATUSES ("damaged" when a file does not read) and
+    """One run as the list shows it; `status` is one of names.RUN_STATUSES ("damaged" when a file does not read) and
     `progress` says more ("40/160" while training); `running` holds the id of a live process holding the lock."""
 
     id: str
@@ -258,9 +256,10 @@ def list_text(entries: Sequence[RunEntry]) -> str:
 def show_run(folder: Path, log_lines: int = 20) -> str:
     """`runs show`: the entry's status, config.json, the log's last lines and metrics.json."""
     entry = describe_run(folder)
-    parts = [f"run {entry.id} ({folder})", f"status: {entry.status_text()}"
-             + (f", {entry.headline}" if entry.headline else ""),
-             f"tables: {','.join(entry.tables) or '-'}  size: {human_size(entry.size)}  age: {human_age(entry.age_seconds)}",
+    status = entry.status_text() + (f", {entry.headline}" if entry.headline else "")
+    parts = [f"run {entry.id} ({folder})", f"status: {status}",
+             f"tables: {','.join(entry.tables) or '-'}  size: {human_size(entry.size)}  "
+             f"age: {human_age(entry.age_seconds)}",
              "", "config.json:", (folder / "config.json").read_text(encoding="utf-8").rstrip()]
     log = folder / "log.txt"
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.is_file() else []

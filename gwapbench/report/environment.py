@@ -31,7 +31,8 @@ def environment() -> list[tuple[str, str]]:
     else:
         cuda += "" if torch.version.cuda is None else " (no GPU visible)"
         device = ("CPU", cpu_model())
+    threads = f"{torch.get_num_threads()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"
     return [("gwapbench", __version__), ("Python", platform.python_version()), ("torch", torch.__version__),
             ("CUDA", cuda), device, ("CPU cores", str(os.cpu_count())),
-            ("torch threads", f"{torch.get_num_threads()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"),
+            ("torch threads", threads),
             ("platform", f"{platform.system()} {platform.release()}, {sys.platform}")]

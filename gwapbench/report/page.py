@@ -224,7 +224,7 @@ def render_markdown(report: Report) -> str:
             lines += ["", f"### {relative}", "", f"![{relative}]({relative})"]
     lines += ["", "## Runs", ""] + _md_table(RUN_COLUMNS, [_run_cells(r) for r in report.runs])
     if report.missing_runs:
-        lines += ["", f"Not in {report.runs_dir}: {', '.join(report.missing_runs)} (no runtime or data shown for them)."]
+        lines += ["", f"Not in {report.runs_dir}: {', '.join(report.missing_runs)} (no runtime or data shown)."]
     return "\n".join(lines) + "\n"
 
 
@@ -270,7 +270,9 @@ def render_html(report: Report) -> str:
     parts.append("<h2>Runs</h2>")
     parts += _html_table(RUN_COLUMNS, [[(c, "") for c in _run_cells(r)] for r in report.runs])
     if report.missing_runs:
-        parts.append(f"<p>Not in {html.escape(str(report.runs_dir))}: {html.escape(', '.join(report.missing_runs))}</p>")
+        missing = ", ".join(report.missing_runs)
+        where = html.escape(str(report.runs_dir))
+        parts.append(f"<p>Not in {where}: {html.escape(missing)} (no runtime or data shown).</p>")
     return "\n".join(parts + ["</body></html>"]) + "\n"
 
 

@@ -9,9 +9,9 @@ import pandas as pd
 
 from gwapbench.errors import InputError
 from gwapbench.report.columns import format_columns
+from gwapbench.report.names import PAPER_TABLES
 from gwapbench.tables.paper import PAPER_NET_NAMES, paper_text
 
-PAPER_TABLES = ("table1", "table2", "table3", "table4", "table5")
 CAPTIONS = {  # the paper's captions
     "table1": "TABLE I: VOC 2007 test classification average precision (%) of the ablation experiments "
               "(C: CaffeNet, G: GoogLeNet, w/o: without, σ: sigmoid function, exp: exponentiate operation, "

@@ -72,8 +72,9 @@ def paper_reference(table: str, method: str, setting: str, metric: str) -> tuple
     """(value, source) of the paper's number for `method` in `table`, measured the same way (`_setting_kind`)
     on the paper's data and net: GoogLeNet where the paper reports it, else its first listed net. The source
     says where the value comes from, e.g. "paper: GoogLeNet on VOC2007". (NaN, "") when the paper has none."""
+    kind = _setting_kind(setting)
     candidates = [r for r in _records() if r["table"] == table and r["method"] == method
-                  and _same_measure(metric, str(r["metric"])) and _setting_kind(str(r["setting"])) == _setting_kind(setting)]
+                  and _same_measure(metric, str(r["metric"])) and _setting_kind(str(r["setting"])) == kind]
     if not candidates:
         return math.nan, ""
     chosen = next((r for r in candidates if r["net"] == REFERENCE_NET), candidates[0])

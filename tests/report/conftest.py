@@ -1,4 +1,4 @@
-"""A small run store for the workflow commands: table1 and table2 (gap, gwap) and fig7 on the small synthetic VOC set."""
+"""A small run store for the workflow commands: table1, table2 (gap, gwap) and fig7 on the small synthetic VOC set."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import re
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

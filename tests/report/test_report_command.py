@@ -64,7 +64,8 @@ def test_report_shows_every_table_figure_run_and_the_environment(out, tiny_store
     assert "table1_per_class.csv" not in markdown  # not a table of the paper's format
     for title, source in (("table1.csv", out / "table1.csv"), ("table2.csv", out / "table2.csv")):
         with source.open(newline="") as f:
-            expected = [(r["method"], f"{float(r['reproduced']):.4g}", r["paper_ref_source"]) for r in csv.DictReader(f)]
+            expected = [(r["method"], f"{float(r['reproduced']):.4g}", r["paper_ref_source"])
+                        for r in csv.DictReader(f)]
         assert [(r[0], r[4], r[9]) for r in _table_rows(markdown, title)] == expected
     png = base64.b64encode((out / "fig7.png").read_bytes()).decode()
     assert f'src="data:image/png;base64,{png}"' in page and "](fig7.png)" in markdown
