@@ -123,7 +123,7 @@ def _status(run: Run, iterations: int) -> tuple[str, str, str]:
 
 def describe_run(folder: Path, now: float | None = None) -> RunEntry:
     """The RunEntry of one run folder (`is_run_folder`); a file that fails the store's checks gives status
-    "damaged" and its one-line reason as the headline."""
+    "damaged" and, as the headline, its name and why."""
     run = Run(folder, folder.name)
     age = (now if now is not None else time.time()) - (folder / "config.json").stat().st_mtime
     fields: dict[str, Any] = dict(tables=(), net="?", method="?", schedule="?", data="?")
@@ -134,7 +134,9 @@ def describe_run(folder: Path, now: float | None = None) -> RunEntry:
                       schedule=schedule_label(config.schedule, config.overrides), data=config.data.kind)
         status, progress, headline = _status(run, iterations)
     except InputError as err:
-        status, progress, headline = "damaged", "", str(err)
+        damage = re.search(r"(\S+) is damaged \((.*)\); delete", str(err))
+        headline = f"{Path(damage[1]).name} is damaged: {damage[2]}" if damage else str(err)
+        status, progress = "damaged", ""
     return RunEntry(id=folder.name, folder=folder, status=status, progress=progress, headline=headline,
                     size=_size(folder), age_seconds=age, running=live_lock(folder), **fields)
 

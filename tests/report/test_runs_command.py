@@ -151,3 +151,14 @@ def test_run_tables_agree_with_the_table_specs():
             assert spec.name in run_tables(task, method), (spec.name, method)
     assert run_tables(ILSVRC_TASK, "original") == ("table3",) and run_tables(ILSVRC_TASK, "backprop") == ("table4",)
     assert run_tables(VOC_TASK, "lse") == ()
+
+
+def test_a_damaged_run_is_listed_as_such_and_a_missing_store_refused(store, tmp_path):
+    run_id = next(p.name for p in store.glob("tiny-gap-*"))
+    (store / run_id / "metrics.json").write_text('{"voc07_cls_map": 250}')
+    result = _invoke("runs", "list", "--runs-dir", str(store))
+    assert result.exit_code == 0, result.output
+    row = _rows(result.output)[run_id]
+    assert row["status"] == "damaged" and row["headline"].startswith("metrics.json is damaged: ")
+    missing = _invoke("runs", "list", "--runs-dir", str(tmp_path / "nowhere"))
+    assert missing.exit_code == 2 and "no such folder" in missing.output
