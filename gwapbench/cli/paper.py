@@ -7,7 +7,7 @@ import click
 from gwapbench.report.names import PAPER_TABLES
 
 
-@click.command("paper")
+@click.command("paper", short_help="Print the paper's Tables I-V as the paper shows them.")
 @click.argument("table", required=False, type=click.Choice(PAPER_TABLES))
 def paper_command(table: str | None) -> None:
     """Print the paper's TABLE (all five when omitted) as the paper shows it: its rows, columns and decimals.
