@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 
-@click.command("report", short_help="One page (Markdown + HTML) of the tables and figures in --out.")
+@click.command("report", short_help="One page (Markdown, HTML) of the tables and figures in --out.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="The folder your table and figure commands wrote (its table CSVs and PNGs); the report goes there.")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,

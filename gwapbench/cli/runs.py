@@ -24,7 +24,7 @@ def runs_group() -> None:
     """
 
 
-@runs_group.command("list")
+@runs_group.command("list", short_help="One line per run: tables, net, method, schedule, status, size, age.")
 @_RUNS_DIR
 @click.option("--table", default=None, help="Only runs that are rows of this table, e.g. table1.")
 @click.option("--net", default=None, help="Only runs of this net, e.g. tiny.")
