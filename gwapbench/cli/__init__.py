@@ -52,10 +52,12 @@ def cli() -> None:
 
 
 from gwapbench.cli import check, data, detection, evaluate, ilsvrc, tables  # noqa: E402  (register after the group)
+from gwapbench.cli import paper, report, runs  # noqa: E402
 
 for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
                  tables.table2_command, ilsvrc.table3_command, ilsvrc.table4_command, ilsvrc.localize_error_command,
-                 tables.figures_group, evaluate.evaluate_command, check.check_command, detection.table5_command):
+                 tables.figures_group, evaluate.evaluate_command, check.check_command, detection.table5_command,
+                 runs.runs_group, report.report_command, paper.paper_command):
     cli.add_command(_command)
 tables.figures_group.add_command(detection.fig9_command)
 

@@ -21,12 +21,13 @@ from gwapbench.engine.schedules import Schedule, resolve_schedule, schedule_labe
 from gwapbench.engine.sources import read_split
 from gwapbench.engine.store import Run, RunStore
 from gwapbench.errors import InputError
-from gwapbench.tables.paper import paper_lookup
+from gwapbench.tables.paper import paper_lookup, paper_reference
 
 if TYPE_CHECKING:
     from gwapbench.engine.distributed import Dist
 
-COLUMNS = ("table", "net", "method", "setting", "metric", "reproduced", "paper", "delta", "run_id", "schedule")
+COLUMNS = ("table", "net", "method", "setting", "metric", "reproduced", "paper", "delta", "run_id", "schedule",
+           "paper_ref_value", "paper_ref_source")
 CAM_MAP_CHOICES = ("predicted", "gt", "top1")
 
 
@@ -165,9 +166,11 @@ def table_row(key: tuple[str, str, str, str, str], value: float, run_identifier:
               paper: dict[tuple[str, ...], float], paper_metric: str | None = None) -> dict[str, Any]:
     """One CSV row (columns `COLUMNS`): key = (table, net, method, setting, metric), the paper's value for
     that key (or for its `paper_metric`, where the paper reports one number under another name) beside
-    `value` (NaN where it reports none) and the schedule the row's runs trained with."""
+    `value` (NaN where it reports none) and the schedule the row's runs trained with; where it reports none,
+    its number for the method on its own net and data, labelled (`paper_reference`), not a metric."""
     reference = paper.get((*key[:4], paper_metric or key[4]), math.nan)
-    return dict(zip(COLUMNS, (*key, value, reference, value - reference, run_identifier, schedule)))
+    other = paper_reference(key[0], key[2], key[3], paper_metric or key[4]) if math.isnan(reference) else (math.nan, "")
+    return dict(zip(COLUMNS, (*key, value, reference, value - reference, run_identifier, schedule, *other)))
 
 
 def _assemble(spec: TableSpec, options: TableOptions, runs: list[tuple[RunConfig, Run]],
