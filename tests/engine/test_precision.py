@@ -202,3 +202,27 @@ def test_cpu_precision_that_this_torch_cannot_autocast_is_refused(monkeypatch):
     with pytest.raises(InputError, match="--precision fp16: this torch's CPU autocast does not compute in it"):
         resolve_precision("fp16", "cpu")
     assert resolve_precision("bf16", "cpu") == "bf16"
+
+
+def test_an_fp16_checkpoint_keeps_the_gradient_scale_and_resuming_restores_it(small_voc, tmp_path, monkeypatch):
+    from gwapbench.engine import runner
+    from gwapbench.engine.distributed import Dist
+    from gwapbench.engine.inputs import EngineOptions
+
+    _, classes, batch = _small_batches(small_voc)
+    run = Run(tmp_path / "run", "tiny-gwap-000000000000")
+    run.folder.mkdir()
+    task = _task(classes)
+    optimizer = torch.optim.SGD(task.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    runner.save_checkpoint(run, task, optimizer, 3, scaler)
+    assert torch.load(run.checkpoint_path, weights_only=True)["scaler"]["scale"] == 1024.0
+    seen = {}
+    monkeypatch.setattr(runner, "train", lambda *args: seen.update(start=args[4], scaler=args[-1]))
+    schedule = replace(SCHEDULES["ci"], iterations=5)
+    runner.resume_and_train(run, _task(classes), schedule, torch.device("cpu"),
+                            EngineOptions(device="cpu", workers=0, progress=False), Dist(), lambda start: [batch],
+                            lambda b: b.images.float() / 255, precision="fp16")
+    assert seen["start"] == 3 and seen["scaler"].get_scale() == 1024.0
+    runner.save_checkpoint(run, task, optimizer, 3, torch.amp.GradScaler("cpu", enabled=False))
+    assert "scaler" not in torch.load(run.checkpoint_path, weights_only=True)  # fp32 / bf16 checkpoints as before
