@@ -332,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:INDEX")
     parser.add_argument("--dry-run", action="store_true", help="the tiny net at 48 px: every step in seconds")
-    parser.add_argument("--work", type=Path, default=None, help="folder for runs and outputs (default: a temporary one)")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="folder for runs and outputs (default: a temporary one)")
     parser.add_argument("--budget-s", type=float, default=480.0, help="no step starts after this many seconds")
     args = parser.parse_args(argv)
     sizes = DRY if args.dry_run else FULL

@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from gwapbench.engine import distributed
 from tests.engine.conftest import table_args
-from tests.engine.test_distributed import single  # noqa: F401  (the fixture: one process trains and predicts)
+from tests.engine.test_distributed import _run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +28,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_nodes_predict_exactly_what_one_process_predicts(small_voc, single, tmp_path):  # noqa: F811
+@pytest.fixture(scope="module")
+def single(small_voc, tmp_path_factory) -> Path:
+    """One process trains and predicts the gwap run."""
+    base = tmp_path_factory.mktemp("single")
+    _run(table_args("table1", small_voc, base / "runs", base / "out", "--methods", "gwap"), 1)
+    return base
+
+
+def test_two_nodes_predict_exactly_what_one_process_predicts(small_voc, single, tmp_path):
     shutil.copytree(single / "runs", tmp_path / "runs")
     for run in (tmp_path / "runs").glob("tiny-*"):
         (run / "predictions.npz").unlink()
