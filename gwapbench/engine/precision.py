@@ -10,13 +10,15 @@
   T4, P100, which have no bfloat16 units).
 
 The resolved name is part of the run id (`RunConfig.precision`). torch is imported inside the
-functions: resolving `fp32`, or any name for `--device cpu`, needs no torch, so a finished table
-still re-renders without it.
+functions: resolving `fp32`, `auto` for `--device cpu`, or `auto` for `--device auto` on a machine
+without a GPU driver (`cuda_possible`) needs no torch, so a finished table still re-renders without it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from typing import TYPE_CHECKING
 
 from gwapbench.errors import InputError
@@ -29,9 +31,26 @@ CHOICES = ("auto", *PRECISIONS)
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # torch dtype names
 
 
+# Device files without which no GPU driver can serve CUDA on Linux: NVIDIA's control device, WSL2's GPU
+# paravirtualization, ROCm's kernel driver (torch.cuda on AMD GPUs).
+GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/dxg", "/dev/kfd")
+
+
+def cuda_possible() -> bool:
+    """False where CUDA certainly is not available (macOS; Linux without a GPU driver's device file), so that
+    `--device auto` resolves without importing torch (seconds) there; True where only torch can tell."""
+    if sys.platform == "darwin":
+        return False
+    if sys.platform.startswith("linux"):
+        return any(os.path.exists(path) for path in GPU_DEVICE_FILES)
+    return True
+
+
 def device_type(device: str) -> str:
     """"cpu" or "cuda" for a --device value ("auto": CUDA when available)."""
     if device == "auto":
+        if not cuda_possible():
+            return "cpu"
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"

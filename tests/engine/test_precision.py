@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import gwapbench.engine.precision as precision_module
 from gwapbench.cli import cli
 from gwapbench.config import DataConfig, RunConfig, run_id
 from gwapbench.data.voc import read_voc
@@ -29,6 +33,7 @@ from tests.engine.conftest import table_args
 
 def _gpu(monkeypatch, native: bool, emulated: bool, available: bool = True) -> None:
     """torch.cuda as on a GPU with native bfloat16 (Ampere+), with emulated bfloat16 only (V100, T4), or none."""
+    monkeypatch.setattr(precision_module, "cuda_possible", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported",
                         lambda including_emulation=True: native or (including_emulation and emulated))
@@ -60,9 +65,36 @@ def test_torch_without_the_emulation_argument_reports_native_support(monkeypatch
     def old_is_bf16_supported():  # torch < 2.4: no including_emulation; True only for native bfloat16
         return False
 
+    monkeypatch.setattr(precision_module, "cuda_possible", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", old_is_bf16_supported)
     assert resolve_precision("auto", "cuda") == "fp16"
+
+
+def test_cuda_is_ruled_out_only_without_a_gpu_driver(monkeypatch):
+    present: set[str] = set()
+    monkeypatch.setattr(os.path, "exists", lambda path: path in present)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert not precision_module.cuda_possible()
+    for device_file in ("/dev/nvidiactl", "/dev/dxg", "/dev/kfd"):  # NVIDIA, WSL2, ROCm
+        present.clear()
+        present.add(device_file)
+        assert precision_module.cuda_possible(), device_file
+    present.clear()
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert not precision_module.cuda_possible()
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert precision_module.cuda_possible()  # only torch can tell
+
+
+def test_auto_resolves_without_importing_torch_where_no_gpu_driver_is(monkeypatch):
+    if precision_module.cuda_possible():
+        pytest.skip("this machine has a GPU driver's device file: only torch can tell whether CUDA works")
+    code = ("import sys\nfrom gwapbench.engine.precision import resolve_precision\n"
+            "print(resolve_precision('auto', 'auto'), resolve_precision('fp32', 'auto'), 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.split() == ["fp32", "fp32", "False"]
 
 
 def test_unknown_precision_is_an_input_error():
@@ -196,9 +228,7 @@ def test_bf16_table_run_on_cpu_has_its_own_id_and_column(small_voc, tmp_path):
 
 def test_cpu_precision_that_this_torch_cannot_autocast_is_refused(monkeypatch):
     """Older torch versions disable CPU autocast for float16 (with a warning) instead of computing in it."""
-    import gwapbench.engine.precision as precision
-
-    monkeypatch.setattr(precision, "cpu_autocast_computes", lambda name: name != "fp16")
+    monkeypatch.setattr(precision_module, "cpu_autocast_computes", lambda name: name != "fp16")
     with pytest.raises(InputError, match="--precision fp16: this torch's CPU autocast does not compute in it"):
         resolve_precision("fp16", "cpu")
     assert resolve_precision("bf16", "cpu") == "bf16"
