@@ -233,7 +233,8 @@ def torchrun_table1(sizes: Sizes, device: str, runs: Path, out: Path, voc_args: 
     """`torchrun --standalone --nproc_per_node 1 -m gwapbench table1 ...` in a child process."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", "-m",
-               "gwapbench", "table1", *voc_args, "--methods", "gwap", *_common(sizes, device, runs, out)]
+               "gwapbench", "table1", *voc_args, "--methods", "gwap", "--seed", "1",  # a run of its own: it trains
+               *_common(sizes, device, runs, out)]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
@@ -312,9 +313,9 @@ def print_rows(rows: list[Row], device: torch.device) -> None:
               else "the process's peak resident memory so far (CPU)")
     print(f"train img/s of a table command: its runs' own measurement (log.txt, first iterations included); "
           f"peak MiB: {memory}")
-    print(f"{'step':<62} {'precision':>9} {'wall s':>7} {'train img/s':>11} {'pred img/s':>10} {'peak MiB':>9}")
+    print(f"{'step':<66} {'precision':>9} {'wall s':>7} {'train img/s':>11} {'pred img/s':>10} {'peak MiB':>9}")
     for r in rows:
-        print(f"{r.step:<62} {r.precision:>9} {r.seconds:>7.1f} {_format(r.train_images_s):>11} "
+        print(f"{r.step:<66} {r.precision:>9} {r.seconds:>7.1f} {_format(r.train_images_s):>11} "
               f"{_format(r.predict_images_s):>10} {_format(r.peak_mib, 0):>9}" + (f"  {r.note}" if r.note else ""))
 
 
