@@ -50,6 +50,9 @@ def test_dry_run_on_cpu_runs_every_step(tmp_path):
     for step in ("table5 tiny", "table3 tiny", "localize-error --checkpoint", "process group gloo", "torchrun"):
         assert any(step in line for line in table), step
     assert "FAILED" not in done.stdout and "skipped" not in done.stdout
+    for step in ("table1 tiny", "torchrun"):  # each trained runs of its own (their logged rates)
+        row = next(line.split() for line in table if line.startswith(step))
+        assert float(row[row.index("auto" if step == "torchrun" else "fp32") + 2]) > 0, step
     ids = {}
     for precision in ("fp32", "bf16", "fp16"):
         rows = _rows(tmp_path / f"table1-{precision}" / "table1.csv")
