@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.options import seed_option
+from gwapbench.cli.options import precision_option, seed_option
 from gwapbench.cli.tables import _split_names, parse_overrides, write_and_print
 from gwapbench.errors import InputError
 
@@ -52,6 +52,7 @@ def detection_options(command: Callable) -> Callable:
         click.option("--weights", default="default", show_default=True,
                      help='Backbone weights: "default" (torchvision ImageNet), "none", or a file path.'),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:INDEX."),
+        precision_option(),
         click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True),
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True),
         click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True),
@@ -60,9 +61,10 @@ def detection_options(command: Callable) -> Callable:
 
 
 def _table5_options(net, data, voc_root, voc2012_root, on_bad_file, schedule, overrides, seed, weights, device,
-                    workers, runs_dir, methods, proportions):
+                    precision, workers, runs_dir, methods, proportions):
     from gwapbench.engine.detection_sources import resolve_detection_source
     from gwapbench.engine.inputs import EngineOptions
+    from gwapbench.engine.precision import resolve_precision
     from gwapbench.tables.table5 import Table5Options, check_choices
 
     check_choices(methods, proportions)
@@ -72,7 +74,8 @@ def _table5_options(net, data, voc_root, voc2012_root, on_bad_file, schedule, ov
     return Table5Options(source=source, runs_dir=runs_dir, net=net,
                          schedule=schedule or ("quick" if net == "tiny" else "paper"), methods=methods,
                          proportions=proportions, seed=seed, overrides=overrides, weights=weights,
-                         engine=EngineOptions(device=device, workers=workers))
+                         engine=EngineOptions(device=device, workers=workers,
+                                              precision=resolve_precision(precision, device)))
 
 
 @click.command("table5")

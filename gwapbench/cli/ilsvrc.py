@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.options import FiniteFloatRange, seed_option
+from gwapbench.cli.options import FiniteFloatRange, precision_option, seed_option
 from gwapbench.cli.tables import _split_names, figures_group, parse_overrides, write_and_print
 from gwapbench.errors import InputError
 
@@ -85,6 +85,7 @@ def table_options(command: Callable) -> Callable:
         click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Replace a schedule field, e.g. --override iterations=200 (repeatable)."),
         seed_option(),
+        precision_option(),
         click.option("--weights", default="default", show_default=True,
                      help='"default" (torchvision ImageNet weights), "none", or a file path.'),
     ]
@@ -105,9 +106,10 @@ def localization_options(threshold: float, box_method: str, blacklist: Path | No
 
 
 def _options(net, methods, pretrained_nets, extra_conv, schedule, overrides, seed, weights, data,
-             imagenet_root, on_bad_file, runs_dir, device, workers, scales=(), localization=None):
+             imagenet_root, on_bad_file, runs_dir, device, workers, precision, scales=(), localization=None):
     from gwapbench.engine.ilsvrc_evaluate import LocalizationOptions
     from gwapbench.engine.inputs import EngineOptions
+    from gwapbench.engine.precision import resolve_precision
     from gwapbench.engine.sources import resolve_ilsvrc_data
     from gwapbench.tables.ilsvrc import IlsvrcOptions
     from gwapbench.tables.spec import TableOptions
@@ -120,7 +122,9 @@ def _options(net, methods, pretrained_nets, extra_conv, schedule, overrides, see
     overrides, methods = parse_overrides(overrides), tuple(_split_names(methods, "--methods") or ())
     config = resolve_ilsvrc_data(data, runs_dir, imagenet_root, on_bad_file)
     table = TableOptions(net=net, data=config, runs_dir=runs_dir, schedule=name, seed=seed, overrides=overrides,
-                         weights=weights, engine=EngineOptions(device=device, workers=workers), methods=methods)
+                         weights=weights, methods=methods,
+                         engine=EngineOptions(device=device, workers=workers,
+                                              precision=resolve_precision(precision, device)))
     return IlsvrcOptions(table, pretrained_nets=nets, extra_conv=extra_conv, scales=scales,
                          localization=localization or LocalizationOptions())
 

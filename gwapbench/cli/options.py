@@ -18,6 +18,14 @@ def seed_option(help: str | None = None) -> Callable[[F], F]:
     return click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True, help=help)
 
 
+def precision_option() -> Callable[[F], F]:
+    """--precision auto|fp32|bf16|fp16 of training and prediction (gwapbench.engine.precision; part of the run id)."""
+    return click.option("--precision", type=click.Choice(("auto", "fp32", "bf16", "fp16")), default="auto",
+                        show_default=True,
+                        help="Numeric precision: auto = fp32 on CPU; on CUDA bf16 where the GPU has it natively, "
+                             "else fp16 with loss scaling (part of the run id).")
+
+
 class FiniteFloatRange(click.FloatRange):
     """click.FloatRange that also refuses NaN (FloatRange lets it through: every comparison with NaN is false)."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.options import seed_option
+from gwapbench.cli.options import precision_option, seed_option
 from gwapbench.errors import InputError
 
 NETS = ("caffenet", "googlenet", "vgg16", "resnet50", "tiny")
@@ -66,6 +66,7 @@ def table_options(command: Callable, out_help: str = "Folder for the table's CSV
         click.option("--weights", default="default", show_default=True,
                      help='Backbone weights: "default" (torchvision ImageNet), "none", or a file path.'),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:INDEX."),
+        precision_option(),
         click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
                      help="Data-loader worker processes."),
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
@@ -89,8 +90,9 @@ def _split_names(text: str | None, argument: str) -> list[str] | None:
 
 
 def _table_setup(net, data, voc_root, classes, train_split, test_split, on_bad_file, schedule, overrides, methods,
-                 seed, weights, device, workers, runs_dir, cam_map="predicted"):
+                 seed, weights, device, precision, workers, runs_dir, cam_map="predicted"):
     from gwapbench.engine.inputs import EngineOptions
+    from gwapbench.engine.precision import resolve_precision
     from gwapbench.engine.schedules import default_schedule_name
     from gwapbench.engine.sources import resolve_data
     from gwapbench.tables.spec import TableOptions
@@ -100,7 +102,9 @@ def _table_setup(net, data, voc_root, classes, train_split, test_split, on_bad_f
                           on_bad_file)
     return TableOptions(net=net, data=config, runs_dir=runs_dir, schedule=schedule or default_schedule_name(net),
                         seed=seed, overrides=overrides, weights=weights,
-                        engine=EngineOptions(device=device, workers=workers), cam_map=cam_map, methods=methods)
+                        engine=EngineOptions(device=device, workers=workers,
+                                             precision=resolve_precision(precision, device)),
+                        cam_map=cam_map, methods=methods)
 
 
 def _produce_and_write(spec_name: str, out: Path, setup_args: dict) -> None:

@@ -47,8 +47,8 @@ from gwapbench.engine.detection_data import (
     has_training_boxes,
 )
 from gwapbench.engine.detection_schedules import IMAGE_LEVEL_PER_BOX_IMAGE
-from gwapbench.engine.loop import autocast
 from gwapbench.engine.inputs import EngineOptions
+from gwapbench.engine.precision import autocast
 from gwapbench.engine.runner import batched, predict_then_evaluate, resolve_device, resume_and_train, run_stages
 from gwapbench.engine.schedules import Schedule
 from gwapbench.engine.store import Run
@@ -162,7 +162,7 @@ def train_detection(run: Run, task: DetectionTask, config: RunConfig, schedule: 
 
     # a batch (or a rank's shard) without box images leaves the RPN and the head without gradient
     resume_and_train(run, task, schedule, device, options, info, batches_from, _prepare(device),
-                     find_unused_parameters=True)
+                     find_unused_parameters=True, precision=config.precision)
 
 
 def file_corners(boxes: Tensor) -> np.ndarray:
@@ -175,7 +175,7 @@ def file_corners(boxes: Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def predict_detections(task: DetectionTask, samples: Sequence[Sample], device: torch.device, workers: int,
-                       info: Dist = Dist()) -> dict[str, np.ndarray] | None:
+                       info: Dist = Dist(), precision: str = "fp32") -> dict[str, np.ndarray] | None:
     """predictions.npz content: image_ids, det_image (M,), det_boxes (M, 4), det_scores, det_labels and
     weight_map_<i> (C, h, w) float16 for the first STORED_WEIGHT_MAPS images of gwap methods. Under torchrun
     each rank detects its share of the images and rank 0 gathers them (None on the other ranks)."""
@@ -185,7 +185,7 @@ def predict_detections(task: DetectionTask, samples: Sequence[Sample], device: t
     prepare = _prepare(device)
     per_image = []  # (index, boxes, scores, labels, weight map or None)
     for batch in _loader(DetectionDataset(samples), batches, workers):
-        with autocast(device):
+        with autocast(precision, device):
             detections = task.detect(prepare(batch))
         for index, detection in zip(batch.indices.tolist(), detections):
             weight_map = detection.get("weight_maps") if index < STORED_WEIGHT_MAPS else None
@@ -258,7 +258,7 @@ def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, hea
             run.log(f"{len(samples)} training images ({len(box_indices)} with boxes); each batch "
                     f"{schedule.batch_size} box images{extra}; R-FCN settings {head}")
         train_detection(run, task, config, schedule, samples, device, options, info)
-        return predict_detections(task, test, device, options.workers, info)
+        return predict_detections(task, test, device, options.workers, info, config.precision)
 
     return predict_then_evaluate(run, info, len(test), train_and_predict,
                                  lambda predictions: evaluate_detections(predictions, test, classes),

@@ -96,7 +96,7 @@ def run_config(net: str, method: str, options: IlsvrcOptions, image_size: int) -
     table = options.table
     return RunConfig(data=table.data, net=net, method=method, schedule=table.schedule, seed=table.seed,
                      image_size=image_size, weights=table.weights, task=ILSVRC_TASK, overrides=table.overrides,
-                     model=model)
+                     model=model, precision=table.engine.precision)
 
 
 def paper_setting(table: str, net: str, method: str, metric: str) -> str | None:
@@ -117,7 +117,7 @@ def _single_scale_setting(spec: TableSpec, net: str, method: str, metric: str, i
 def _row(spec: TableSpec, config: RunConfig, setting: str, metric: str, value: float, identifier: str,
          paper: dict[tuple, float]) -> dict[str, Any]:
     return table_row((spec.name, config.net, config.method, setting, metric), value, identifier,
-                     schedule_label(config.schedule, config.overrides), paper)
+                     schedule_label(config.schedule, config.overrides), paper, precision=config.precision)
 
 
 def scale_predictions(run: Run, config: RunConfig, schedule: Schedule, test: list[Sample], size: int,
@@ -139,7 +139,8 @@ def scale_predictions(run: Run, config: RunConfig, schedule: Schedule, test: lis
         if not base and task.map_names not in ((), ("alpha",)):
             scale_predictions(run, config, schedule, test, schedule.image_size, engine, info)  # made if missing
             classes = ranked_classes(run.load_predictions()["logits"], len(task.map_names) - 1)
-        made = predict_samples(task, test, size, schedule.batch_size, device, engine, info, classes)
+        made = predict_samples(task, test, size, schedule.batch_size, device, engine, info, classes,
+                               config.precision)
         if info.is_main:
             run.save_predictions(made, None if base else size)
             run.log(f"predicted {len(test)} val images at {size}x{size}")

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gwapbench.engine.distributed import Dist
 
 COLUMNS = ("table", "net", "method", "setting", "metric", "reproduced", "paper", "delta", "run_id", "schedule",
-           "paper_ref_value", "paper_ref_source")
+           "precision", "paper_ref_value", "paper_ref_source")
 CAM_MAP_CHOICES = ("predicted", "gt", "top1")
 
 
@@ -92,7 +92,8 @@ def run_configs(spec: TableSpec, options: TableOptions) -> list[RunConfig]:
     schedule = resolve_schedule(options.schedule, options.overrides)
     return [
         RunConfig(data=options.data, net=options.net, method=method, schedule=options.schedule, seed=options.seed,
-                  image_size=schedule.image_size, weights=options.weights, overrides=options.overrides)
+                  image_size=schedule.image_size, weights=options.weights, overrides=options.overrides,
+                  precision=options.engine.precision)
         for method in options.methods or spec.methods
     ]
 
@@ -163,14 +164,17 @@ def _headline(spec: TableSpec, metrics: dict[str, Any], options: TableOptions) -
 
 
 def table_row(key: tuple[str, str, str, str, str], value: float, run_identifier: str, schedule: str,
-              paper: dict[tuple[str, ...], float], paper_metric: str | None = None) -> dict[str, Any]:
+              paper: dict[tuple[str, ...], float], paper_metric: str | None = None, *, precision: str
+              ) -> dict[str, Any]:
     """One CSV row (columns `COLUMNS`): key = (table, net, method, setting, metric), the paper's value for
     that key (or for its `paper_metric`, where the paper reports one number under another name) beside
-    `value` (NaN where it reports none) and the schedule the row's runs trained with; where it reports none,
-    its number for the method on its own net and data, labelled (`paper_reference`), not a metric."""
+    `value` (NaN where it reports none), the schedule and the precision the row's runs trained with; where
+    it reports none, its number for the method on its own net and data, labelled (`paper_reference`), not a
+    metric."""
     reference = paper.get((*key[:4], paper_metric or key[4]), math.nan)
     other = paper_reference(key[0], key[2], key[3], paper_metric or key[4]) if math.isnan(reference) else (math.nan, "")
-    return dict(zip(COLUMNS, (*key, value, reference, value - reference, run_identifier, schedule, *other)))
+    return dict(zip(COLUMNS, (*key, value, reference, value - reference, run_identifier, schedule, precision,
+                              *other)))
 
 
 def _assemble(spec: TableSpec, options: TableOptions, runs: list[tuple[RunConfig, Run]],
@@ -181,8 +185,8 @@ def _assemble(spec: TableSpec, options: TableOptions, runs: list[tuple[RunConfig
     schedule = schedule_label(options.schedule, options.overrides)
     values = [(config.method, spec.read(metrics[config.method], options), run.id) for config, run in runs]
     values += [(b.method, b.value(data.test), "") for b in spec.baselines]
-    rows = [table_row((spec.name, options.net, method, setting, metric), value, identifier, schedule, paper)
-            for method, value, identifier in values]
+    rows = [table_row((spec.name, options.net, method, setting, metric), value, identifier, schedule, paper,
+                      precision=options.engine.precision) for method, value, identifier in values]
     per_class = []
     if spec.per_class is not None:
         per_class = [

@@ -80,7 +80,7 @@ def run_config(options: Table5Options, method: str, proportion: float, image_siz
                       train_split=training_split(proportion, method), test_split="test", on_bad_file=source.on_bad_file)
     return RunConfig(data=data, net=options.net, method=method, schedule=options.schedule, seed=options.seed,
                      image_size=image_size, weights=options.weights, task=DETECTION_TASK,
-                     overrides=options.overrides)
+                     overrides=options.overrides, precision=options.engine.precision)
 
 
 def produce_table5(options: Table5Options, on_run: Callable[[str], None] = lambda line: None) -> TableResult | None:
@@ -120,5 +120,6 @@ def produce_table5(options: Table5Options, on_run: Callable[[str], None] = lambd
         for key, paper_metric in METRICS:
             row_setting = setting(options.source, proportion)
             rows.append(table_row(("table5", options.net, method, row_setting, f"{prefix}_{key}"), float(metrics[key]),
-                                  run.id, schedule_name, paper, f"{prefix}_{paper_metric}"))
+                                  run.id, schedule_name, paper, f"{prefix}_{paper_metric}",
+                                  precision=config.precision))
     return TableResult(rows, [], skipped) if info.is_main else None
