@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import cpu_and_wall, print_row, run_script  # noqa: E402
 
-from gwapbench.data.datasets import load_image  # noqa: E402
+from gwapbench.data.decode import load_image  # noqa: E402
 from gwapbench.engine import detection  # noqa: E402
 from gwapbench.engine.detection_data import DetectionDataset, split_boxes  # noqa: E402
 from gwapbench.engine.detection_schedules import resolve_detection_schedule  # noqa: E402

@@ -4,8 +4,10 @@ Rows (our time, a reference measured in the same run, ratio = reference / ours):
 - generation of the default synthetic VOC (600 images) and ILSVRC (400 images) sets at 160 px,
   against the I/O floor: PIL JPEG-encoding and writing the same number of same-sized noise images;
 - decode + transform (resize to 128x128, seeded random flip, ImageNet normalization) of the
-  synthetic ILSVRC train images through a torch DataLoader (batch 32) with 0 and 2 workers, against
-  torchvision's `ImageFolder` with the equivalent `transforms.v2` pipeline on the same files.
+  synthetic ILSVRC train images through a torch DataLoader (batch 32) with 0 and 2 workers: the
+  engine's pipeline (`ImageLabelDataset` decoding at every use, flips from `epoch_keys`, `collate`,
+  `Normalizer` on the batch), against torchvision's `ImageFolder` with the equivalent
+  `transforms.v2` pipeline on the same files.
 Images per second are printed below the table. Both loaders run with `torch.set_num_threads(1)`
 (what DataLoader workers use): per-image ops on small images gain nothing from intra-op threads,
 and on a busy 2-core machine OpenMP spin-waiting made 0-worker loading ~40x slower for both.
@@ -28,9 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import best_time, print_row, run_script  # noqa: E402
 
-from gwapbench.data.datasets import SingleLabelDataset  # noqa: E402
 from gwapbench.data.synthetic import make_synthetic_ilsvrc, make_synthetic_voc  # noqa: E402
-from gwapbench.data.transforms import Compose, Normalize, RandomHorizontalFlip, Resize  # noqa: E402
+from gwapbench.engine.batches import ImageLabelDataset, Normalizer, collate, epoch_keys  # noqa: E402
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -46,6 +47,10 @@ def _encode_floor(folder: Path, shapes: list[tuple[int, int]]) -> None:
 
 def _drain(loader: DataLoader) -> int:
     return sum(len(batch[1]) for batch in loader)
+
+
+def _drain_engine(loader: DataLoader, normalize: Normalizer) -> int:
+    return sum(len(normalize(batch.images)) for batch in loader)
 
 
 def run(quick: bool = False) -> None:
@@ -67,10 +72,10 @@ def run(quick: bool = False) -> None:
         print_row(f"generate synthetic ILSVRC ({len(ilsvrc_shapes)} images)", ilsvrc_time, floor_time,
                   "PIL encode+write only")
 
-        ours = SingleLabelDataset(
-            ilsvrc["train"],
-            Compose([Resize((128, 128)), RandomHorizontalFlip(0.5), Normalize(MEAN, STD)]),
-        )
+        ours = ImageLabelDataset(ilsvrc["train"], 128, cache_bytes=0)  # decoded at every use, as ImageFolder
+        keys = epoch_keys(seed=0, epoch=0, count=len(ours), flip_probability=0.5)
+        batches = [keys[first : first + 32] for first in range(0, len(keys), 32)]
+        normalize = Normalizer(MEAN, STD)
         reference = tv_datasets.ImageFolder(
             str(ilsvrc_root / "ILSVRC" / "Data" / "CLS-LOC" / "train"),
             transform=v2.Compose([
@@ -81,11 +86,14 @@ def run(quick: bool = False) -> None:
         assert len(reference) == len(ours)
         torch.set_num_threads(1)
         for workers in (0, 2):
-            def loader(dataset):
-                return DataLoader(dataset, batch_size=32, num_workers=workers, persistent_workers=False)
+            def engine_loader():
+                return DataLoader(ours, batch_sampler=batches, collate_fn=collate, num_workers=workers)
 
-            ours_time, count = best_time(lambda: _drain(loader(ours)), repeat=3)
-            ref_time, _ = best_time(lambda: _drain(loader(reference)), repeat=3)
+            def reference_loader():
+                return DataLoader(reference, batch_size=32, num_workers=workers, persistent_workers=False)
+
+            ours_time, count = best_time(lambda: _drain_engine(engine_loader(), normalize), repeat=3)
+            ref_time, _ = best_time(lambda: _drain(reference_loader()), repeat=3)
             print_row(f"decode+transform {count} images, {workers} workers", ours_time, ref_time,
                       "torchvision ImageFolder + v2")
             rates.append((workers, count / ours_time, count / ref_time))

@@ -1,7 +1,7 @@
 """What a run is: frozen, JSON-serializable configs and the run id.
 
 A run is one trained and evaluated model: (task, dataset, splits, net, method, schedule, seed,
-image size, overrides). Its id is a stable hash of that config plus a fingerprint of the data it
+image size, overrides, numeric precision). Its id is a stable hash of that config plus a fingerprint of the data it
 reads (image ids, sizes, labels, boxes; see `data_fingerprint`), so a changed dataset never reuses
 an old run. The dataset's location on disk is recorded but not hashed: the same data moved to
 another folder keeps its runs.
@@ -52,7 +52,8 @@ CAM_MAP_NAMES = ("predicted", "gt", "top1")
 class RunConfig:
     """One run. weights: the backbone's initial weights ("default" = torchvision's ImageNet weights,
     "none", or a file path); overrides: (name, value) pairs replacing schedule fields, sorted by name;
-    model: (name, value) model options sorted by name, e.g. (("extra_conv", False),) for ILSVRC."""
+    model: (name, value) model options sorted by name, e.g. (("extra_conv", False),) for ILSVRC; precision: the
+    resolved numeric precision of training and prediction, "fp32", "bf16" or "fp16" (engine/precision.py)."""
 
     data: DataConfig
     net: str
@@ -64,6 +65,7 @@ class RunConfig:
     task: str = VOC_TASK
     overrides: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     model: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    precision: str = "fp32"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,12 +79,15 @@ class RunConfig:
         return cls(**{**raw, "data": DataConfig(**data), "overrides": overrides, "model": model})
 
     def identity(self) -> dict[str, Any]:
-        """The hashed part: everything but where the data lives (and `model` when empty, so that runs made
-        before the field existed keep their ids)."""
+        """The hashed part: everything but where the data lives (and `model` when empty, `precision` when
+        "fp32", so that runs made before those fields existed keep their ids; see docs/engine.md on older
+        CUDA runs)."""
         identity = self.to_dict()
         del identity["data"]["root"]
         if not identity["model"]:
             del identity["model"]
+        if identity["precision"] == "fp32":
+            del identity["precision"]
         return identity
 
 

@@ -1,10 +1,13 @@
 """Regression check of reproduced numbers: a produced table CSV against a reference CSV under tolerances.
 
 Table CSVs (one format for every table) have the columns `table, net, method, setting, metric,
-reproduced, paper, delta, run_id, schedule`; the key columns, `reproduced` and `schedule` are read
-here. Rows are matched on the key (table, net, method, setting, metric); `setting` may be empty.
-Rows of different schedules are never compared: when both CSVs record one (older CSVs have no
-`schedule` column), a matched row whose schedules differ is refused as bad input.
+reproduced, paper, delta, run_id, schedule, precision`; the key columns, `reproduced`, `schedule`
+and `precision` are read here. Rows are matched on the key (table, net, method, setting, metric);
+`setting` may be empty. Rows of different schedules or precisions are never compared: a matched row
+whose schedule or precision differs from the reference's is refused as bad input. A CSV without a
+`schedule` column (older CSVs) is not checked for it; one without a `precision` column was made
+before the column existed, when every run was fp32 (CPU: the CUDA path had never run), and counts
+as fp32.
 
 A reference CSV may have a tolerance file beside it, `<stem>.tolerances.csv` (columns `metric,
 tolerance, measured_spread, basis`): its tolerances apply by default, so a golden file carries the
@@ -41,6 +44,9 @@ from gwapbench.tables.paper import paper_values
 KEY_COLUMNS = ("table", "net", "method", "setting", "metric")
 VALUE_COLUMN = "reproduced"
 SCHEDULE_COLUMN = "schedule"
+# Columns naming how a row's runs were made: rows that differ in one are never compared. Value: what a CSV
+# without the column means (None: unknown, not checked).
+RUN_SETTING_COLUMNS: dict[str, str | None] = {SCHEDULE_COLUMN: None, "precision": "fp32"}
 TOLERANCE_SUFFIX = ".tolerances.csv"
 TOLERANCE_COLUMNS = ("metric", "tolerance", "measured_spread", "basis")
 
@@ -160,8 +166,8 @@ def load_table(source: TableSource, name: str, value_column: str = VALUE_COLUMN)
 
 
 def _load(source: TableSource, name: str, value_column: str = VALUE_COLUMN
-          ) -> tuple[dict[RowKey, float], dict[RowKey, str] | None]:
-    """({key: value}, {key: schedule} or None when the table has no schedule column); see `load_table`."""
+          ) -> tuple[dict[RowKey, float], dict[str, dict[RowKey, str] | None]]:
+    """({key: value}, {column: {key: its value} or None} for each of `RUN_SETTING_COLUMNS`); see `load_table`."""
     frame = source if isinstance(source, pd.DataFrame) else _read_csv(source)
     label = _label(source, name)
     missing = [c for c in KEY_COLUMNS + (value_column,) if c not in frame.columns]
@@ -179,19 +185,25 @@ def _load(source: TableSource, name: str, value_column: str = VALUE_COLUMN
         except (TypeError, ValueError):
             raise InputError(f"{label}: row {line}, column {value_column}: {record[-1]!r} is not a number") from None
         first_line[key] = line
-    if SCHEDULE_COLUMN not in frame.columns:
-        return values, None
-    return values, {key: "" if pd.isna(s) else str(s) for key, s in zip(values, frame[SCHEDULE_COLUMN])}
+    settings: dict[str, dict[RowKey, str] | None] = {}
+    for column, absent in RUN_SETTING_COLUMNS.items():
+        if column in frame.columns:
+            settings[column] = {key: "" if pd.isna(s) else str(s) for key, s in zip(values, frame[column])}
+        else:
+            settings[column] = None if absent is None else dict.fromkeys(values, absent)
+    return values, settings
 
 
-def check_same_schedules(produced: dict[RowKey, str] | None, reference: dict[RowKey, str] | None) -> None:
-    """InputError when a row both tables hold was produced under another schedule than the reference's."""
+def check_same_settings(produced: dict[RowKey, str] | None, reference: dict[RowKey, str] | None,
+                        column: str = SCHEDULE_COLUMN) -> None:
+    """InputError when a row both tables hold was produced under another `column` (schedule, precision) than the
+    reference's."""
     if produced is None or reference is None:
         return
-    for key, schedule in reference.items():
-        if key in produced and produced[key] != schedule:
-            raise InputError(f"reference rows use schedule {schedule or '(none)'}, produced rows use "
-                             f"{produced[key] or '(none)'} (first: {key.label()}); compare tables of one schedule")
+    for key, setting in reference.items():
+        if key in produced and produced[key] != setting:
+            raise InputError(f"reference rows use {column} {setting or '(none)'}, produced rows use "
+                             f"{produced[key] or '(none)'} (first: {key.label()}); compare tables of one {column}")
 
 
 def _valid_tolerance(value: float) -> bool:
@@ -239,11 +251,12 @@ def compare(
     `missing_fails=False` reference rows absent from PRODUCED are listed in `not_compared` instead.
     Raises InputError for bad input (see `load_table`), an empty reference or a bad tolerance.
     """
-    reference_values, reference_schedules = _load(reference, "reference")
+    reference_values, reference_settings = _load(reference, "reference")
     if not reference_values:
         raise InputError(f"{_label(reference, 'reference')}: no rows to check against")
-    produced_values, produced_schedules = _load(produced, "produced")
-    check_same_schedules(produced_schedules, reference_schedules)
+    produced_values, produced_settings = _load(produced, "produced")
+    for column in RUN_SETTING_COLUMNS:
+        check_same_settings(produced_settings[column], reference_settings[column], column)
     return _compare_values(produced_values, reference_values, tolerances, default_tol, missing_fails)
 
 

@@ -26,6 +26,7 @@ LAYERS = {
     "gwapbench.figures": 3,
     "gwapbench.regression": 3.5,  # compares produced tables with references and the paper numbers
     "gwapbench.regression_report": 3.6,  # renders what regression found
+    "gwapbench.report": 3.7,  # run catalog, report page, paper printing: over tables, figures and regression
     "gwapbench.cli": 4,
     "gwapbench.__main__": 5,
 }
@@ -163,3 +164,13 @@ def test_the_architecture_page_names_every_module_and_no_missing_one():
                for path in (REPO / package).rglob("*.py")}
     assert sorted(modules - named) == [], "modules the page does not name"
     assert sorted(named - modules) == [], "paths the page names that are no module"
+
+
+# The CLI modules of the researcher's workflow reach the library only through gwapbench.report.
+REPORT_CLI = ("gwapbench/cli/runs.py", "gwapbench/cli/report.py", "gwapbench/cli/paper.py")
+
+
+def test_workflow_commands_import_only_the_report_package():
+    found = {path: sorted(name for name in _imports(REPO / path) if not name.startswith("gwapbench.report"))
+             for path in REPORT_CLI if (REPO / path).is_file()}
+    assert found and all(names == [] for names in found.values()), found

@@ -416,3 +416,25 @@ def test_a_report_under_a_file_is_refused_before_comparing(tmp_path, reference, 
     result = run_check(str(produced), "--reference", str(reference), option, str(blocker / "r.md"))
     assert_bad_input(result, f"{option} {blocker / 'r.md'}", f"{blocker} is a file")
     assert "PASSED" not in result.output and blocker.read_text() == "mine"
+
+
+def write_with_precision(path: Path, precisions: list[str]) -> Path:
+    """REFERENCE_ROWS with schedule ci and a `precision` column (one precision per row)."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*HEADER, "schedule", "precision"])
+        for row, precision in zip(REFERENCE_ROWS, precisions):
+            writer.writerow([*row[:6], "", "", "run0", "ci", precision])
+    return path
+
+
+def test_a_reference_without_a_precision_column_is_fp32_and_other_precisions_are_refused(tmp_path):
+    """CSVs made before the precision column were all fp32 (CPU runs): fp32 rows compare, bf16 rows are refused."""
+    reference = write_scheduled(tmp_path / "reference.csv", ["ci"] * 4)
+    fp32 = write_with_precision(tmp_path / "fp32.csv", ["fp32"] * 4)
+    assert run_check(str(fp32), "--reference", str(reference)).exit_code == 0
+    bf16 = write_with_precision(tmp_path / "bf16.csv", ["fp32", "bf16", "fp32", "fp32"])
+    assert_bad_input(run_check(str(bf16), "--reference", str(reference), "--default-tol", "100"),
+                     "reference rows use precision fp32, produced rows use bf16", "tiny gwap voc07_cls_map")
+    assert_bad_input(run_check(str(reference), "--reference", str(bf16), "--default-tol", "100"),
+                     "reference rows use precision bf16, produced rows use fp32")

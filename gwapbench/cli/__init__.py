@@ -51,10 +51,11 @@ def cli() -> None:
     """
 
 
-from gwapbench.cli import check, data, evaluate, localize, tables  # noqa: E402  (register after the group)
+from gwapbench.cli import check, data, evaluate, localize, paper, report, runs, tables  # noqa: E402  (after the group)
 
 for _command in (data.make_synthetic_command, data.check_data_command, *tables.TABLE_COMMANDS,
-                 localize.localize_error_command, evaluate.evaluate_command, check.check_command):
+                 localize.localize_error_command, evaluate.evaluate_command, check.check_command,
+                 runs.runs_group, report.report_command, paper.paper_command):
     cli.add_command(_command)
 
 def main() -> None:

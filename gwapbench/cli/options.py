@@ -34,6 +34,13 @@ class RegistryChoice(click.Choice):
         return choices(self.kind)
 
 
+def precision_option() -> Callable[[F], F]:
+    """--precision auto|fp32|bf16|fp16 of training and prediction (gwapbench.engine.precision; part of the run id)."""
+    return click.option("--precision", type=RegistryChoice("precisions"), default="auto", show_default=True,
+                        help="Numeric precision: auto = fp32 on CPU; on CUDA bf16 where the GPU has it natively, "
+                             "else fp16 with loss scaling (part of the run id).")
+
+
 class FiniteFloatRange(click.FloatRange):
     """click.FloatRange that also refuses NaN (FloatRange lets it through: every comparison with NaN is false)."""
 
@@ -115,8 +122,8 @@ def out_option(help: str = "Folder for the table's CSV and Markdown files.") -> 
 
 
 def run_options(table: str, seed_help: str | None = None) -> Callable[[F], F]:
-    """--schedule (the table's schedules; default by net), --override, --seed, --weights, --device, --workers,
-    --runs-dir: how a table command trains and runs."""
+    """--schedule (the table's schedules; default by net), --override, --seed, --weights, --device, --precision,
+    --workers, --runs-dir: how a table command trains and runs."""
     return apply([
         click.option("--schedule", type=RegistryChoice(f"schedules:{table}"), default=None,
                      help="Training schedule (default: quick for --net tiny, paper otherwise)."),
@@ -126,6 +133,7 @@ def run_options(table: str, seed_help: str | None = None) -> Callable[[F], F]:
         click.option("--weights", default="default", show_default=True,
                      help='Backbone weights: "default" (torchvision ImageNet), "none", or a file path.'),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:INDEX."),
+        precision_option(),
         click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
                      help="Data-loader worker processes."),
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,

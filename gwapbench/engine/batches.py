@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from gwapbench.data.datasets import load_image
+from gwapbench.data.decode import load_sample_image
 from gwapbench.data.sample import Sample
-from gwapbench.data.transforms import file_boxes_to_tensor
+from gwapbench.data.transforms import file_boxes_to_tensor, hflip_boxes
 from gwapbench.errors import InputError
 
 DEFAULT_CACHE_BYTES = 2 * 1024**3
@@ -41,12 +41,8 @@ class Batch(NamedTuple):
 
 
 def _resized_uint8(sample: Sample, size: int) -> torch.Tensor:
-    image = load_image(sample.image_path)
-    if sample.width and tuple(image.shape[1:]) != (sample.height, sample.width):  # width 0: size not listed
-        raise InputError(
-            f"{sample.image_path}: image is {image.shape[2]}x{image.shape[1]} but its annotation says "
-            f"{sample.width}x{sample.height}"
-        )
+    """The sample's image resized to (size, size): bilinear with antialiasing on [0, 1] floats, rounded to uint8."""
+    image = load_sample_image(sample).float().div_(255.0)
     resized = F.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return resized[0].mul_(255).round_().clamp_(0, 255).to(torch.uint8)
 
@@ -76,9 +72,7 @@ class ImageLabelDataset(Dataset):
         scale = torch.tensor([self.image_size / max(sample.width, 1), self.image_size / max(sample.height, 1)] * 2)
         boxes = file_boxes_to_tensor(sample.boxes, first_pixel=1) * scale
         if flip:
-            image = image.flip(-1)
-            boxes = torch.stack([self.image_size - boxes[:, 2], boxes[:, 1], self.image_size - boxes[:, 0],
-                                 boxes[:, 3]], dim=1)
+            image, boxes = image.flip(-1), hflip_boxes(boxes, self.image_size)
         labels = torch.from_numpy(sample.labels.astype(np.int64))
         return image, (labels == 1).float(), labels != 0, boxes, index
 

@@ -47,7 +47,7 @@ from gwapbench.engine.detection_data import (
     has_training_boxes,
 )
 from gwapbench.engine.detection_schedules import IMAGE_LEVEL_PER_BOX_IMAGE, rfcn_settings
-from gwapbench.engine.loop import autocast
+from gwapbench.engine.precision import autocast
 from gwapbench.engine.inputs import EngineOptions, RunData
 from gwapbench.engine.runner import ClassificationTask, batched, resume_and_train
 from gwapbench.engine.schedules import Schedule
@@ -164,7 +164,7 @@ def train_detection(run: Run, task: DetectionTask, config: RunConfig, schedule: 
 
     # a batch (or a rank's shard) without box images leaves the RPN and the head without gradient
     resume_and_train(run, task, schedule, device, options, info, batches_from, _prepare(device),
-                     find_unused_parameters=True)
+                     find_unused_parameters=True, precision=config.precision)
 
 
 def file_corners(boxes: Tensor) -> np.ndarray:
@@ -177,7 +177,7 @@ def file_corners(boxes: Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def predict_detections(task: DetectionTask, samples: Sequence[Sample], device: torch.device, workers: int,
-                       info: Dist = Dist()) -> dict[str, np.ndarray] | None:
+                       info: Dist = Dist(), precision: str = "fp32") -> dict[str, np.ndarray] | None:
     """predictions.npz content: image_ids, det_image (M,), det_boxes (M, 4), det_scores, det_labels and
     weight_map_<i> (C, h, w) float16 for the first STORED_WEIGHT_MAPS images of gwap methods. Under torchrun
     each rank detects its share of the images and rank 0 gathers them (None on the other ranks)."""
@@ -187,7 +187,7 @@ def predict_detections(task: DetectionTask, samples: Sequence[Sample], device: t
     prepare = _prepare(device)
     per_image = []  # (index, boxes, scores, labels, weight map or None)
     for batch in _loader(DetectionDataset(samples), batches, workers):
-        with autocast(device):
+        with autocast(precision, device):
             detections = task.detect(prepare(batch))
         for index, detection in zip(batch.indices.tolist(), detections):
             weight_map = detection.get("weight_maps") if index < STORED_WEIGHT_MAPS else None
@@ -257,9 +257,9 @@ class VocDetection(ClassificationTask):
                     f"{rfcn_settings(config.schedule, schedule)}")
         train_detection(run, model, config, schedule, samples, device, options, info)
 
-    def predict(self, model: DetectionTask, samples: list[Sample], schedule: Schedule, device: torch.device,
-                options: EngineOptions, info: Dist) -> dict[str, np.ndarray] | None:
-        return predict_detections(model, samples, device, options.workers, info)
+    def predict(self, model: DetectionTask, config: RunConfig, samples: list[Sample], schedule: Schedule,
+                device: torch.device, options: EngineOptions, info: Dist) -> dict[str, np.ndarray] | None:
+        return predict_detections(model, samples, device, options.workers, info, config.precision)
 
     def evaluate(self, predictions: dict[str, np.ndarray], data: RunData) -> dict[str, object]:
         return evaluate_detections(predictions, data.test, data.classes)

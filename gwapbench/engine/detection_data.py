@@ -24,10 +24,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from gwapbench.data.datasets import load_image_uint8
+from gwapbench.data.decode import load_sample_image
 from gwapbench.data.sample import Sample
 from gwapbench.data.splits import box_proportion_split, drop_boxes
-from gwapbench.data.transforms import file_boxes_to_tensor
+from gwapbench.data.transforms import file_boxes_to_tensor, hflip_boxes
 from gwapbench.engine.batches import DEFAULT_CACHE_BYTES, TrainBatches, epoch_keys
 from gwapbench.errors import InputError
 
@@ -52,25 +52,13 @@ def has_training_boxes(sample: Sample) -> bool:
     return bool((~sample.difficult.astype(bool)).any())
 
 
-def _decode(sample: Sample) -> Tensor:
-    image = load_image_uint8(sample.image_path)
-    if tuple(image.shape[1:]) != (sample.height, sample.width):
-        raise InputError(
-            f"{sample.image_path}: image is {image.shape[2]}x{image.shape[1]} but its annotation says "
-            f"{sample.width}x{sample.height}"
-        )
-    return image
-
-
 def training_target(sample: Sample, flip: bool) -> dict[str, Tensor]:
     """R-FCN's target of a sample (see the module docstring), mirrored when `flip`."""
     target = {"image_labels": torch.from_numpy((sample.labels == 1).astype(np.float32))}
     keep = ~sample.difficult.astype(bool)
     if keep.any():
         boxes = file_boxes_to_tensor(sample.boxes[keep], first_pixel=1)
-        if flip:
-            boxes = torch.stack([sample.width - boxes[:, 2], boxes[:, 1], sample.width - boxes[:, 0], boxes[:, 3]], 1)
-        target["boxes"] = boxes
+        target["boxes"] = hflip_boxes(boxes, sample.width) if flip else boxes
         target["labels"] = torch.from_numpy(sample.box_labels[keep].astype(np.int64))
     return target
 
@@ -83,7 +71,7 @@ class DetectionDataset(Dataset):
         self.samples = list(samples)
         self.cache: list[Tensor] | None = None
         if sum(3 * s.width * s.height for s in self.samples) <= cache_bytes:
-            self.cache = [_decode(s) for s in self.samples]
+            self.cache = [load_sample_image(s) for s in self.samples]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -92,7 +80,7 @@ class DetectionDataset(Dataset):
         index, flip = key
         sample = self.samples[index]
         try:
-            image = self.cache[index] if self.cache is not None else _decode(sample)
+            image = self.cache[index] if self.cache is not None else load_sample_image(sample)
         except InputError as err:
             return err
         return (image.flip(-1) if flip else image), training_target(sample, flip), index

@@ -33,9 +33,13 @@ class Dist:
 
 
 def init(device: torch.device) -> Dist:
-    """Join torchrun's process group once (NCCL for CUDA devices, gloo otherwise); single process if absent."""
+    """Join torchrun's process group once (NCCL for CUDA devices, gloo otherwise); single process if absent.
+    On CUDA each rank first makes its GPU (LOCAL_RANK's, as `resolve_device`) the current device: NCCL's object
+    collectives (broadcast_object_list, gather_object) and barrier run on the current device, cuda:0 otherwise."""
     if launched_world_size() == 1:
         return Dist()
+    if device.type == "cuda":
+        torch.cuda.set_device(device.index if device.index is not None else int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from gwapbench.data.sample import Sample
+from gwapbench.evaluation.chunks import image_chunks
 from gwapbench.metrics import OtsuFMeasure, boxes_to_mask, mean_ap, resize_heatmap, voc_classification_ap
 
 OTSU_CHUNK = 256  # images per otsu_fmeasure call: bounds memory at full VOC image sizes
@@ -41,10 +42,8 @@ def mean_otsu_fmeasure(samples: Sequence[Sample], map_of: Callable[[int, Sample]
     """Mean over images of the Otsu F-measure of map_of(i, sample) (at image size) against the union of
     the sample's boxes, accumulated in chunks (constant memory at full VOC image sizes)."""
     accumulator = OtsuFMeasure()
-    for first in range(0, len(samples), OTSU_CHUNK):
-        chunk = samples[first : first + OTSU_CHUNK]
-        maps = [map_of(first + i, s) for i, s in enumerate(chunk)]
-        accumulator.update(maps, [gt_mask(s) for s in chunk])
+    for chunk in image_chunks(len(samples), OTSU_CHUNK):
+        accumulator.update([map_of(i, samples[i]) for i in chunk], [gt_mask(samples[i]) for i in chunk])
     return float(accumulator.compute())
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from gwapbench.data.sample import Sample
 from gwapbench.errors import InputError
+from gwapbench.evaluation.chunks import image_chunks, maps_at_image_size
 from gwapbench.metrics import (
     NORMALIZATIONS,
     FramedBoxAcc,
@@ -34,7 +35,6 @@ from gwapbench.metrics import (
     localization_error,
     multiscale_average,
     normalize_heatmap,
-    resize_heatmap,
     topk_error,
 )
 from gwapbench.metrics.level_sweep import CONVENTIONS
@@ -143,7 +143,7 @@ def image_boxes(maps: Sequence[np.ndarray], samples: Sequence[Sample], options: 
     how = _resolved(options)
     maps = [normalize_heatmap(m, how) for m in maps]
     if options.box_method != DEFAULT_BOX_METHOD:
-        return _boxes_at_image_size([resize_heatmap(m, s.height, s.width) for m, s in zip(maps, samples)], options)
+        return _boxes_at_image_size(maps_at_image_size(maps, samples), options)
     sizes = np.array([[s.height, s.width] for s in samples], dtype=np.int64)
     return heatmaps_to_boxes(list(maps), options.threshold, options.box_method, sizes)
 
@@ -155,8 +155,7 @@ def multiscale_boxes(scale_maps: Sequence[np.ndarray], samples: Sequence[Sample]
     of `CHUNK` images (the averaged maps are image-sized)."""
     how = _resolved(options)
     boxes = []
-    for first in range(0, len(samples), CHUNK):
-        chunk = range(first, min(first + CHUNK, len(samples)))
+    for chunk in image_chunks(len(samples), CHUNK):
         averaged = [normalize_heatmap(multiscale_average([normalize_heatmap(m[i], how) for m in scale_maps],
                                                          samples[i].height, samples[i].width), how)
                     .astype(np.float32) for i in chunk]
@@ -168,8 +167,7 @@ def max_box_acc_metrics(maps: np.ndarray | list[np.ndarray], samples: Sequence[S
                         convention: str = "wsolevaluation") -> dict[str, float]:
     """MaxBoxAcc at IoU 0.5 and MaxBoxAccV2 (percent) in wsolevaluation's 224 x 224 frame (`FramedBoxAcc`)."""
     accuracy = FramedBoxAcc(convention)
-    for first in range(0, len(samples), CHUNK):
-        chunk = range(first, min(first + CHUNK, len(samples)))
+    for chunk in image_chunks(len(samples), CHUNK):
         accuracy.update([maps[i] for i in chunk], [samples[i].boxes for i in chunk],
                         [(samples[i].height, samples[i].width) for i in chunk])
     return {name: 100 * value for name, value in accuracy.results().items()}

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """How to run (not what): device "auto" | "cpu" | "cuda[:i]", loader workers, progress bars."""
+    """How to run (not what): device "auto" | "cpu" | "cuda[:i]", loader workers, progress bars, and the
+    precision resolved for the device (engine/precision.py), which the tables copy into each RunConfig."""
 
     device: str = "auto"
     workers: int = 2
     progress: bool = True
+    precision: str = "fp32"
 
 
 @dataclass

@@ -2,13 +2,13 @@
 
 `model(batch, images)` returns a dict of named losses (torchvision's convention), so the loop
 never branches on the model type; their sum is minimized with the optimizer at the schedule's
-learning rate for the iteration. Hooks see each finished iteration (detectron2's HookBase, cut
-down to the two events this loop has).
+learning rate for the iteration, under the run's precision (engine/precision.py: an autocast for
+bf16 and fp16, fp16's loss scaled by a gradient scaler). Hooks see each finished iteration
+(detectron2's HookBase, cut down to the two events this loop has).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from gwapbench.engine.batches import Batch
+from gwapbench.engine.precision import autocast, loss_scaler
 from gwapbench.engine.schedules import Schedule
 
 
@@ -30,13 +31,6 @@ class Hook:
         pass
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bfloat16 mixed precision on CUDA (no loss scaling needed), full precision elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def train(
     model: nn.Module,
     batches: Iterable[Batch],
@@ -45,25 +39,31 @@ def train(
     start: int,
     prepare: Callable[[Batch], Tensor],
     hooks: Sequence[Hook] = (),
+    precision: str = "fp32",
+    scaler: torch.amp.GradScaler | None = None,
 ) -> int:
-    """Run iterations `start`..`schedule.iterations - 1` over `batches`; return the iteration count reached."""
+    """Run iterations `start`..`schedule.iterations - 1` over `batches`; return the iteration count reached.
+    precision: "fp32", "bf16" or "fp16"; scaler: fp16's gradient scaler (a fresh `loss_scaler` when None;
+    pass the run's to keep its scale across checkpoints)."""
     model.train()
     iteration = start
     device = next(model.parameters()).device
+    scaler = loss_scaler(precision, device) if scaler is None else scaler
     for batch in batches:
         if iteration >= schedule.iterations:
             break
         for group in optimizer.param_groups:
             group["lr"] = schedule.lr_at(iteration)
         images = prepare(batch)
-        with autocast(device):
+        with autocast(precision, device):
             losses = model(batch, images)
         total = sum(losses.values())
         if not torch.isfinite(total):
             raise FloatingPointError(f"loss is {float(total)} at iteration {iteration}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
+        scaler.scale(total).backward()
+        scaler.step(optimizer)  # skipped by fp16's scaler when a gradient overflowed
+        scaler.update()
         iteration += 1
         values = {name: float(value.detach()) for name, value in losses.items()}
         for hook in hooks:

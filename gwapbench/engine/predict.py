@@ -21,7 +21,7 @@ from torch import Tensor
 
 from gwapbench.engine.batches import Batch
 from gwapbench.engine.distributed import Dist, gather_rows
-from gwapbench.engine.loop import autocast
+from gwapbench.engine.precision import autocast
 
 
 def pad_batch(batch: Batch, size: int) -> Batch:
@@ -46,12 +46,14 @@ def predict(
     batch_size: int,
     info: Dist = Dist(),
     map_classes: np.ndarray | None = None,
+    precision: str = "fp32",
 ) -> dict[str, np.ndarray] | None:
     """Logits and maps of this process's images, gathered and ordered on rank 0 (None on other ranks);
     every forward pass takes `batch_size` images (module doc).
 
     map_classes: (N, k) classes whose maps to store instead of the model's own ranking (multi-scale
-    maps follow one scale's ranking; tasks that take `map_classes` only)."""
+    maps follow one scale's ranking; tasks that take `map_classes` only); precision: the run's ("fp32", "bf16" or
+    "fp16": the forward passes under its autocast; stored arrays are float32 logits and float16 maps either way)."""
     task.eval()
     device = next(task.parameters()).device
     logits, maps, order = [], [], []
@@ -59,7 +61,7 @@ def predict(
         real = len(batch.indices)
         batch = pad_batch(batch, batch_size)
         images = prepare(batch)
-        with autocast(device):
+        with autocast(precision, device):
             extra = () if map_classes is None else (torch.from_numpy(map_classes[batch.indices.numpy()]),)
             batch_logits, batch_maps = task.predict(batch, images, *extra)
         logits.append(batch_logits[:real].float().cpu().numpy())

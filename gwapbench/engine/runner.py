@@ -34,6 +34,7 @@ from gwapbench.engine import distributed
 from gwapbench.engine.batches import Batch, ImageLabelDataset, Normalizer, TrainBatches, collate, shard_keys
 from gwapbench.engine.inputs import EngineOptions, PlannedRun, RunData
 from gwapbench.engine.loop import PeriodicHook, ProgressHook, train
+from gwapbench.engine.precision import loss_scaler
 from gwapbench.engine.predict import predict
 from gwapbench.engine.schedules import Schedule
 from gwapbench.engine.store import Run
@@ -78,9 +79,14 @@ def _loader(dataset: ImageLabelDataset, batch_sampler, workers: int) -> DataLoad
                       pin_memory=torch.cuda.is_available())
 
 
-def save_checkpoint(run: Run, task: nn.Module, optimizer: torch.optim.Optimizer, iteration: int) -> None:
+def save_checkpoint(run: Run, task: nn.Module, optimizer: torch.optim.Optimizer, iteration: int,
+                    scaler: torch.amp.GradScaler | None = None) -> None:
+    """model, optimizer, iteration and (fp16 runs) the gradient scaler's state."""
+    state = {"model": task.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration}
+    if scaler is not None and scaler.is_enabled():
+        state["scaler"] = scaler.state_dict()
     buffer = io.BytesIO()
-    torch.save({"model": task.state_dict(), "optimizer": optimizer.state_dict(), "iteration": iteration}, buffer)
+    torch.save(state, buffer)
     write_bytes_atomic(run.checkpoint_path, buffer.getvalue())
 
 
@@ -93,23 +99,28 @@ def train_run(run: Run, task: nn.Module, config: RunConfig, schedule: Schedule, 
                                schedule.iterations, info.rank, info.world_size)
         return _loader(dataset, sampler, options.workers)
 
-    resume_and_train(run, task, schedule, device, options, info, batches_from, _preparer(task, device))
+    resume_and_train(run, task, schedule, device, options, info, batches_from, _preparer(task, device),
+                     precision=config.precision)
 
 
 def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torch.device, options: EngineOptions,
                      info: distributed.Dist, batches_from: Callable[[int], Iterable], prepare: Callable,
-                     find_unused_parameters: bool = False) -> None:
+                     find_unused_parameters: bool = False, precision: str = "fp32") -> None:
     """SGD on `batches_from(start)` from the run's checkpoint (iteration 0 without one) to the schedule's end,
     with progress, checkpoint and log hooks; any task whose `forward(batch, prepared)` returns named losses.
-    find_unused_parameters: for DDP, when some steps leave parameters without gradient on some rank."""
+    find_unused_parameters: for DDP, when some steps leave parameters without gradient on some rank;
+    precision: the run's (engine/precision.py), fp16's gradient scaler kept in the checkpoint."""
     optimizer = torch.optim.SGD(task.parameters(), lr=schedule.lr, momentum=schedule.momentum,
                                 weight_decay=schedule.weight_decay)
+    scaler = loss_scaler(precision, device)
     start = 0
     if run.checkpoint_path.is_file():
         state = run.load_checkpoint(device)
         try:
             task.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            if scaler.is_enabled() and "scaler" in state:
+                scaler.load_state_dict(state["scaler"])
         except (RuntimeError, ValueError, KeyError) as err:
             raise run.damaged(run.checkpoint_path, f"does not fit the run's model: {err}".splitlines()[0]) from err
         start = state["iteration"]
@@ -122,14 +133,14 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
     hooks = [progress]
     if info.is_main:
         hooks += [
-            PeriodicHook(schedule.checkpoint_every, lambda it, _: save_checkpoint(run, task, optimizer, it)),
+            PeriodicHook(schedule.checkpoint_every, lambda it, _: save_checkpoint(run, task, optimizer, it, scaler)),
             PeriodicHook(LOG_EVERY, lambda it, losses: run.log(
                 f"iteration {it}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))),
         ]
-    run.log(f"training from iteration {start} to {schedule.iterations} on {device}"
+    run.log(f"training from iteration {start} to {schedule.iterations} on {device} in {precision}"
             + (f" with {info.world_size} processes" if info.active else ""))
     started = time.perf_counter()
-    train(model, batches, optimizer, schedule, start, prepare, hooks)
+    train(model, batches, optimizer, schedule, start, prepare, hooks, precision, scaler)
     run.log(f"trained in {time.perf_counter() - started:.1f} s ({progress.images_per_second:.1f} images/s)")
 
 
@@ -158,9 +169,10 @@ class ClassificationTask:
               device: torch.device, options: EngineOptions, info: distributed.Dist) -> None:
         train_run(run, model, config, schedule, samples, device, options, info)
 
-    def predict(self, model: nn.Module, samples: list[Sample], schedule: Schedule, device: torch.device,
-                options: EngineOptions, info: distributed.Dist) -> dict[str, np.ndarray] | None:
-        return predict_samples(model, samples, schedule.image_size, schedule.batch_size, device, options, info)
+    def predict(self, model: nn.Module, config: RunConfig, samples: list[Sample], schedule: Schedule,
+                device: torch.device, options: EngineOptions, info: distributed.Dist) -> dict[str, np.ndarray] | None:
+        return predict_samples(model, samples, schedule.image_size, schedule.batch_size, device, options, info,
+                               precision=config.precision)
 
     def summary(self, metrics: dict[str, object]) -> str:
         return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
@@ -204,7 +216,7 @@ def execute(run: Run, config: RunConfig, schedule: Schedule, data: RunData, opti
         model = build_model(config, len(data.classes), schedule, device, info)
         if model.trainable:
             task.train(run, model, config, schedule, data.train, device, options, info)
-        return task.predict(model, data.test, schedule, device, options, info)
+        return task.predict(model, config, data.test, schedule, device, options, info)
 
     return run_stages(run, info, lambda: predict_then_evaluate(
         run, info, len(data.test), train_and_predict, lambda predictions: task.evaluate(predictions, data),
@@ -276,12 +288,13 @@ def predict_then_evaluate(run: Run, info: distributed.Dist, test_images: int,
 
 def predict_samples(task: torch.nn.Module, samples: list[Sample], image_size: int, batch_size: int,
                     device: torch.device, options: EngineOptions, info: distributed.Dist,
-                    map_classes: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
-    """`predict` over `samples` resized to `image_size` (this process's share; gathered on rank 0)."""
+                    map_classes: np.ndarray | None = None, precision: str = "fp32") -> dict[str, np.ndarray] | None:
+    """`predict` over `samples` resized to `image_size` (this process's share; gathered on rank 0) in the run's
+    `precision`."""
     dataset = ImageLabelDataset(samples, image_size)
     keys = batched(shard_keys(len(samples), info.rank, info.world_size), batch_size)
     return predict(task, _loader(dataset, keys, options.workers), _preparer(task, device),
-                   [s.image_id for s in samples], batch_size, info, map_classes)
+                   [s.image_id for s in samples], batch_size, info, map_classes, precision)
 
 
 def batched(keys: list, size: int) -> list[list]:

@@ -44,7 +44,8 @@ def scale_predictions(run: Run, config: RunConfig, schedule: Schedule, test: lis
         if not base and model.map_names not in ((), ("alpha",)):
             scale_predictions(run, config, schedule, test, schedule.image_size, options, info)  # made if missing
             classes = ranked_classes(run.load_predictions()["logits"], len(model.map_names) - 1)
-        made = predict_samples(model, test, size, schedule.batch_size, device, options, info, classes)
+        made = predict_samples(model, test, size, schedule.batch_size, device, options, info, classes,
+                               config.precision)
         if info.is_main:
             run.save_predictions(made, None if base else size)
             run.log(f"predicted {len(test)} val images at {size}x{size}")

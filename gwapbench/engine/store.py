@@ -86,6 +86,11 @@ REQUIRED_ARRAYS = {  # predictions.npz members of each task (engine/predict.py, 
 }
 
 
+# The log line of a training start on a GPU, as every gwapbench version wrote it. Before `precision` joined the
+# run config, CUDA runs trained (and predicted) under bfloat16 autocast, and their config.json lacks the field.
+CUDA_TRAINING_LOG = re.compile(r"training from iteration \d+ to \d+ on cuda")
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [key for key, _ in pairs]
     twice = next((key for key in keys if keys.count(key) > 1), None)
@@ -165,10 +170,12 @@ class Run:
         return self.metrics_path.is_file()
 
     def create(self, config: RunConfig, fingerprint: str, schedule: Schedule) -> None:
-        """Make the folder and write config.json (once; an existing run keeps its file)."""
+        """Make the folder and write config.json (once; an existing run keeps its file, checked by `_raw_config`)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         write_marker(self.folder)
-        if not self.config_path.is_file():
+        if self.config_path.is_file():
+            self._raw_config()
+        else:
             write_json(self.config_path, {"run_id": self.id, "config": config.to_dict(),
                                           "data_fingerprint": fingerprint, "schedule": asdict(schedule)})
 
@@ -215,7 +222,18 @@ class Run:
         task = raw["config"].get("task", VOC_TASK)
         if task not in REQUIRED_METRICS:
             raise self.damaged(self.config_path, f"unknown task {task!r}")
+        self._check_precision_recorded(raw["config"])
         return raw["config"]
+
+    def _check_precision_recorded(self, config: dict[str, Any]) -> None:
+        """A run whose config.json predates the `precision` field has an fp32 run's id; it was fp32 when trained
+        on CPU, but bf16 on CUDA, so one whose log shows CUDA training is refused rather than reused as fp32."""
+        if "precision" in config or not self.log_path.is_file():
+            return
+        if CUDA_TRAINING_LOG.search(self.log_path.read_text(encoding="utf-8", errors="replace")):
+            raise InputError(f"run {self.id}: trained on CUDA by a gwapbench older than --precision, under bfloat16 "
+                             f"autocast, but its id now means fp32; move {self.folder} out of the run store and "
+                             "rerun the command")
 
     def task(self) -> str:
         """The run's task (config.json's `config.task`), which says what its other files hold."""

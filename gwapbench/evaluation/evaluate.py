@@ -27,6 +27,7 @@ import numpy as np
 
 from gwapbench.data.sample import Sample
 from gwapbench.errors import InputError
+from gwapbench.evaluation.chunks import image_chunks, maps_at_image_size
 from gwapbench.evaluation.heatmaps_io import HeatmapStore, iter_heatmaps, match_keys
 from gwapbench.evaluation.predictions import ClassPredictions
 from gwapbench.metrics import (
@@ -41,7 +42,6 @@ from gwapbench.metrics import (
     localization_error,
     minmax_normalize,
     normalize_heatmap,
-    resize_heatmap,
 )
 from gwapbench.metrics.pxap import pxap_bin_edges
 
@@ -94,11 +94,6 @@ def _present(
     return present
 
 
-def _chunks(count: int, size: int) -> Iterator[slice]:
-    for start in range(0, count, size):
-        yield slice(start, min(start + size, count))
-
-
 def _load_batches(loaded: Iterator[np.ndarray], count: int, max_bytes: int) -> Iterator[list[np.ndarray]]:
     """The `count` maps of `loaded` in batches of at most `max_bytes` as stored (at least one map each)."""
     taken = 0
@@ -127,7 +122,7 @@ class _Accumulators:
         ignore_masks: list[np.ndarray | None] | None,
     ) -> None:
         if self.fmeasure is not None or self.pxap is not None:
-            at_image = [resize_heatmap(m, s.height, s.width) for m, s in zip(maps, samples)]
+            at_image = maps_at_image_size(maps, samples)
             if self.fmeasure is not None:
                 union = [boxes_to_mask(s.boxes + (1 - box_origin), s.height, s.width) for s in samples]
                 self.fmeasure.update(at_image, union)
@@ -250,10 +245,10 @@ def evaluate_heatmaps(
             sizes = np.array([(s.height, s.width) for s in kept[part]], dtype=np.int64)
             normalized = [normalize_heatmap(m, normalize) for m in batch]
             boxes[part] = heatmaps_to_boxes(normalized, threshold, image_sizes=sizes)
-        for sub in _chunks(len(batch), chunk_size):  # maps at image size: a few hundred at a time
+        for sub in image_chunks(len(batch), chunk_size):  # maps at image size: a few hundred at a time
             images = slice(part.start + sub.start, part.start + sub.stop)
             rows = kept_index[images]
-            accumulators.update(batch[sub], kept[images], box_origin,
+            accumulators.update(batch[sub.start : sub.stop], kept[images], box_origin,
                                 [masks[i] for i in rows] if masks is not None else None,
                                 [ignore_masks[i] for i in rows] if ignore_masks is not None else None)
 

@@ -12,7 +12,7 @@ import textwrap
 
 import numpy as np
 
-from gwapbench.data.datasets import load_image
+from gwapbench.data.decode import load_image
 from gwapbench.figures.layout import (
     DETECTION_COLOUR,
     GT_COLOUR,

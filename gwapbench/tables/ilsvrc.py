@@ -138,7 +138,8 @@ class IlsvrcTable(Table):
             model = (("extra_conv", False),) if trained and not extra.extra_conv else ()
             config = RunConfig(data=options.data, net=net, method=method, schedule=options.schedule,
                                seed=options.seed, image_size=schedule.image_size, weights=options.weights,
-                               task=ILSVRC_TASK, overrides=options.overrides, model=model)
+                               task=ILSVRC_TASK, overrides=options.overrides, model=model,
+                               precision=options.engine.precision)
             fingerprint = data_fingerprint([("train", train), ("test", val.samples)] if trained
                                            else [("test", val.samples)])
             runs.append(PlannedRun(config, store.run(run_id(config, fingerprint)), fingerprint, data, method))

@@ -40,6 +40,7 @@ CHOICE_LOCATIONS = {
     "ilsvrc_data": ("gwapbench.engine.ilsvrc_sources", "ILSVRC_DATA"),
     "detection_data": ("gwapbench.engine.detection_sources", "DETECTION_DATA"),
     "on_bad_file": ("gwapbench.data.bad_files", "ON_BAD_FILE_CHOICES"),
+    "precisions": ("gwapbench.engine.precision", "CHOICES"),
     "on_missing": ("gwapbench.evaluation.evaluate", "ON_MISSING_CHOICES"),
     "weight_map_methods": ("gwapbench.tables.table5", "WEIGHT_MAP_METHODS"),
 }

@@ -36,6 +36,8 @@ def _short(value: Any) -> str:
 
 def to_markdown(title: str, rows: Sequence[dict[str, Any]]) -> str:
     columns = ("method", "setting", "metric", "reproduced", "paper", "delta", "run_id")
+    if any(row.get("paper_ref_source") for row in rows):  # the paper's number on its own net and data
+        columns += ("paper_ref_value", "paper_ref_source")
     lines = [f"**{title}** (net {rows[0]['net']})" if rows else f"**{title}**", "",
              "| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
     lines += ["| " + " | ".join(_short(row[c]) for c in columns) + " |" for row in rows]

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from gwapbench.engine.inputs import EngineOptions, PlannedRun, launched_world_size
+from gwapbench.engine.precision import resolve_precision
 from gwapbench.engine.schedules import Schedule, check_overrides, default_schedule_name, schedule_label
 from gwapbench.errors import InputError
-from gwapbench.tables.paper import paper_lookup
+from gwapbench.tables.paper import paper_lookup, paper_reference
 
-COLUMNS = ("table", "net", "method", "setting", "metric", "reproduced", "paper", "delta", "run_id", "schedule")
+COLUMNS = ("table", "net", "method", "setting", "metric", "reproduced", "paper", "delta", "run_id", "schedule",
+           "precision", "paper_ref_value", "paper_ref_source")
 PER_CLASS_COLUMNS = ("table", "net", "method", "class", "metric", "reproduced", "run_id")
 Paper = dict[tuple[str, ...], float]
 
@@ -127,15 +129,17 @@ def check_methods(table: Table, methods: Sequence[str]) -> None:
 
 def common_options(table: Table, *, net: str, data: Any, schedule: str | None, overrides: tuple[tuple[str, Any], ...],
                    methods: Sequence[str], seed: int, weights: str, device: str, workers: int, runs_dir: Path,
-                   extra: Any = None) -> TableOptions:
+                   precision: str = "auto", extra: Any = None) -> TableOptions:
     """What every table shares; --schedule defaults by net (`default_schedule_name`, the one rule) and maps to the
-    table's stored schedule name. InputError on an override or a method the table does not know."""
+    table's stored schedule name; --precision resolved for the device (`resolve_precision`, part of each run's
+    config). InputError on an override or a method the table does not know."""
     check_overrides(overrides)
     check_methods(table, methods)
     name = schedule or default_schedule_name(net)
+    engine = EngineOptions(device=device, workers=workers, precision=resolve_precision(precision, device))
     return TableOptions(net=net, data=data, runs_dir=runs_dir, schedule=table.schedule_aliases.get(name, name),
-                        seed=seed, overrides=overrides, weights=weights,
-                        engine=EngineOptions(device=device, workers=workers), methods=tuple(methods), extra=extra)
+                        seed=seed, overrides=overrides, weights=weights, engine=engine, methods=tuple(methods),
+                        extra=extra)
 
 
 def produce(table: Table, options: TableOptions, on_run: Callable[[str], None] = lambda line: None
@@ -162,7 +166,11 @@ def table_row(key: tuple[str, str, str, str, str], value: float, run_identifier:
               paper: Paper, paper_metric: str | None = None) -> dict[str, Any]:
     """One CSV row (columns `COLUMNS`): key = (table, net, method, setting, metric), the paper's value for
     that key (or for its `paper_metric`, where the paper reports one number under another name) beside
-    `value` (NaN where it reports none) and the schedule the row's runs trained with."""
+    `value` (NaN where it reports none), the schedule and the precision the row's runs trained with; where
+    it reports none, its number for the method on its own net and data, labelled (`paper_reference`), not a
+    metric."""
     reference = paper.get((*key[:4], paper_metric or key[4]), math.nan)
+    other = paper_reference(key[0], key[2], key[3], paper_metric or key[4]) if math.isnan(reference) else (math.nan, "")
     schedule = schedule_label(options.schedule, options.overrides)
-    return dict(zip(COLUMNS, (*key, value, reference, value - reference, run_identifier, schedule)))
+    return dict(zip(COLUMNS, (*key, value, reference, value - reference, run_identifier, schedule,
+                              options.engine.precision, *other)))

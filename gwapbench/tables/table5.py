@@ -57,7 +57,7 @@ def run_config(options: TableOptions, method: str, proportion: float, image_size
                       train_split=training_split(proportion, method), test_split="test", on_bad_file=source.on_bad_file)
     return RunConfig(data=data, net=options.net, method=method, schedule=options.schedule, seed=options.seed,
                      image_size=image_size, weights=options.weights, task=DETECTION_TASK,
-                     overrides=options.overrides)
+                     overrides=options.overrides, precision=options.engine.precision)
 
 
 class DetectionTable(Table):

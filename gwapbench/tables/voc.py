@@ -91,7 +91,7 @@ class VocTable(Table):
         for method in options.methods or self.methods:
             config = RunConfig(data=options.data, net=options.net, method=method, schedule=options.schedule,
                                seed=options.seed, image_size=schedule.image_size, weights=options.weights,
-                               overrides=options.overrides)
+                               overrides=options.overrides, precision=options.engine.precision)
             runs.append(PlannedRun(config, store.run(run_id(config, fingerprint)), fingerprint, data, method))
         return Plan(runs, schedule, data.test, skipped)
 

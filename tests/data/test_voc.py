@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from gwapbench.data.bad_files import save_bad_file_report
-from gwapbench.data.datasets import load_image
+from gwapbench.data.decode import load_image
 from gwapbench.data.voc import VOC_CLASSES, read_voc, read_voc_union, voc_year
 from gwapbench.data.voc_json import read_voc_coco_json
 from gwapbench.errors import InputError

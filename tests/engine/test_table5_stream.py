@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gwapbench.config import DataConfig, RunConfig
-from gwapbench.data.datasets import load_image_uint8
+from gwapbench.data.decode import load_image_uint8
 from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_voc
 from gwapbench.data.synthetic_shapes import CLASS_NAMES
 from gwapbench.engine.detection import train_detection, training_samples
