@@ -283,7 +283,7 @@ def fig8_command(out: Path, image_count: int, methods: tuple[str, ...], **flags)
     """
     if methods:
         raise InputError("--methods: fig8 always draws the gwap and gap runs (leave --methods out)")
-    draw_figure("fig8", "table4", out, image_count, {**flags, "methods": ("gwap", "gap")})
+    draw_figure("fig8", "table4", out, image_count, {**flags, "methods": ("gwap", "gap"), "every_scale": True})
 
 
 @figures_group.command("fig9", short_help="Fig. 9: R-FCN detections, GT boxes and the weight map alpha_c.")

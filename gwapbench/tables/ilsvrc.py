@@ -50,6 +50,7 @@ class IlsvrcExtra:
     extra_conv: bool = True
     scales: tuple[int, ...] = (224, 448, 672)
     localization: LocalizationOptions = field(default_factory=LocalizationOptions)
+    every_scale: bool = False  # make each trained run's predictions at every scale, even one (Fig. 8 draws them)
 
     def __post_init__(self) -> None:
         unknown = [n for n in self.pretrained_nets if n not in PRETRAINED_NETS]
@@ -89,7 +90,7 @@ class IlsvrcTable(Table):
     def options(self, *, data: str, imagenet_root: Path | None, on_bad_file: str,
                 pretrained_nets: Sequence[str] | None = None, extra_conv: bool = True, scales: Sequence[int] = (),
                 threshold: float = 0.2, box_method: str = DEFAULT_BOX_METHOD, normalize: str | None = None,
-                blacklist: Path | None = None, **common: Any) -> TableOptions:
+                blacklist: Path | None = None, every_scale: bool = False, **common: Any) -> TableOptions:
         """--imagenet-root P or --data synthetic (`resolve_ilsvrc_data`), the pretrained rows' nets, CAM's extra
         conv, the multi-scale sizes and the box options (the blacklist read against the val images)."""
         shared = common_options(self, data=None, **common)
@@ -100,7 +101,7 @@ class IlsvrcTable(Table):
             exclude = blacklisted(val, read_blacklist(blacklist))
         localization = localization_options(threshold, box_method, normalize=normalize, exclude=exclude)
         extra = IlsvrcExtra(tuple(PRETRAINED_NETS if pretrained_nets is None else pretrained_nets), extra_conv,
-                            tuple(scales) or IlsvrcExtra.scales, localization)
+                            tuple(scales) or IlsvrcExtra.scales, localization, every_scale)
         return replace(shared, data=config, extra=extra)
 
     def row_plan(self, options: TableOptions) -> list[tuple[str, str]]:
@@ -153,17 +154,21 @@ class IlsvrcTable(Table):
         return (self.localizes and planned.config.method in TRAINED_METHODS
                 and len((options.extra or IlsvrcExtra()).scales) > 1)
 
+    def _scales_made(self, planned: PlannedRun, options: TableOptions) -> bool:
+        extra = options.extra or IlsvrcExtra()
+        return self._multi_scale(planned, options) or (extra.every_scale and planned.config.method in TRAINED_METHODS)
+
     def needs_engine(self, plan: Plan, options: TableOptions) -> bool:
         scales = (options.extra or IlsvrcExtra()).scales
         return any(not p.run.scale_predictions_path(size).is_file() for p in plan.runs
-                   if self._multi_scale(p, options) for size in scales if size != plan.schedule.image_size)
+                   if self._scales_made(p, options) for size in scales if size != plan.schedule.image_size)
 
     def prepare(self, plan: Plan, options: TableOptions, engine: EngineOptions, info: Any) -> None:
         """Table IV: each trained run's predictions at every scale (made from its checkpoint when missing)."""
         from gwapbench.engine.scales import scale_predictions
 
         for planned in plan.runs:
-            if self._multi_scale(planned, options):
+            if self._scales_made(planned, options):
                 for size in options.extra.scales:
                     scale_predictions(planned.run, planned.config, plan.schedule, plan.test, size, engine, info)
 
