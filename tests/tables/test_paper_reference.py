@@ -25,7 +25,7 @@ def _shared(shared_paper: Path, table: str, net: str, method: str, setting: str,
 
 
 def _row(key: tuple[str, str, str, str, str], paper_metric: str | None = None) -> dict:
-    return table_row(key, 50.0, "run", "ci", paper_lookup(), paper_metric)
+    return table_row(key, 50.0, "run", "ci", paper_lookup(), paper_metric, precision="fp32")
 
 
 def test_synthetic_rows_carry_the_googlenet_number_labelled(shared_paper):
