@@ -15,8 +15,8 @@ from scipy import ndimage
 from gwapbench.data.ilsvrc import read_wsol_metadata
 from gwapbench.metrics.heatmaps import check_heatmap
 from gwapbench.metrics.localization import heatmaps_to_boxes
-from gwapbench.metrics.run_components import largest_run_component_box
-from gwapbench.metrics.upsampled_components import (
+from gwapbench.metrics._kernels.component_boxes import largest_run_component_box
+from gwapbench.metrics._kernels.upsampled_boxes import (
     GENERIC_KERNEL_MIN_SUM,
     _fma32,
     emulation_matches_torch,
