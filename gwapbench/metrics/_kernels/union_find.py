@@ -3,7 +3,9 @@
 `parent[i] == i` marks a root. `find` halves the path on the way (each visited node is pointed at its
 grandparent: Tarjan & van Leeuwen 1984), so trees stay shallow without a second pass. Compiled for
 whatever integer types the caller uses (the MaxBoxAcc sweep indexes with np.uint64, for which numba
-emits no negative-index fix-up; the run kernels with int64).
+emits no negative-index fix-up; the run kernels with int64). Both functions are inlined into their
+callers, whose numba disk caches do not notice an edit here: after changing this file, clear the caches
+(`find . -name '*.nb?' -delete`).
 """
 
 from __future__ import annotations
