@@ -15,10 +15,10 @@ import click
 from gwapbench.cli.options import FiniteFloatRange, precision_option, seed_option
 from gwapbench.cli.tables import _split_names, figures_group, parse_overrides, write_and_print
 from gwapbench.errors import InputError
+from gwapbench.metrics.box_methods import BOX_CONVENTIONS, BOX_METHODS
 
 NETS = ("googlenet", "vgg16", "caffenet", "resnet50", "tiny")
 PRETRAINED = ("googlenet", "vgg16", "alexnet")
-BOX_METHODS = ("largest_component", "cam_legacy")
 SCHEDULE_NAMES = {"paper": "ilsvrc_paper", "quick": "quick", "ci": "ci"}
 
 
@@ -251,7 +251,7 @@ def _run_of(run_id: str | None, checkpoint: Path | None, runs_dir: Path):
 @click.option("--max-box-acc/--no-max-box-acc", default=False, show_default=True,
               help="Also MaxBoxAcc and MaxBoxAccV2 (Choe et al. 2020; single-scale maps only, refused with "
                    "several --scales).")
-@click.option("--box-convention", type=click.Choice(("wsolevaluation", "components")), default="wsolevaluation",
+@click.option("--box-convention", type=click.Choice(BOX_CONVENTIONS), default="wsolevaluation",
               show_default=True, help="MaxBoxAcc's boxes: wsolevaluation (its code) or components.")
 @click.option("--boxes-csv/--no-boxes-csv", default=False, show_default=True,
               help="Also write each image's top-1 class and box (boxes.csv).")

@@ -11,6 +11,6 @@ TABLE1 = TableSpec(
     title="Table I: classification mAP (%), 11-point VOC07 AP",
     methods=TABLE1_METHODS,
     metric="cls_map",
-    read=lambda metrics, options: metrics["voc07_cls_map"],
+    read=lambda metrics, options: metrics["cls_map"],
     per_class="per_class_ap",
 )
