@@ -80,7 +80,7 @@ def reference_check(functions: dict, maps: np.ndarray, gt: list[np.ndarray],
     """wsolevaluation's wall time per map for V1 (False) and V2 (True), after checking that our hits
     under the rows' wsolevaluation convention equal its hits on these maps."""
     seconds = {}
-    for options in (options for _, options in rows if options.convention == "wsolevaluation"):
+    for options in (options for _, options in rows if options.box_convention == "wsolevaluation"):
         start = time.perf_counter()
         reference = wsolevaluation_source.best_ious(functions, maps, gt, THRESHOLDS, options.multi_contour)
         seconds[options.multi_contour] = (time.perf_counter() - start) / len(maps)

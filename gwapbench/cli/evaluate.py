@@ -9,6 +9,7 @@ import click
 
 from gwapbench.cli.options import FiniteFloatRange, RegistryChoice, dataset_root_options
 from gwapbench.errors import InputError
+from gwapbench.metrics.box_methods import BOX_CONVENTIONS
 from gwapbench.outdir import prepare_output_folder
 
 METRIC_NAMES = "fmeasure,gt-known,loc-error,max-box-acc,max-box-acc-v2,pxap"
@@ -53,7 +54,7 @@ def _write_results(out: Path, result: dict) -> None:
               help="Before the box threshold (gt-known, loc-error): min-max to [0, 1] (maps of any method, as "
                    "wsolevaluation and the GWAP paper read them) or none (as stored). MaxBoxAcc always min-max "
                    "normalizes.")
-@click.option("--box-convention", type=RegistryChoice("box_conventions"), default="wsolevaluation",
+@click.option("--box-convention", type=click.Choice(BOX_CONVENTIONS), default="wsolevaluation",
               show_default=True,
               help="MaxBoxAcc's boxes: wsolevaluation (its code, its published numbers) or components (each "
                    "component's own extent, largest by pixel count).")

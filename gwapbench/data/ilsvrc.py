@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,19 @@ def read_metadata_rows(path: Path, min_fields: int, max_fields: int | None = Non
         if len(row) < min_fields or (max_fields is not None and len(row) > max_fields):
             raise InputError(f"{path}:{lineno}: expected {expected} comma-separated fields, got {len(row)}")
     return rows
+
+
+def wsol_class_label(folder: Path, image: str, label_of: Mapping[str, int], num_classes: int,
+                     also_in: Container[str], also_what: str) -> int:
+    """The class label of `image` in wsolevaluation metadata: InputError naming the folder when the image lacks a
+    label or is not in `also_in` (described as `also_what`), naming class_labels.txt when the label lies outside
+    0..num_classes-1."""
+    if image not in label_of or image not in also_in:
+        raise InputError(f"{folder}: image {image} lacks a class label or {also_what}")
+    label = label_of[image]
+    if not 0 <= label < num_classes:
+        raise InputError(f"{folder / 'class_labels.txt'}: label {label} of {image} outside 0..{num_classes - 1}")
+    return label
 
 
 def read_wsol_metadata(
@@ -63,11 +76,7 @@ def read_wsol_metadata(
 
     samples = []
     for image in ids:
-        if image not in label_of or image not in size_of:
-            raise InputError(f"{folder}: image {image} lacks a class label or an image size")
-        label = label_of[image]
-        if not 0 <= label < num_classes:
-            raise InputError(f"{folder / 'class_labels.txt'}: label {label} of {image} outside 0..{num_classes - 1}")
+        label = wsol_class_label(folder, image, label_of, num_classes, size_of, "an image size")
         boxes = np.array(boxes_of.get(image, []), dtype=np.float64).reshape(-1, 4)
         width, height = size_of[image]
         image_id = os.path.splitext(os.path.basename(image))[0]

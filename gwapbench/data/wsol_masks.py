@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from gwapbench.data.ilsvrc import read_metadata_rows
+from gwapbench.data.ilsvrc import read_metadata_rows, wsol_class_label
 from gwapbench.data.sample import Sample
 from gwapbench.errors import InputError
 
@@ -72,11 +72,7 @@ def read_wsol_mask_metadata(folder: Path, num_classes: int) -> tuple[list[Sample
             masks[image], ignore[image] = [mask], ignore_path
     samples, entries = [], []
     for image in ids:
-        if image not in label_of or image not in masks:
-            raise InputError(f"{folder}: image {image} lacks a class label or a row in localization.txt")
-        label = label_of[image]
-        if not 0 <= label < num_classes:
-            raise InputError(f"{folder / 'class_labels.txt'}: label {label} of {image} outside 0..{num_classes - 1}")
+        label = wsol_class_label(folder, image, label_of, num_classes, masks, "a row in localization.txt")
         labels = np.full(num_classes, -1, dtype=np.int8)
         labels[label] = 1
         samples.append(Sample(image_id=os.path.splitext(os.path.basename(image))[0], image_path=folder / image,

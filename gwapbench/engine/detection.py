@@ -11,7 +11,7 @@
   `STORED_WEIGHT_MAPS` images the class-specific weight maps alpha_c (float16, Fig. 9).
 - `evaluate_detections`: VOC07 11-point detection AP (`voc_detection_ap`, devkit semantics with exact
   thresholds, IoU >= 0.5, as Table I) and the same detections under py-faster-rcnn's `voc_eval`
-  (`convention="py_faster_rcnn"`: IoU > 0.5, its float thresholds), the convention of the paper's
+  (`ap_rule="py_faster_rcnn"`: IoU > 0.5, its float thresholds), the convention of the paper's
   numbers; mAP in percent over the classes with non-difficult GT.
 - `VocDetection` (`TASK`): the registered task; `engine.runner.execute` carries a run through the
   store with it (train, resuming -> predictions.npz -> metrics.json), as every other task.
@@ -228,8 +228,8 @@ def evaluate_detections(predictions: dict[str, np.ndarray], samples: Sequence[Sa
     detections = per_image_detections(predictions, len(samples))
     truth = [(s.boxes, s.box_labels, s.difficult) for s in samples]
     metrics: dict[str, object] = {"test_images": len(samples)}
-    for suffix, convention in (("", "exact"), ("_py_faster_rcnn", "py_faster_rcnn")):
-        ap = voc_detection_ap(detections, truth, len(class_names), convention=convention)
+    for suffix, ap_rule in (("", "exact"), ("_py_faster_rcnn", "py_faster_rcnn")):
+        ap = voc_detection_ap(detections, truth, len(class_names), ap_rule=ap_rule)
         metrics[f"det_map{suffix}"] = 100 * float(np.nanmean(ap))
         metrics[f"per_class_ap{suffix}"] = {name: 100 * float(v) for name, v in zip(class_names, ap)}
     return metrics

@@ -1,7 +1,8 @@
 """Metrics from stored predictions (never from the model), with gwapbench.metrics.
 
-- `voc07_cls_map`: VOC2007 11-point classification mAP in percent (`voc_classification_ap`,
-  devkit-exact; labels 1 / -1 / 0 from the split's lists, 0 excluded), per-class AP beside it;
+- `cls_map`: VOC2007 11-point classification mAP in percent (`voc_classification_ap`,
+  devkit-exact; labels 1 / -1 / 0 from the split's lists, 0 excluded), per-class AP beside it; the
+  key names no dataset: the table CSV prefixes the data kind (`voc07_cls_map`, `synthetic_cls_map`);
 - `otsu_fmeasure`: Table II's mean Otsu F-measure (beta^2 = 0.3) of each stored map kind, each
   map resized bilinearly to its image, against the union of all the image's boxes.
 
@@ -71,7 +72,7 @@ def evaluate_predictions(predictions: dict[str, np.ndarray], samples: Sequence[S
         for k, name in enumerate(predictions["map_names"])
     }
     return {
-        "voc07_cls_map": 100 * mean_ap(ap),
+        "cls_map": 100 * mean_ap(ap),
         "per_class_ap": {name: 100 * float(value) for name, value in zip(class_names, ap)},
         "otsu_fmeasure": fmeasure,
         "test_images": len(samples),

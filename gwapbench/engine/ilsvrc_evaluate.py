@@ -37,11 +37,9 @@ from gwapbench.metrics import (
     normalize_heatmap,
     topk_error,
 )
-from gwapbench.metrics.level_sweep import CONVENTIONS
+from gwapbench.metrics.box_methods import BOX_CONVENTIONS, DEFAULT_BOX_METHOD
 
 CHUNK = 2048  # images per multi-scale / MaxBoxAcc chunk (bounds memory at image size)
-DEFAULT_BOX_METHOD = "largest_component"
-BOX_METHODS = (DEFAULT_BOX_METHOD, "cam_legacy")  # the CAM paper's text, the CAM release's generator
 
 
 @dataclass(frozen=True)
@@ -63,8 +61,8 @@ class LocalizationOptions:
     def __post_init__(self) -> None:
         if self.normalize is not None and self.normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize must be one of {NORMALIZATIONS} or None, got {self.normalize!r}")
-        if self.box_convention not in CONVENTIONS:
-            raise ValueError(f"box_convention must be one of {CONVENTIONS}, got {self.box_convention!r}")
+        if self.box_convention not in BOX_CONVENTIONS:
+            raise ValueError(f"box_convention must be one of {BOX_CONVENTIONS}, got {self.box_convention!r}")
 
 
 def map_normalization(map_names: Sequence[str], options: LocalizationOptions) -> str:
@@ -164,9 +162,9 @@ def multiscale_boxes(scale_maps: Sequence[np.ndarray], samples: Sequence[Sample]
 
 
 def max_box_acc_metrics(maps: np.ndarray | list[np.ndarray], samples: Sequence[Sample],
-                        convention: str = "wsolevaluation") -> dict[str, float]:
+                        box_convention: str = "wsolevaluation") -> dict[str, float]:
     """MaxBoxAcc at IoU 0.5 and MaxBoxAccV2 (percent) in wsolevaluation's 224 x 224 frame (`FramedBoxAcc`)."""
-    accuracy = FramedBoxAcc(convention)
+    accuracy = FramedBoxAcc(box_convention)
     for chunk in image_chunks(len(samples), CHUNK):
         accuracy.update([maps[i] for i in chunk], [samples[i].boxes for i in chunk],
                         [(samples[i].height, samples[i].width) for i in chunk])

@@ -65,7 +65,7 @@ def _by_name(rule: Callable[[Any], bool]) -> Callable[[Any], bool]:
 # metrics.json: (key pattern, rule, what the value must be). Per-class AP may be NaN (a class without a
 # positive or a box in the test set has no AP: devkit semantics, ../shared/DESIGN.md); a headline never.
 METRIC_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    (r"voc07_cls_map|det_map(_py_faster_rcnn)?|top\d+_(cls|loc)_error|gt_known_loc_accuracy", _real(0, 100),
+    (r"cls_map|det_map(_py_faster_rcnn)?|top\d+_(cls|loc)_error|gt_known_loc_accuracy", _real(0, 100),
      "a percentage in 0..100"),
     (r"per_class_ap(_py_faster_rcnn)?", _by_name(_real(0, 100, nan=True)),
      "class name -> percentage in 0..100 (NaN: no positives)"),
@@ -74,11 +74,14 @@ METRIC_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     (r"seconds", _real(0, math.inf), "a number of seconds >= 0"),
 )
 REQUIRED_METRICS = {  # the keys the evaluation of each task always writes (engine/evaluate.py and siblings)
-    VOC_TASK: ("voc07_cls_map", "per_class_ap", "otsu_fmeasure", "test_images", "seconds"),
+    VOC_TASK: ("cls_map", "per_class_ap", "otsu_fmeasure", "test_images", "seconds"),
     ILSVRC_TASK: ("top1_cls_error", "test_images", "seconds"),
     DETECTION_TASK: ("det_map", "det_map_py_faster_rcnn", "per_class_ap", "per_class_ap_py_faster_rcnn",
                      "test_images", "seconds"),
 }
+# Keys of metrics.json files written by earlier versions, read under their current name (the CSV metric is
+# "<data kind>_<key>", so the key itself names no dataset: VOC runs on synthetic data wrote voc07_cls_map).
+RENAMED_METRICS = {"voc07_cls_map": "cls_map"}
 REQUIRED_ARRAYS = {  # predictions.npz members of each task (engine/predict.py, engine/detection.py)
     VOC_TASK: ("image_ids", "logits", "maps", "map_names"),
     ILSVRC_TASK: ("image_ids", "logits", "maps", "map_names"),
@@ -97,6 +100,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if twice is not None:
         raise ValueError(f"key {twice!r} appears twice")
     return dict(pairs)
+
+
+def _current_names(metrics: Any) -> Any:
+    """metrics.json content with the keys of `RENAMED_METRICS` under their current names (a file that holds
+    both names keeps the old one, which `_metrics_problem` then reports as unexpected)."""
+    if not isinstance(metrics, dict):
+        return metrics
+    return {(RENAMED_METRICS[key] if key in RENAMED_METRICS and RENAMED_METRICS[key] not in metrics else key): value
+            for key, value in metrics.items()}
 
 
 def _metrics_problem(metrics: Any, task: str) -> str | None:
@@ -300,7 +312,7 @@ class Run:
 
     def metrics(self) -> dict[str, Any]:
         """metrics.json, checked against the run's task (`METRIC_RULES`, `REQUIRED_METRICS`)."""
-        metrics = self._read_json(self.metrics_path)
+        metrics = _current_names(self._read_json(self.metrics_path))
         problem = _metrics_problem(metrics, self.task())
         if problem is not None:
             raise self.damaged(self.metrics_path, problem)

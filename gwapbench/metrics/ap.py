@@ -8,9 +8,9 @@ Definitions (precision P_i = TP_i / i and recall R_i = TP_i / npos at rank i = 1
 
 - "voc07": VOC2007 devkit `VOCevalcls`/`VOCevaldet` 11-point interpolated AP,
   AP = 1/11 sum_{t in 0, 0.1, ..., 1} max{P_i : R_i >= t} (0 if no rank reaches t). With the
-  default convention "exact" the test R_i >= t is done in integers, 10 TP_i >= k npos for
+  default AP rule (`ap_rule`, one of `AP_RULES`) "exact" the test R_i >= t is done in integers, 10 TP_i >= k npos for
   t = k/10, so float rounding of a threshold cannot drop a point the exact recall reaches. The
-  other conventions reproduce a tool's float arithmetic bit for bit: float recall TP_i / npos,
+  other rules reproduce a tool's float arithmetic bit for bit: float recall TP_i / npos,
   the tool's float thresholds, and ap += p / 11 in order:
   "matlab_devkit": MATLAB's `0:0.1:1`, built from both ends (first half k * 0.1, second half
   1 - (10 - k) * 0.1), so only t = 0.3 is off, at 3 * 0.1 = 0.30000000000000004;
@@ -28,10 +28,10 @@ from __future__ import annotations
 import numpy as np
 
 AP_METRICS = ("voc07", "area", "noninterp")
-AP_CONVENTIONS = ("exact", "matlab_devkit", "py_faster_rcnn")
+AP_RULES = ("exact", "matlab_devkit", "py_faster_rcnn")
 
 _K = np.arange(11)
-# The 11 recall thresholds as each tool builds them (float64), by convention.
+# The 11 recall thresholds as each tool builds them (float64), by AP rule.
 ELEVEN_POINT_THRESHOLDS = {
     "matlab_devkit": np.where(_K <= 5, _K * 0.1, 1.0 - (10 - _K) * 0.1),  # MATLAB 0:0.1:1, from both ends
     "py_faster_rcnn": np.arange(0.0, 1.1, 0.1),
@@ -45,11 +45,11 @@ def check_metric(metric: str) -> str:
     return metric
 
 
-def check_convention(convention: str) -> str:
-    """Return `convention` if it names a float convention of the 11-point AP, else raise ValueError."""
-    if convention not in AP_CONVENTIONS:
-        raise ValueError(f"convention must be one of {AP_CONVENTIONS}, got {convention!r}")
-    return convention
+def check_ap_rule(ap_rule: str) -> str:
+    """Return `ap_rule` if it is one of `AP_RULES` (how the 11-point AP compares recall), else raise ValueError."""
+    if ap_rule not in AP_RULES:
+        raise ValueError(f"ap_rule must be one of {AP_RULES}, got {ap_rule!r}")
+    return ap_rule
 
 
 def descending_order(scores: np.ndarray) -> np.ndarray:
@@ -77,17 +77,17 @@ def precision_envelope(precision: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(precision[::-1])[::-1]
 
 
-def voc07_ap(tp_cum: np.ndarray, envelope: np.ndarray, npos: int, convention: str = "exact") -> float:
+def voc07_ap(tp_cum: np.ndarray, envelope: np.ndarray, npos: int, ap_rule: str = "exact") -> float:
     """11-point AP: mean over the 11 thresholds t of Pbar at the first rank with R_i >= t (0 if none).
 
-    "exact": R_i >= k/10 as 10 TP_i >= k npos in integers, AP = sum / 11. Other conventions: float
+    "exact": R_i >= k/10 as 10 TP_i >= k npos in integers, AP = sum / 11. Other rules: float
     R_i = TP_i / npos against the tool's float thresholds, AP accumulated as ap += p / 11 in order.
     """
-    if convention == "exact":
+    if ap_rule == "exact":
         first_rank = np.searchsorted(10 * tp_cum, _K * npos, side="left")
         reached = first_rank < len(tp_cum)
         return float(envelope[first_rank[reached]].sum() / 11)
-    first_rank = np.searchsorted(tp_cum / npos, ELEVEN_POINT_THRESHOLDS[convention], side="left")
+    first_rank = np.searchsorted(tp_cum / npos, ELEVEN_POINT_THRESHOLDS[ap_rule], side="left")
     points = np.zeros(11)
     reached = first_rank < len(tp_cum)
     points[reached] = envelope[first_rank[reached]]
@@ -108,12 +108,12 @@ def noninterp_ap(tp_cum: np.ndarray, precision: np.ndarray, sorted_scores: np.nd
 
 
 def average_precision(
-    tp: np.ndarray, npos: int, metric: str, sorted_scores: np.ndarray | None = None, convention: str = "exact"
+    tp: np.ndarray, npos: int, metric: str, sorted_scores: np.ndarray | None = None, ap_rule: str = "exact"
 ) -> float:
     """AP of one ranking. tp: (K,) bool in rank order; sorted_scores: (K,) descending, needed for "noninterp";
-    convention: the 11-point float convention of "voc07" (the other metrics do not depend on it)."""
+    ap_rule: the 11-point thresholds and arithmetic of "voc07" (the other metrics do not depend on it)."""
     check_metric(metric)
-    check_convention(convention)
+    check_ap_rule(ap_rule)
     tp = np.asarray(tp, dtype=bool)
     if npos < 0 or tp.sum() > npos:
         raise ValueError(f"npos={npos} must be >= the number of true positives ({int(tp.sum())})")
@@ -129,7 +129,7 @@ def average_precision(
         return noninterp_ap(tp_cum, precision, np.asarray(sorted_scores), npos)
     envelope = precision_envelope(precision)
     if metric == "voc07":
-        return voc07_ap(tp_cum, envelope, npos, convention)
+        return voc07_ap(tp_cum, envelope, npos, ap_rule)
     return area_ap(tp, tp_cum, envelope, npos)
 
 

@@ -22,10 +22,10 @@ import numpy as np
 from PIL import Image
 
 from gwapbench.compiled import njit
-from gwapbench.metrics.ccomp_rects import RECT_COLUMNS, ccomp_rects
-from gwapbench.metrics.gray_runs import MAX_LEVELS, gray_runs
+from gwapbench.metrics._kernels.contour_rects import RECT_COLUMNS, rects_of_runs
+from gwapbench.metrics._kernels.gray_runs import MAX_LEVELS, gray_runs
+from gwapbench.metrics._kernels.legacy_dt import imwrite_levels, kept_runs
 from gwapbench.metrics.heatmaps import check_heatmap
-from gwapbench.metrics.legacy_dt import imwrite_levels, kept_runs
 
 CAM_THRESHOLDS = (20, 100, 110)  # bbox_threshold in generate_bbox.m / ILSVRC_evaluate_bbox.m
 FRAME_MARGIN = 5  # dt_box's LIMIT(...) clamps: x <= W - 5, x + w <= W - 5
@@ -97,7 +97,7 @@ def _level_rects(gray: np.ndarray, levels: np.ndarray, fg_runs: np.ndarray, runs
     total = 0
     for t in range(len(levels)):
         n = kept_runs(starts[t], fg_runs[t], height, width, runs)
-        rects = ccomp_rects(runs[0, :n], runs[1, :n], runs[2, :n])
+        rects = rects_of_runs(runs[0, :n], runs[1, :n], runs[2, :n])
         found.append(rects)
         total += len(rects)
     out = np.empty((total, RECT_COLUMNS), dtype=np.int64)

@@ -25,7 +25,7 @@ from gwapbench.metrics._validation import (
     check_voc_labels,
 )
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.ap import average_precision, check_convention, check_metric, descending_order
+from gwapbench.metrics.ap import average_precision, check_ap_rule, check_metric, descending_order
 
 
 def check_classification_inputs(scores: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
@@ -39,20 +39,20 @@ def voc_classification_ap(
     scores: object,
     labels: object,
     metric: str = "voc07",
-    convention: str = "exact",
+    ap_rule: str = "exact",
     allow_no_negatives: bool = False,
 ) -> np.ndarray:
     """(C,) per-class AP over N >= 1 images; NaN for a class without positive images.
 
     scores: (N, C) float; labels: (N, C) 1 / -1 / 0 (0 = difficult-only, excluded);
     metric: "voc07" (11-point, VOC2007 devkit), "area" (VOC2010+ devkit) or "noninterp"
-    (sklearn `average_precision_score` on the non-excluded images); convention: the 11-point
+    (sklearn `average_precision_score` on the non-excluded images); ap_rule: the 11-point
     thresholds, "exact" (integer comparison), "matlab_devkit" or "py_faster_rcnn" (see
     `gwapbench.metrics.ap`). Labels with 0s but no -1 look like 0/1 labels and raise ValueError
     unless `allow_no_negatives=True`.
     """
     check_metric(metric)
-    check_convention(convention)
+    check_ap_rule(ap_rule)
     scores, labels = check_classification_inputs(scores, labels)
     check_not_empty(len(scores), "scores")
     check_not_zero_one(labels, "labels", allow_no_negatives)
@@ -62,7 +62,7 @@ def voc_classification_ap(
         class_scores = scores[counted, cls]
         order = descending_order(class_scores)
         tp = labels[counted, cls][order] == 1
-        ap[cls] = average_precision(tp, int(tp.sum()), metric, class_scores[order], convention)
+        ap[cls] = average_precision(tp, int(tp.sum()), metric, class_scores[order], ap_rule)
     return ap
 
 
@@ -96,10 +96,10 @@ class VOCClassificationAP(Accumulator):
     A ranking needs every score, so the batches are kept (one float and one int8 per image and class).
     """
 
-    def __init__(self, metric: str = "voc07", convention: str = "exact", allow_no_negatives: bool = False) -> None:
+    def __init__(self, metric: str = "voc07", ap_rule: str = "exact", allow_no_negatives: bool = False) -> None:
         super().__init__()
         self.metric = check_metric(metric)
-        self.convention = check_convention(convention)
+        self.ap_rule = check_ap_rule(ap_rule)
         self.allow_no_negatives = allow_no_negatives
 
     def update(self, scores: object, labels: object) -> None:
@@ -113,7 +113,7 @@ class VOCClassificationAP(Accumulator):
             raise ValueError(f"batches have different numbers of classes: {sorted(widths)}")
         scores = np.concatenate(self._items("scores"))
         labels = np.concatenate(self._items("labels"))
-        return voc_classification_ap(scores, labels, self.metric, self.convention, self.allow_no_negatives)
+        return voc_classification_ap(scores, labels, self.metric, self.ap_rule, self.allow_no_negatives)
 
 
 class TopKError(Accumulator):

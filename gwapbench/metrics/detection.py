@@ -6,7 +6,7 @@ class in its image with the highest IoU (the first such box on IoU ties), diffic
 included. IoU uses the +1 pixel convention of inclusive corners:
 iw = min(x2) - max(x1) + 1, ih = min(y2) - max(y1) + 1, IoU = iw ih / (area_d + area_g - iw ih)
 with area = (x2 - x1 + 1)(y2 - y1 + 1), and 0 unless iw > 0 and ih > 0. If IoU >= threshold
-(> with convention "py_faster_rcnn", as its `voc_eval`): a difficult GT -> ignored (neither TP
+(> with ap_rule "py_faster_rcnn", as its `voc_eval`): a difficult GT -> ignored (neither TP
 nor FP); a GT not yet claimed by a higher-ranked detection -> TP; a claimed one -> FP
 (duplicate). Otherwise FP. npos counts the non-difficult GT boxes of the class.
 
@@ -33,7 +33,7 @@ from gwapbench.metrics._validation import (
     check_unit_interval,
 )
 from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.ap import average_precision, check_convention, check_metric, descending_order
+from gwapbench.metrics.ap import average_precision, check_ap_rule, check_metric, descending_order
 from gwapbench.metrics.boxes import rowwise_iou_plus_one
 
 
@@ -173,10 +173,10 @@ def detection_ap_flat(
     num_classes: int,
     iou_threshold: float = 0.5,
     metric: str = "voc07",
-    convention: str = "exact",
+    ap_rule: str = "exact",
 ) -> np.ndarray:
     """(C,) per-class AP from flattened, validated detections and GT, options checked (see `voc_detection_ap`)."""
-    strict_iou = convention == "py_faster_rcnn"
+    strict_iou = ap_rule == "py_faster_rcnn"
     order, tp, ignored = detection_outcomes(dets, gt, num_classes, iou_threshold, strict_iou)
     ranked_labels = dets.labels[order]
     ranked_scores = dets.scores[order] if metric == "noninterp" else None
@@ -187,7 +187,7 @@ def detection_ap_flat(
         ranks = slice(bounds[cls], bounds[cls + 1])
         counted = ~ignored[ranks]
         class_scores = None if ranked_scores is None else ranked_scores[ranks][counted]
-        ap[cls] = average_precision(tp[ranks][counted], int(npos[cls]), metric, class_scores, convention)
+        ap[cls] = average_precision(tp[ranks][counted], int(npos[cls]), metric, class_scores, ap_rule)
     return ap
 
 
@@ -197,38 +197,38 @@ def voc_detection_ap(
     num_classes: int,
     iou_threshold: float = 0.5,
     metric: str = "voc07",
-    convention: str = "exact",
+    ap_rule: str = "exact",
 ) -> np.ndarray:
     """(C,) per-class VOC detection AP; NaN for a class without non-difficult GT, 0 for one without detections.
 
     detections: per image (boxes (M, 4), scores (M,), labels (M,)); ground_truth: per image
     (boxes (G, 4), labels (G,), difficult (G,) bool); boxes x1, y1, x2, y2 inclusive pixel corners;
     at least one image. metric: "voc07" (11-point), "area" (VOC2010+) or "noninterp".
-    convention: "exact" (VOC devkit matching, IoU >= threshold, integer 11-point thresholds),
+    ap_rule: "exact" (VOC devkit matching, IoU >= threshold, integer 11-point thresholds),
     "matlab_devkit" (the same with MATLAB's float thresholds) or "py_faster_rcnn" (IoU > threshold
     and np.arange's float thresholds); see `gwapbench.metrics.ap`.
     """
     check_positive_int(num_classes, "num_classes")
     check_unit_interval(iou_threshold, "iou_threshold")
     check_metric(metric)
-    check_convention(convention)
+    check_ap_rule(ap_rule)
     check_not_empty(check_same_length(detections=detections, ground_truth=ground_truth), "detections")
     dets = flatten_detections(detections, num_classes)
     gt = flatten_ground_truth(ground_truth, num_classes)
-    return detection_ap_flat(dets, gt, num_classes, iou_threshold, metric, convention)
+    return detection_ap_flat(dets, gt, num_classes, iou_threshold, metric, ap_rule)
 
 
 class VOCDetectionAP(Accumulator):
     """Collects per-image detections and GT batch by batch; `compute()` -> (C,) AP as `voc_detection_ap`."""
 
     def __init__(
-        self, num_classes: int, iou_threshold: float = 0.5, metric: str = "voc07", convention: str = "exact"
+        self, num_classes: int, iou_threshold: float = 0.5, metric: str = "voc07", ap_rule: str = "exact"
     ) -> None:
         super().__init__()
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.iou_threshold = check_unit_interval(iou_threshold, "iou_threshold")
         self.metric = check_metric(metric)
-        self.convention = check_convention(convention)
+        self.ap_rule = check_ap_rule(ap_rule)
 
     def update(self, detections: Sequence[Sequence[object]], ground_truth: Sequence[Sequence[object]]) -> None:
         """Add one batch of images: one detection tuple and one GT tuple per image."""
@@ -246,4 +246,4 @@ class VOCDetectionAP(Accumulator):
         gts = [g._replace(image=g.image + offset) for g, offset in zip(self._items("ground_truth"), offsets)]
         dets_all = FlatDetections(*(np.concatenate(column) for column in zip(*dets)))
         gt_all = FlatGroundTruth(*(np.concatenate(column) for column in zip(*gts)))
-        return detection_ap_flat(dets_all, gt_all, self.num_classes, self.iou_threshold, self.metric, self.convention)
+        return detection_ap_flat(dets_all, gt_all, self.num_classes, self.iou_threshold, self.metric, self.ap_rule)

@@ -14,20 +14,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gwapbench.metrics._validation import as_array, check_boxes, check_positive_int, check_same_length
-from gwapbench.metrics.accumulator import Accumulator
-from gwapbench.metrics.boxes import rowwise_iou_plus_one
-from gwapbench.metrics.cam_legacy import cam_legacy_box
-from gwapbench.metrics.components import largest_component_box
-from gwapbench.metrics.heatmaps import check_heatmap, resize_heatmap_tensor
-from gwapbench.metrics.level_sweep import CONVENTIONS, sweep_best_ious
-from gwapbench.metrics.upsampled_components import (
+from gwapbench.metrics._kernels.component_boxes import largest_component_box
+from gwapbench.metrics._kernels.threshold_sweep import sweep_best_ious
+from gwapbench.metrics._kernels.upsampled_boxes import (
     GENERIC_KERNEL_MIN_SUM,
     emulation_matches_torch,
     upsampled_largest_boxes,
 )
+from gwapbench.metrics._validation import as_array, check_boxes, check_positive_int, check_same_length
+from gwapbench.metrics.accumulator import Accumulator
+from gwapbench.metrics.box_methods import BOX_CONVENTIONS, BOX_METHODS, DEFAULT_BOX_METHOD
+from gwapbench.metrics.boxes import rowwise_iou_plus_one
+from gwapbench.metrics.cam_legacy import cam_legacy_box
+from gwapbench.metrics.heatmaps import check_heatmap, resize_heatmap_tensor
 
-BOX_METHODS = ("largest_component",)
 MAX_IMAGE_PIXELS = 1 << 26  # upsampling bound of heatmaps_to_boxes: 256 MB per float32 map
 DEFAULT_CAM_THRESHOLDS = np.arange(0.0, 1.0, 0.01)  # wsolevaluation's cam_curve_interval = 0.01
 MAX_BOX_ACC_V2_IOUS = (0.3, 0.5, 0.7)
@@ -59,17 +59,22 @@ def best_iou_with_image_gt(boxes: np.ndarray, image_of_box: np.ndarray, gt_boxes
 
 
 def _check_box_args(threshold: float, method: str) -> None:
+    """`method` one of `BOX_METHODS`; `threshold` in [0, 1] (checked for "largest_component" only: cam_legacy
+    has its own thresholds)."""
     if method not in BOX_METHODS:
         raise ValueError(f"method must be one of {BOX_METHODS}, got {method!r}")
-    if not 0.0 <= threshold <= 1.0:
+    if method == DEFAULT_BOX_METHOD and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
 
 
-def _box_of(heatmap: torch.Tensor, threshold: float) -> tuple[int, int, int, int]:
+def _box_of(heatmap: torch.Tensor, threshold: float, method: str) -> tuple[int, int, int, int]:
+    """The box of one map (already at the size the box is wanted in) by `method`."""
+    if method == "cam_legacy":
+        return cam_legacy_box(heatmap.numpy())
     return largest_component_box((heatmap > threshold * heatmap.max()).numpy())
 
 
-def heatmap_to_box(heatmap: object, threshold: float = 0.2, method: str = "largest_component") -> tuple[int, ...]:
+def heatmap_to_box(heatmap: object, threshold: float = 0.2, method: str = DEFAULT_BOX_METHOD) -> tuple[int, ...]:
     """Bounding box (x1, y1, x2, y2), 0-based inclusive indices into `heatmap`, of its largest
     8-connected component of pixels strictly above `threshold * max(heatmap)` (CAM, Zhou et al. 2016).
 
@@ -77,18 +82,17 @@ def heatmap_to_box(heatmap: object, threshold: float = 0.2, method: str = "large
     No pixel above the threshold (an all-zero map, or a map with max <= 0 where nothing exceeds
     threshold * max) gives the one-pixel box (0, 0, 0, 0), as wsolevaluation; a constant positive
     map gives the whole map.
-    `method="cam_legacy"`: the CAM release's dt_box box (`cam_legacy_box`; `threshold` unused).
+    `method` (`box_methods.BOX_METHODS`): "cam_legacy" gives the CAM release's dt_box box
+    (`cam_legacy_box`; `threshold` unused).
     """
-    if method == "cam_legacy":
-        return cam_legacy_box(heatmap)
     _check_box_args(threshold, method)
-    return _box_of(torch.from_numpy(np.ascontiguousarray(check_heatmap(heatmap))), threshold)
+    return _box_of(torch.from_numpy(np.ascontiguousarray(check_heatmap(heatmap))), threshold, method)
 
 
 def heatmaps_to_boxes(
     heatmaps: Sequence[object] | np.ndarray,
     threshold: float = 0.2,
-    method: str = "largest_component",
+    method: str = DEFAULT_BOX_METHOD,
     image_sizes: object | None = None,
 ) -> np.ndarray:
     """(N, 4) int64 boxes of `heatmap_to_box` for N maps (a (N, H, W) array or a list of any sizes).
@@ -96,8 +100,8 @@ def heatmaps_to_boxes(
     With `image_sizes` ((N, 2) heights and widths, at most `MAX_IMAGE_PIXELS` each), each map is
     first resized bilinearly to its image (`resize_heatmap`), so the boxes are inclusive pixel
     indices of the image (Table IV).
-    Float32 maps take the compiled path (`upsampled_components`), which never builds the resized map
-    and gives the same boxes.
+    Float32 maps take the compiled path (`_kernels.upsampled_boxes`), which never builds the resized map
+    and gives the same boxes. "cam_legacy" boxes are computed map by map, each resized first.
     """
     _check_box_args(threshold, method)
     maps = [check_heatmap(h, f"heatmaps[{i}]") for i, h in enumerate(heatmaps)]
@@ -116,18 +120,18 @@ def heatmaps_to_boxes(
                              f"{MAX_IMAGE_PIXELS:,} (8192 x 8192) per image")
     boxes = np.zeros((len(maps), 4), dtype=np.int64)
     pixel_path = np.ones(len(maps), dtype=bool)
-    if image_sizes is not None and len(maps):
+    if image_sizes is not None and len(maps) and method == DEFAULT_BOX_METHOD:
         pixel_path = ~_upsampled_boxes(maps, sizes, threshold, boxes)
     for i in np.flatnonzero(pixel_path):
         heatmap = torch.from_numpy(np.ascontiguousarray(maps[i]))
         if image_sizes is not None:
             heatmap = resize_heatmap_tensor(heatmap, int(sizes[i, 0]), int(sizes[i, 1]))
-        boxes[i] = _box_of(heatmap, threshold)
+        boxes[i] = _box_of(heatmap, threshold, method)
     return boxes
 
 
 def _upsampled_boxes(maps: list[np.ndarray], sizes: np.ndarray, threshold: float, boxes: np.ndarray) -> np.ndarray:
-    """Fill `boxes` for the maps the compiled path (`upsampled_components`) handles: float32 maps whose
+    """Fill `boxes` for the maps the compiled path (`_kernels.upsampled_boxes`) handles: float32 maps whose
     upsampling torch does with its generic kernel; returns the mask of those maps."""
     eligible = np.array([m.dtype == np.float32 for m in maps]) & (sizes.sum(axis=1) > GENERIC_KERNEL_MIN_SUM)
     if not eligible.any() or not emulation_matches_torch():
@@ -174,15 +178,8 @@ def _check_guesses(
     return labels, boxes, truth, _check_gt_boxes(gt_boxes)
 
 
-def localization_correct(
-    pred_labels: object,
-    pred_boxes: object,
-    gt_labels: object,
-    gt_boxes: Sequence[object],
-    k: int = 1,
-    iou_threshold: float = 0.5,
-    num_classes: int | None = None,
-) -> np.ndarray:
+def localization_correct(pred_labels: object, pred_boxes: object, gt_labels: object, gt_boxes: Sequence[object],
+                         k: int = 1, iou_threshold: float = 0.5, num_classes: int | None = None) -> np.ndarray:
     """(N,) bool: some guess among the first k has class gt_labels[i] and IoU >= iou_threshold with
     any GT box of image i (ILSVRC devkit `eval_clsloc`; an image without GT boxes is never correct).
     Labels are integer class indices, checked against 0..num_classes-1 when num_classes is given."""
@@ -210,16 +207,9 @@ def _keep_mask(exclude: object | None, num_images: int) -> np.ndarray:
     return keep
 
 
-def localization_error(
-    pred_labels: object,
-    pred_boxes: object,
-    gt_labels: object,
-    gt_boxes: Sequence[object],
-    k: int = 1,
-    iou_threshold: float = 0.5,
-    exclude: object | None = None,
-    num_classes: int | None = None,
-) -> float:
+def localization_error(pred_labels: object, pred_boxes: object, gt_labels: object, gt_boxes: Sequence[object],
+                       k: int = 1, iou_threshold: float = 0.5, exclude: object | None = None,
+                       num_classes: int | None = None) -> float:
     """Top-k localization error: 1 - (correct images / counted images), ILSVRC `eval_clsloc`.
 
     pred_labels (N, K) ranked class guesses, pred_boxes (N, K, 4) their boxes, gt_labels (N,),
@@ -302,24 +292,25 @@ def _check_thresholds(values: object, name: str, low_open: bool) -> tuple[float,
 @dataclass(frozen=True)
 class MaxBoxAccOptions:
     """What MaxBoxAcc evaluates: CAM thresholds t in [0, 1), IoU thresholds delta in (0, 1], boxes of
-    the largest component or of all (`multi_contour`), and the convention ("components" or
-    "wsolevaluation", see `level_sweep` and docs/metrics.md). Validated on construction."""
+    the largest component or of all (`multi_contour`), and the box convention (`BOX_CONVENTIONS`:
+    "components" or "wsolevaluation", docs/metrics.md). Validated on construction."""
 
     cam_thresholds: tuple[float, ...] = tuple(float(t) for t in DEFAULT_CAM_THRESHOLDS)
     iou_thresholds: tuple[float, ...] = (0.5,)
     multi_contour: bool = False
-    convention: str = "components"
+    box_convention: str = "components"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cam_thresholds", _check_thresholds(self.cam_thresholds, "cam_thresholds", False))
         object.__setattr__(self, "iou_thresholds", _check_thresholds(self.iou_thresholds, "iou_thresholds", True))
-        if self.convention not in CONVENTIONS:
-            raise ValueError(f"convention must be one of {CONVENTIONS}, got {self.convention!r}")
+        if self.box_convention not in BOX_CONVENTIONS:
+            raise ValueError(f"box_convention must be one of {BOX_CONVENTIONS}, got {self.box_convention!r}")
 
     @classmethod
-    def v2(cls, cam_thresholds: object = DEFAULT_CAM_THRESHOLDS, convention: str = "components") -> MaxBoxAccOptions:
+    def v2(cls, cam_thresholds: object = DEFAULT_CAM_THRESHOLDS, box_convention: str = "components"
+           ) -> MaxBoxAccOptions:
         """MaxBoxAccV2's options: IoU 0.3, 0.5 and 0.7, boxes of every contour."""
-        return cls(tuple(np.asarray(cam_thresholds).reshape(-1)), MAX_BOX_ACC_V2_IOUS, True, convention)
+        return cls(tuple(np.asarray(cam_thresholds).reshape(-1)), MAX_BOX_ACC_V2_IOUS, True, box_convention)
 
 
 def _best_ious_in_batches(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions
@@ -336,7 +327,7 @@ def _best_ious_in_batches(heatmaps: object, gt_boxes: Sequence[object], options:
         gt_start = np.concatenate([[0], np.cumsum([len(g) for g in batch_gt])]).astype(np.int64)
         yield sweep_best_ious(np.ascontiguousarray(maps[start : start + per_batch]), maps.dtype.type(255), thresholds,
                               order, np.concatenate(batch_gt).reshape(-1, 4), gt_start, options.multi_contour,
-                              CONVENTIONS.index(options.convention))
+                              BOX_CONVENTIONS.index(options.box_convention))
 
 
 def best_box_ious(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAccOptions = MaxBoxAccOptions()
@@ -346,9 +337,9 @@ def best_box_ious(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxA
 
     wsolevaluation semantics: maps in [0, 1] are quantized to q = floor(255 s); at threshold t a
     pixel is foreground when q > floor(t * max q); the box is that of the largest 8-connected
-    component (or every component's box, multi_contour) under `options.convention`; no foreground
+    component (or every component's box, multi_contour) under `options.box_convention`; no foreground
     gives the box (0, 0, 0, 0). gt_boxes are inclusive boxes in the heat-map frame. One compiled
-    sweep per map covers every threshold (`level_sweep.sweep_best_ious`).
+    sweep per map covers every threshold (`_kernels.threshold_sweep.sweep_best_ious`).
     """
     batches = list(_best_ious_in_batches(heatmaps, gt_boxes, options))
     return np.concatenate(batches) if batches else np.zeros((0, len(options.cam_thresholds)))
@@ -380,9 +371,9 @@ def max_box_acc(heatmaps: object, gt_boxes: Sequence[object], options: MaxBoxAcc
 
 
 def max_box_acc_v2(heatmaps: object, gt_boxes: Sequence[object], cam_thresholds: object = DEFAULT_CAM_THRESHOLDS,
-                   convention: str = "components") -> float:
+                   box_convention: str = "components") -> float:
     """MaxBoxAccV2: mean over IoU {0.3, 0.5, 0.7} of MaxBoxAcc with boxes from every contour."""
-    maxima, _ = max_box_acc(heatmaps, gt_boxes, MaxBoxAccOptions.v2(cam_thresholds, convention))
+    maxima, _ = max_box_acc(heatmaps, gt_boxes, MaxBoxAccOptions.v2(cam_thresholds, box_convention))
     return float(maxima.mean())
 
 

@@ -37,13 +37,13 @@ class FramedBoxAcc:
     """MaxBoxAcc (IoU 0.5, largest contour) and MaxBoxAccV2 (IoU 0.3 / 0.5 / 0.7, every contour) over
     batches, in the size x size frame, under one box convention ("wsolevaluation" or "components")."""
 
-    def __init__(self, convention: str = "wsolevaluation", size: int = WSOL_SIZE, v1: bool = True,
+    def __init__(self, box_convention: str = "wsolevaluation", size: int = WSOL_SIZE, v1: bool = True,
                  v2: bool = True, cam_thresholds: Sequence[float] | None = None) -> None:
         """cam_thresholds: default 100, np.arange(0, 1, 0.01) (wsolevaluation's --cam_curve_interval 0.01)."""
-        self.convention, self.size = convention, size
+        self.box_convention, self.size = box_convention, size
         cams = MaxBoxAccOptions().cam_thresholds if cam_thresholds is None else tuple(map(float, cam_thresholds))
-        self.v1 = MaxBoxAcc(MaxBoxAccOptions(cam_thresholds=cams, convention=convention)) if v1 else None
-        self.v2 = MaxBoxAcc(MaxBoxAccOptions.v2(cams, convention=convention)) if v2 else None
+        self.v1 = MaxBoxAcc(MaxBoxAccOptions(cam_thresholds=cams, box_convention=box_convention)) if v1 else None
+        self.v2 = MaxBoxAcc(MaxBoxAccOptions.v2(cams, box_convention=box_convention)) if v2 else None
 
     def update(self, maps: Sequence[object], gt_boxes: Sequence[object], image_sizes: Sequence[tuple[int, int]]
                ) -> None:

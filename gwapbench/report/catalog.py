@@ -34,9 +34,9 @@ from gwapbench.tables.voc import TABLE1_METHODS
 _STORE_NAMES = r"config\.json|checkpoint\.pt|predictions(-\d+)?\.npz|metrics\.json|log\.txt"
 # The store's files, their atomic-write temporaries (`.<name>.<random>.tmp`, gwapbench.atomic), the lock, the marker.
 STORE_FILE = re.compile(rf"(?:{_STORE_NAMES}|\.(?:{_STORE_NAMES})\.[^/]*\.tmp|lock|{re.escape(MARKER_NAME)})")
-# metrics.json key of each task's headline number, and how the list names it.
-HEADLINES = {VOC_TASK: (r"(\w+_)?cls_map", "mAP"), ILSVRC_TASK: (r"top1_cls_error", "top-1 err"),
-             DETECTION_TASK: (r"(\w+_)?det_map", "det mAP")}
+# metrics.json key of each task's headline number (as `Run.metrics` reads it), and how the list names it.
+HEADLINES = {VOC_TASK: ("cls_map", "mAP"), ILSVRC_TASK: ("top1_cls_error", "top-1 err"),
+             DETECTION_TASK: ("det_map", "det mAP")}
 
 
 def run_tables(task: str, method: str) -> tuple[str, ...]:
@@ -104,9 +104,8 @@ def _checkpoint_iteration(path: Path) -> int | None:
 
 
 def _headline(task: str, metrics: dict[str, Any]) -> str:
-    pattern, name = HEADLINES[task]
-    key = next((k for k in sorted(metrics) if re.fullmatch(pattern, k)), None)
-    return f"{name} {metrics[key]:.2f}" if key is not None else ""
+    key, name = HEADLINES[task]
+    return f"{name} {metrics[key]:.2f}" if key in metrics else ""
 
 
 def _status(run: Run, iterations: int) -> tuple[str, str, str]:

@@ -32,8 +32,8 @@ def table(name: str) -> Table:
 # Option values by kind: (module, attribute) of the registry that defines them.
 CHOICE_LOCATIONS = {
     "cam_maps": ("gwapbench.config", "CAM_MAP_NAMES"),
-    "box_methods": ("gwapbench.engine.ilsvrc_evaluate", "BOX_METHODS"),
-    "box_conventions": ("gwapbench.metrics.level_sweep", "CONVENTIONS"),
+    "box_methods": ("gwapbench.metrics.box_methods", "BOX_METHODS"),
+    "box_conventions": ("gwapbench.metrics.box_methods", "BOX_CONVENTIONS"),
     "normalizations": ("gwapbench.metrics.heatmaps", "NORMALIZATIONS"),
     "pretrained_nets": ("gwapbench.engine.ilsvrc_methods", "PRETRAINED_NETS"),
     "voc_data": ("gwapbench.engine.sources", "DATA_KINDS"),

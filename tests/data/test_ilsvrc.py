@@ -19,6 +19,7 @@ from gwapbench.data.ilsvrc import (
     read_synset_mapping,
     read_wsol_metadata,
 )
+from gwapbench.data.wsol_masks import read_wsol_mask_metadata
 from gwapbench.errors import InputError
 
 
@@ -169,3 +170,30 @@ def test_zero_area_box_dropped_but_class_kept(mini, tmp_path):
     assert first.image_id == "ILSVRC2012_val_00006947" and first.boxes.shape == (0, 4)
     assert np.flatnonzero(first.labels == 1).tolist() == [read_synset_mapping(p["mapping"]).index("n02102177")]
     assert report.skipped[0].path.endswith("ILSVRC2012_val_00006947.xml")
+
+
+def _wsol_folder(folder: Path, label: int, localization: str, sizes: str = "a.jpg,10,10\n") -> Path:
+    folder.mkdir()
+    (folder / "image_ids.txt").write_text("a.jpg\n")
+    (folder / "class_labels.txt").write_text(f"a.jpg,{label}\n")
+    (folder / "image_sizes.txt").write_text(sizes)
+    (folder / "localization.txt").write_text(localization)
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["boxes", "masks"])
+def test_wsol_readers_check_each_image_label_alike(tmp_path, kind):
+    """Both wsolevaluation readers (boxes: ILSVRC/CUB, masks: OpenImages) refuse a label outside 0..C-1 naming
+    class_labels.txt, and an image without its other rows naming the folder."""
+    row = "a.jpg,1,1,5,5\n" if kind == "boxes" else "a.jpg,masks/a.png,\n"
+    read = (lambda f: read_wsol_metadata(f, num_classes=3)) if kind == "boxes" else (
+        lambda f: read_wsol_mask_metadata(f, 3))
+    with pytest.raises(InputError, match=r"class_labels.txt: label 5 of a.jpg outside 0..2"):
+        read(_wsol_folder(tmp_path / "range", 5, row))
+    other = "an image size" if kind == "boxes" else "a row in localization.txt"
+    missing = _wsol_folder(tmp_path / "missing", 1, row.replace("a.jpg", "b.jpg"), sizes="b.jpg,10,10\n")
+    with pytest.raises(InputError, match=f"image a.jpg lacks a class label or {other}"):
+        read(missing)
+    samples = read(_wsol_folder(tmp_path / "good", 2, row))
+    first = samples[0] if kind == "boxes" else samples[0][0]  # the mask reader returns (samples, entries)
+    assert first.labels.tolist() == [-1, -1, 1]

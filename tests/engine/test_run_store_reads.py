@@ -61,19 +61,21 @@ def _table1(finished: dict, runs: Path, tmp_path: Path, command: str = "table1")
 def _metrics_text(original: str, case: str) -> str:
     payload = json.loads(original)
     if case == "nan":
-        payload["voc07_cls_map"] = float("nan")
+        payload["cls_map"] = float("nan")
     elif case == "negative":
-        payload["voc07_cls_map"] = -523.5
+        payload["cls_map"] = -523.5
     elif case == "above_100":
-        payload["voc07_cls_map"] = 100.5
+        payload["cls_map"] = 100.5
     elif case == "string":
-        payload["voc07_cls_map"] = str(payload["voc07_cls_map"])
+        payload["cls_map"] = str(payload["cls_map"])
     elif case == "missing":
-        del payload["voc07_cls_map"]
+        del payload["cls_map"]
     elif case == "fmeasure_range":
         payload["otsu_fmeasure"]["top1"] = 1.5
     elif case == "duplicate":
-        return original.replace('"voc07_cls_map"', '"voc07_cls_map": 99.0, "voc07_cls_map"', 1)
+        return original.replace('"cls_map"', '"cls_map": 99.0, "cls_map"', 1)
+    elif case == "both_names":
+        return original.replace('"cls_map"', '"voc07_cls_map": 99.0, "cls_map"', 1)
     elif case == "truncated":
         return original[: len(original) // 2]
     elif case == "empty":
@@ -84,7 +86,7 @@ def _metrics_text(original: str, case: str) -> str:
 
 
 @pytest.mark.parametrize("case", ["nan", "negative", "above_100", "string", "missing", "fmeasure_range",
-                                  "duplicate", "truncated", "empty", "list"])
+                                  "duplicate", "both_names", "truncated", "empty", "list"])
 def test_damaged_metrics_json_is_one_line_naming_the_file(finished, tmp_path, case):
     runs = _copy(finished, tmp_path)
     path = runs / finished["voc"] / "metrics.json"
@@ -98,11 +100,25 @@ def test_a_valid_metrics_json_still_renders(finished, tmp_path):
     runs = _copy(finished, tmp_path)
     path = runs / finished["voc"] / "metrics.json"
     payload = json.loads(path.read_text())
-    payload["voc07_cls_map"] = 43.99999999999999  # in range: read back as stored, printed rounded
+    payload["cls_map"] = 43.99999999999999  # in range: read back as stored, printed rounded
     path.write_text(json.dumps(payload))
     result = CliRunner().invoke(cli, _table1(finished, runs, tmp_path))
     assert result.exit_code == 0, result.output
     assert "| 44 |" in result.stdout and "43.99" not in result.stdout
+    assert "43.99999999999999" in (tmp_path / "out" / "table1.csv").read_text()
+
+
+def test_metrics_json_of_the_previous_version_still_renders(finished, tmp_path):
+    """Runs evaluated before the key was renamed hold voc07_cls_map (whatever the data): read as cls_map."""
+    runs = _copy(finished, tmp_path)
+    path = runs / finished["voc"] / "metrics.json"
+    payload = json.loads(path.read_text())
+    del payload["cls_map"]
+    payload["voc07_cls_map"] = 43.99999999999999
+    path.write_text(json.dumps(payload))
+    assert Run(path.parent, finished["voc"]).metrics()["cls_map"] == 43.99999999999999
+    result = CliRunner().invoke(cli, _table1(finished, runs, tmp_path))
+    assert result.exit_code == 0, result.output
     assert "43.99999999999999" in (tmp_path / "out" / "table1.csv").read_text()
 
 
@@ -229,8 +245,8 @@ def test_logged_metrics_are_rounded_and_stored_in_full(finished):
     folder = finished["runs"] / finished["voc"]
     (line,) = [ln for ln in (folder / "log.txt").read_text().splitlines() if " evaluated: " in ln]
     assert not re.search(r"\d\.\d{5,}|\d{5,}\.\d", line.split(" evaluated: ")[1]), line
-    stored = json.loads((folder / "metrics.json").read_text())["voc07_cls_map"]
-    assert f"voc07_cls_map {stored:.4g}," in line
+    stored = json.loads((folder / "metrics.json").read_text())["cls_map"]
+    assert f"cls_map {stored:.4g}," in line
 
 
 def test_top_k_error_gives_a_top_k_example(finished, tmp_path):

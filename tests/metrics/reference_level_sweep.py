@@ -1,5 +1,5 @@
 """Test reference: gwapbench's earlier numpy MaxBoxAcc sweep (components convention), kept only to
-check that the compiled sweep (`gwapbench.metrics.level_sweep`) gives the same best IoU on every
+check that the compiled sweep (`gwapbench.metrics._kernels.threshold_sweep`) gives the same best IoU on every
 map and threshold. Vectorized over maps: one sparse connected-components call per level."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from gwapbench.metrics.components import EMPTY_BOX
+from gwapbench.metrics._kernels.component_boxes import EMPTY_BOX
 from gwapbench.metrics.localization import best_iou_with_image_gt
 
 

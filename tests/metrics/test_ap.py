@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
 from gwapbench.metrics.ap import average_precision, descending_order, mean_ap
-from tests.metrics.voc_loops import CONVENTIONS, MATLAB_0_01_1, TOOL_THRESHOLDS, cumulative_counts, eleven_point_ap
+from tests.metrics.voc_loops import AP_RULES, MATLAB_0_01_1, TOOL_THRESHOLDS, cumulative_counts, eleven_point_ap
 
 
 def exact_precision_recall(tp: list[bool], npos: int) -> tuple[list[Fraction], list[Fraction]]:
@@ -23,8 +23,8 @@ def exact_precision_recall(tp: list[bool], npos: int) -> tuple[list[Fraction], l
     return precision, recall
 
 
-def literal_voc07(tp: list[bool], npos: int, convention: str = "exact") -> float:
-    return eleven_point_ap(cumulative_counts(tp), npos, convention)
+def literal_voc07(tp: list[bool], npos: int, ap_rule: str = "exact") -> float:
+    return eleven_point_ap(cumulative_counts(tp), npos, ap_rule)
 
 
 def exact_area(tp: list[bool], npos: int) -> float:
@@ -69,15 +69,15 @@ def test_recall_exactly_03_06_07_counts_its_point(hits: int, matlab_points: int,
     assert average_precision(tp, 10, "voc07") == pytest.approx((hits + 1) / 11, abs=1e-15)
     assert literal_voc07(list(tp), 10) == pytest.approx((hits + 1) / 11, abs=1e-15)
     # a float threshold above k / 10 loses that point: MATLAB only at 0.3, np.arange at 0.3, 0.6, 0.7
-    for convention, points in (("matlab_devkit", matlab_points), ("py_faster_rcnn", arange_points)):
-        assert average_precision(tp, 10, "voc07", convention=convention) == pytest.approx(points / 11, abs=1e-15)
-        assert literal_voc07(list(tp), 10, convention) == pytest.approx(points / 11, abs=1e-15)
+    for ap_rule, points in (("matlab_devkit", matlab_points), ("py_faster_rcnn", arange_points)):
+        assert average_precision(tp, 10, "voc07", ap_rule=ap_rule) == pytest.approx(points / 11, abs=1e-15)
+        assert literal_voc07(list(tp), 10, ap_rule) == pytest.approx(points / 11, abs=1e-15)
 
 
 # 10 positives; ranks T T T F T T T F T: recall 0.3 at ranks 3-4, 0.6 at ranks 7-8, 0.7 at rank 9.
 # Precision envelope: 1 up to rank 3, 6/7 for ranks 4-7, 7/9 for ranks 8-9.
 CONVENTION_CASE = [True, True, True, False, True, True, True, False, True]
-CONVENTION_AP = {
+AP_RULE_AP = {
     # t = 0, .1, .2, .3 -> 1; .4, .5, .6 -> 6/7; .7 -> 7/9; .8, .9, 1 -> 0
     "exact": (4 + 3 * Fraction(6, 7) + Fraction(7, 9)) / 11,
     # t = 0.30000000000000004 is above recall 0.3: first reached at rank 5 -> 6/7
@@ -87,28 +87,28 @@ CONVENTION_AP = {
 }
 
 
-@pytest.mark.parametrize("convention", CONVENTIONS)
-def test_hand_worked_ranking_where_each_convention_differs(convention: str) -> None:
+@pytest.mark.parametrize("ap_rule", AP_RULES)
+def test_hand_worked_ranking_where_each_ap_rule_differs(ap_rule: str) -> None:
     tp = np.array(CONVENTION_CASE)
-    ours = average_precision(tp, 10, "voc07", convention=convention)
-    literal = literal_voc07(CONVENTION_CASE, 10, convention)
-    assert ours == pytest.approx(float(CONVENTION_AP[convention]), abs=1e-15)
-    assert literal == pytest.approx(float(CONVENTION_AP[convention]), abs=1e-15)
-    assert len({float(v) for v in CONVENTION_AP.values()}) == 3
-    if convention != "exact":
+    ours = average_precision(tp, 10, "voc07", ap_rule=ap_rule)
+    literal = literal_voc07(CONVENTION_CASE, 10, ap_rule)
+    assert ours == pytest.approx(float(AP_RULE_AP[ap_rule]), abs=1e-15)
+    assert literal == pytest.approx(float(AP_RULE_AP[ap_rule]), abs=1e-15)
+    assert len({float(v) for v in AP_RULE_AP.values()}) == 3
+    if ap_rule != "exact":
         assert ours == literal  # bit for bit: the tool's thresholds, float recall and ap += p / 11
-    # the conventions only concern the 11-point thresholds
-    assert average_precision(tp, 10, "area", convention=convention) == average_precision(tp, 10, "area")
+    # the AP rules only concern the 11-point thresholds
+    assert average_precision(tp, 10, "area", ap_rule=ap_rule) == average_precision(tp, 10, "area")
 
 
 @settings(max_examples=200, deadline=None)
 @given(tp=st.lists(st.booleans(), min_size=0, max_size=60), missed=st.integers(0, 25))
-def test_float_conventions_equal_the_literal_tool_loops_bit_for_bit(tp: list[bool], missed: int) -> None:
+def test_float_ap_rules_equal_the_literal_tool_loops_bit_for_bit(tp: list[bool], missed: int) -> None:
     npos = sum(tp) + missed
     assume(npos > 0)  # AP is undefined (NaN) without positives: test_edge_cases
-    for convention in TOOL_THRESHOLDS:
-        assert average_precision(np.array(tp, dtype=bool), npos, "voc07", convention=convention) == (
-            literal_voc07(tp, npos, convention)
+    for ap_rule in TOOL_THRESHOLDS:
+        assert average_precision(np.array(tp, dtype=bool), npos, "voc07", ap_rule=ap_rule) == (
+            literal_voc07(tp, npos, ap_rule)
         )
 
 
@@ -132,8 +132,8 @@ def test_edge_cases() -> None:
         average_precision(np.array([True]), 1, "voc12")
     with pytest.raises(ValueError, match="sorted_scores"):
         average_precision(np.array([True]), 1, "noninterp")
-    with pytest.raises(ValueError, match="convention"):
-        average_precision(np.array([True]), 1, "voc07", convention="matlab")
+    with pytest.raises(ValueError, match="ap_rule"):
+        average_precision(np.array([True]), 1, "voc07", ap_rule="matlab")
 
 
 def test_mean_ap_leaves_nan_out() -> None:

@@ -19,8 +19,10 @@ from gwapbench.metrics.cam_legacy import (
     jpeg_round_trip,
     merge_rects,
 )
-from gwapbench.metrics.legacy_dt import keep_level
-from gwapbench.metrics.localization import heatmap_to_box
+from gwapbench.metrics._kernels.legacy_dt import keep_level
+from gwapbench.metrics.box_methods import BOX_METHODS
+from gwapbench.metrics.heatmaps import resize_heatmap
+from gwapbench.metrics.localization import heatmap_to_box, heatmaps_to_boxes
 
 cv2 = pytest.importorskip("cv2")
 
@@ -270,6 +272,28 @@ def test_batch_and_dispatch_agree_with_single_maps():
     assert cam_legacy_box_batch(maps, workers=1).tolist() == [list(b) for b in first]
     assert [heatmap_to_box(m, method="cam_legacy") for m in maps[:10]] == first[:10]
     assert cam_legacy_box_batch([]).shape == (0, 4)
+
+
+def test_heatmaps_to_boxes_runs_every_registered_method_at_image_size():
+    """`heatmaps_to_boxes(..., method="cam_legacy", image_sizes=...)` equals the OpenCV port on each map
+    resized to its image (torch's bilinear interpolate, called here), map by map; every name of the
+    registry is accepted by both entry points, any other is refused."""
+    assert "cam_legacy" in BOX_METHODS
+    rng = np.random.default_rng(7)
+    maps = [random_map(i).astype(np.float32)[:7, :9] for i in range(12)]
+    sizes = np.array([[int(rng.integers(40, 90)), int(rng.integers(40, 90))] for _ in maps])
+    expected = []
+    for m, (height, width) in zip(maps, sizes):
+        resized = torch.nn.functional.interpolate(torch.from_numpy(m)[None, None], size=(int(height), int(width)),
+                                                  mode="bilinear", align_corners=False)[0, 0].numpy()
+        ported = port_boxes(port_gray(resized))
+        expected.append(list(ported[0]) if ported else list(NO_CONTOUR_BOX))
+    assert heatmaps_to_boxes(maps, 0.2, "cam_legacy", sizes).tolist() == expected
+    for method in BOX_METHODS:
+        one = heatmap_to_box(resize_heatmap(maps[0], int(sizes[0, 0]), int(sizes[0, 1])), 0.2, method)
+        assert list(one) == heatmaps_to_boxes(maps[:1], 0.2, method, sizes[:1])[0].tolist()
+    with pytest.raises(ValueError, match="method must be one of"):
+        heatmaps_to_boxes(maps, 0.2, "opencv")
 
 
 def test_jpeg_round_trip_matches_opencv_decoding():

@@ -13,10 +13,10 @@ from sklearn.metrics import average_precision_score
 
 from gwapbench.data.voc_json import read_voc_coco_json
 from gwapbench.metrics import TopKError, VOCClassificationAP, mean_ap, topk_error, voc_classification_ap
-from tests.metrics.voc_loops import CONVENTIONS, TOOL_THRESHOLDS, cumulative_counts, eleven_point_ap
+from tests.metrics.voc_loops import AP_RULES, TOOL_THRESHOLDS, cumulative_counts, eleven_point_ap
 
 
-def devkit_vocevalcls(scores: np.ndarray, labels: np.ndarray, metric: str, convention: str = "exact") -> np.ndarray:
+def devkit_vocevalcls(scores: np.ndarray, labels: np.ndarray, metric: str, ap_rule: str = "exact") -> np.ndarray:
     """Literal VOCevalcls per class: stable sort of -confidence, tp = gt > 0, fp = gt < 0 (0 rows stay ranked)."""
     ap = []
     for cls in range(scores.shape[1]):
@@ -28,7 +28,7 @@ def devkit_vocevalcls(scores: np.ndarray, labels: np.ndarray, metric: str, conve
         outcomes = [None if labels[i, cls] == 0 else bool(labels[i, cls] > 0) for i in ranked]
         counts = cumulative_counts(outcomes)
         if metric == "voc07":
-            ap.append(eleven_point_ap(counts, npos, convention))
+            ap.append(eleven_point_ap(counts, npos, ap_rule))
             continue
         # "area": VOCap with mrec = [0 rec 1], mpre = [0 prec 0]; 0/0 precision (leading difficult rows) skipped
         precision = [Fraction(tp, tp + fp) for tp, fp in counts if tp + fp]
@@ -76,7 +76,7 @@ def test_class_without_positives_is_nan_and_empty_input_raises() -> None:
         voc_classification_ap(np.zeros((0, 3)), np.zeros((0, 3)))
 
 
-def test_hand_worked_ranking_where_each_convention_differs() -> None:
+def test_hand_worked_ranking_where_each_ap_rule_differs() -> None:
     # One class, 10 positive images among 24 ranked (scores 24..1), one difficult image excluded:
     # T T T F T T T F T, 12 x F, T T T. Recall 0.3, 0.6 and 0.7 are reached exactly (ranks 3, 7, 9).
     # Envelope: 1 to rank 3, 6/7 to rank 7, 7/9 to rank 9, then 10/24 (ranks 22-24 reach 0.8, 0.9, 1).
@@ -92,12 +92,12 @@ def test_hand_worked_ranking_where_each_convention_differs() -> None:
         "py_faster_rcnn": (3 + 3 * Fraction(6, 7) + Fraction(7, 9) + 4 * low) / 11,
     }
     assert len(set(expected.values())) == 3
-    for convention in CONVENTIONS:
-        ours = voc_classification_ap(scores, labels, convention=convention)[0]
-        literal = devkit_vocevalcls(scores, labels, "voc07", convention)[0]
-        assert ours == pytest.approx(float(expected[convention]), abs=1e-15)
-        assert literal == pytest.approx(float(expected[convention]), abs=1e-15)
-        if convention != "exact":
+    for ap_rule in AP_RULES:
+        ours = voc_classification_ap(scores, labels, ap_rule=ap_rule)[0]
+        literal = devkit_vocevalcls(scores, labels, "voc07", ap_rule)[0]
+        assert ours == pytest.approx(float(expected[ap_rule]), abs=1e-15)
+        assert literal == pytest.approx(float(expected[ap_rule]), abs=1e-15)
+        if ap_rule != "exact":
             assert ours == literal  # bit for bit
 
 
@@ -145,7 +145,7 @@ def test_bad_metric() -> None:
 
 
 def assert_matches_references(scores: np.ndarray, labels: np.ndarray) -> None:
-    """voc07 and area AP equal the literal devkit loop (within 1e-12; the float conventions bit for bit);
+    """voc07 and area AP equal the literal devkit loop (within 1e-12; the float AP rules bit for bit);
     noninterp equals sklearn (within 1e-12)."""
     for metric in ("voc07", "area"):
         np.testing.assert_allclose(
@@ -153,10 +153,10 @@ def assert_matches_references(scores: np.ndarray, labels: np.ndarray) -> None:
             devkit_vocevalcls(scores, labels, metric),
             atol=1e-12,
         )
-    for convention in TOOL_THRESHOLDS:
+    for ap_rule in TOOL_THRESHOLDS:
         np.testing.assert_array_equal(
-            voc_classification_ap(scores, labels, "voc07", convention, allow_no_negatives=True),
-            devkit_vocevalcls(scores, labels, "voc07", convention),
+            voc_classification_ap(scores, labels, "voc07", ap_rule, allow_no_negatives=True),
+            devkit_vocevalcls(scores, labels, "voc07", ap_rule),
         )
     noninterp = voc_classification_ap(scores, labels, "noninterp", allow_no_negatives=True)
     np.testing.assert_allclose(noninterp, sklearn_noninterp(scores, labels), atol=1e-12)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from gwapbench.data.voc_json import read_voc_coco_json
 from gwapbench.metrics import VOCDetectionAP, mean_ap, voc_detection_ap
 from gwapbench.metrics.detection import ranked_order
-from tests.metrics.voc_loops import CONVENTIONS, TOOL_THRESHOLDS, cumulative_counts, eleven_point_ap
+from tests.metrics.voc_loops import AP_RULES, TOOL_THRESHOLDS, cumulative_counts, eleven_point_ap
 
 IGNORED = "ignored"
 
@@ -60,13 +60,13 @@ def devkit_outcomes(detections, ground_truth, cls: int, iou_threshold: float, st
     return outcomes, [confidence[d] for d in order], npos
 
 
-def devkit_ap(outcomes: list, scores: list, npos: int, metric: str, convention: str = "exact") -> float:
+def devkit_ap(outcomes: list, scores: list, npos: int, metric: str, ap_rule: str = "exact") -> float:
     """AP from the ranked outcomes (ignored ranks keep the previous precision, as the devkit): the 11-point
-    loop of the convention (tests/metrics/voc_loops.py), the others in exact rationals."""
+    loop of the AP rule (tests/metrics/voc_loops.py), the others in exact rationals."""
     if npos == 0:
         return float("nan")
     if metric == "voc07":
-        return eleven_point_ap(cumulative_counts([None if o == IGNORED else o for o in outcomes]), npos, convention)
+        return eleven_point_ap(cumulative_counts([None if o == IGNORED else o for o in outcomes]), npos, ap_rule)
     tp = fp = 0
     precision, hits, kept_scores = [], [], []
     for outcome, score in zip(outcomes, scores):
@@ -91,20 +91,20 @@ def devkit_ap(outcomes: list, scores: list, npos: int, metric: str, convention: 
     return float(total)
 
 
-def devkit_per_class(detections, ground_truth, num_classes, convention="exact", iou_threshold=0.5) -> list:
+def devkit_per_class(detections, ground_truth, num_classes, ap_rule="exact", iou_threshold=0.5) -> list:
     """Per class (outcomes, ranked scores, npos); py-faster-rcnn's voc_eval matches with IoU > threshold."""
-    strict = convention == "py_faster_rcnn"
+    strict = ap_rule == "py_faster_rcnn"
     return [devkit_outcomes(detections, ground_truth, cls, iou_threshold, strict) for cls in range(num_classes)]
 
 
-def devkit_vocevaldet(detections, ground_truth, num_classes, metric="voc07", convention="exact", per_class=None):
-    per_class = per_class or devkit_per_class(detections, ground_truth, num_classes, convention)
-    return np.array([devkit_ap(outcomes, scores, npos, metric, convention) for outcomes, scores, npos in per_class])
+def devkit_vocevaldet(detections, ground_truth, num_classes, metric="voc07", ap_rule="exact", per_class=None):
+    per_class = per_class or devkit_per_class(detections, ground_truth, num_classes, ap_rule)
+    return np.array([devkit_ap(outcomes, scores, npos, metric, ap_rule) for outcomes, scores, npos in per_class])
 
 
-def assert_equals_devkit(ours: np.ndarray, reference: np.ndarray, metric: str, convention: str) -> None:
-    """Within 1e-12 of the rational loops; the float 11-point conventions bit for bit."""
-    if metric == "voc07" and convention in TOOL_THRESHOLDS:
+def assert_equals_devkit(ours: np.ndarray, reference: np.ndarray, metric: str, ap_rule: str) -> None:
+    """Within 1e-12 of the rational loops; the float 11-point AP rules bit for bit."""
+    if metric == "voc07" and ap_rule in TOOL_THRESHOLDS:
         np.testing.assert_array_equal(ours, reference)
     else:
         np.testing.assert_allclose(ours, reference, atol=1e-12, rtol=0)
@@ -127,8 +127,8 @@ def test_iou_exactly_half_counts_unless_strict() -> None:
     gt = [truth([[1, 1, 10, 20]], [0])]
     assert voc_detection_ap(dets, gt, 1)[0] == 1.0
     # the devkit's ap = ap + p / 11, eleven times with p = 1, ends at 1.0000000000000002 (1/11 rounds up)
-    assert voc_detection_ap(dets, gt, 1, convention="matlab_devkit")[0] == 1.0000000000000002
-    assert voc_detection_ap(dets, gt, 1, convention="py_faster_rcnn")[0] == 0.0  # ovmax > ovthresh
+    assert voc_detection_ap(dets, gt, 1, ap_rule="matlab_devkit")[0] == 1.0000000000000002
+    assert voc_detection_ap(dets, gt, 1, ap_rule="py_faster_rcnn")[0] == 0.0  # ovmax > ovthresh
 
 
 def test_one_pixel_boxes_use_plus_one_convention() -> None:
@@ -136,7 +136,7 @@ def test_one_pixel_boxes_use_plus_one_convention() -> None:
     assert voc_detection_ap([image([[5, 5, 5, 5]], [1.0], [0])], gt, 1)[0] == 1.0
     # (5,5,5,5) vs (5,5,6,5): intersection 1 px, union 2 px, IoU 0.5
     assert voc_detection_ap([image([[5, 5, 6, 5]], [1.0], [0])], gt, 1)[0] == 1.0
-    assert voc_detection_ap([image([[5, 5, 6, 5]], [1.0], [0])], gt, 1, convention="py_faster_rcnn")[0] == 0.0
+    assert voc_detection_ap([image([[5, 5, 6, 5]], [1.0], [0])], gt, 1, ap_rule="py_faster_rcnn")[0] == 0.0
     # (6,5,6,5) touches but does not overlap: FP
     assert voc_detection_ap([image([[6, 5, 6, 5]], [1.0], [0])], gt, 1)[0] == 0.0
 
@@ -186,7 +186,7 @@ def test_class_with_only_difficult_gt_is_nan_and_no_detections_is_zero() -> None
         voc_detection_ap([], [], 2)
 
 
-def test_hand_worked_ranking_where_each_convention_differs() -> None:
+def test_hand_worked_ranking_where_each_ap_rule_differs() -> None:
     # 10 GT boxes in one image; 9 detections ranked T T T F T T T F T (hits copy a GT box, misses are far):
     # recall 0.3, 0.6 and 0.7 are reached exactly at ranks 3, 7 and 9.
     gt_boxes = [[20 * i + 1, 1, 20 * i + 10, 10] for i in range(10)]
@@ -199,11 +199,11 @@ def test_hand_worked_ranking_where_each_convention_differs() -> None:
         "matlab_devkit": (3 + 4 * Fraction(6, 7) + Fraction(7, 9)) / 11,  # 0.30000000000000004 first at rank 5
         "py_faster_rcnn": (3 + 3 * Fraction(6, 7) + Fraction(7, 9)) / 11,  # also 0.6000000000000001, 0.7000000000000001
     }
-    for convention in CONVENTIONS:
-        ours = voc_detection_ap(dets, gt, 1, convention=convention)
-        reference = devkit_vocevaldet(dets, gt, 1, convention=convention)
-        assert ours[0] == pytest.approx(float(expected[convention]), abs=1e-15)
-        assert_equals_devkit(ours, reference, "voc07", convention)
+    for ap_rule in AP_RULES:
+        ours = voc_detection_ap(dets, gt, 1, ap_rule=ap_rule)
+        reference = devkit_vocevaldet(dets, gt, 1, ap_rule=ap_rule)
+        assert ours[0] == pytest.approx(float(expected[ap_rule]), abs=1e-15)
+        assert_equals_devkit(ours, reference, "voc07", ap_rule)
 
 
 @pytest.mark.parametrize(
@@ -238,8 +238,8 @@ def test_bad_options() -> None:
         voc_detection_ap([], [], 2, iou_threshold=0.0)
     with pytest.raises(ValueError, match="metric"):
         voc_detection_ap([], [], 2, metric="coco")
-    with pytest.raises(ValueError, match="convention"):
-        VOCDetectionAP(2, convention="strict")
+    with pytest.raises(ValueError, match="ap_rule"):
+        VOCDetectionAP(2, ap_rule="strict")
     with pytest.raises(ValueError, match="num_classes"):
         voc_detection_ap([], [], 0)
 
@@ -273,11 +273,11 @@ def scenes(draw, distinct_scores: bool = False):
 
 
 @settings(max_examples=150, deadline=None)
-@given(scene=scenes(), metric=st.sampled_from(["voc07", "area", "noninterp"]), convention=st.sampled_from(CONVENTIONS))
-def test_random_scenes_against_devkit_loop(scene, metric: str, convention: str) -> None:
+@given(scene=scenes(), metric=st.sampled_from(["voc07", "area", "noninterp"]), ap_rule=st.sampled_from(AP_RULES))
+def test_random_scenes_against_devkit_loop(scene, metric: str, ap_rule: str) -> None:
     dets, gt = scene
-    ours = voc_detection_ap(dets, gt, 2, metric=metric, convention=convention)
-    assert_equals_devkit(ours, devkit_vocevaldet(dets, gt, 2, metric, convention), metric, convention)
+    ours = voc_detection_ap(dets, gt, 2, metric=metric, ap_rule=ap_rule)
+    assert_equals_devkit(ours, devkit_vocevaldet(dets, gt, 2, metric, ap_rule), metric, ap_rule)
 
 
 @settings(max_examples=100, deadline=None)
@@ -364,11 +364,11 @@ def test_voc2007_test_full_scale_against_devkit_loop(shared_data) -> None:
     dets = simulated_detections(samples, len(classes), seed=2007)
     devkit_matches = devkit_per_class(dets, gt, len(classes))  # IoU >= 0.5, shared by exact and matlab_devkit
     cases = [("voc07", c, devkit_matches) for c in ("exact", "matlab_devkit")] + [("voc07", "py_faster_rcnn", None)]
-    for metric, convention, per_class in cases + [("area", "py_faster_rcnn", None)]:
-        ours = voc_detection_ap(dets, gt, len(classes), metric=metric, convention=convention)
-        reference = devkit_vocevaldet(dets, gt, len(classes), metric, convention, per_class)
+    for metric, ap_rule, per_class in cases + [("area", "py_faster_rcnn", None)]:
+        ours = voc_detection_ap(dets, gt, len(classes), metric=metric, ap_rule=ap_rule)
+        reference = devkit_vocevaldet(dets, gt, len(classes), metric, ap_rule, per_class)
         assert not np.isnan(ours).any() and 0.3 < mean_ap(ours) < 0.95
-        assert_equals_devkit(ours, reference, metric, convention)
+        assert_equals_devkit(ours, reference, metric, ap_rule)
 
 
 @settings(max_examples=100, deadline=None)

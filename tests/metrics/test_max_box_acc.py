@@ -269,7 +269,7 @@ def test_constant_map_gives_the_empty_box():
 def test_options_are_frozen_and_validated():
     options = MaxBoxAccOptions()
     with pytest.raises(AttributeError):
-        options.convention = "wsolevaluation"
+        options.box_convention = "wsolevaluation"
     assert MaxBoxAccOptions.v2().iou_thresholds == V2_IOUS and MaxBoxAccOptions.v2().multi_contour
 
 
@@ -284,7 +284,7 @@ def test_options_are_frozen_and_validated():
         (lambda: MaxBoxAccOptions(cam_thresholds=(1.0,)), "cam_thresholds"),
         (lambda: MaxBoxAccOptions(cam_thresholds=()), "cam_thresholds is empty"),
         (lambda: MaxBoxAccOptions(iou_thresholds=(0.0,)), "iou_thresholds"),
-        (lambda: MaxBoxAccOptions(convention="opencv"), "convention must be one of"),
+        (lambda: MaxBoxAccOptions(box_convention="opencv"), "box_convention must be one of"),
         (lambda: max_box_acc(np.zeros((0, 4, 4)), []), "no images"),
     ],
 )
@@ -297,7 +297,7 @@ def test_outer_border_trace_equals_opencv_contour_area():
     """`_outer_border_area2` (Suzuki-Abe trace + shoelace) against cv2.contourArea of findContours'
     outer contour, for the component of the first foreground pixel of random blobs with holes."""
     cv2 = pytest.importorskip("cv2")
-    from gwapbench.metrics.level_sweep import _outer_border_area2, _ring_offsets
+    from gwapbench.metrics._kernels.threshold_sweep import _outer_border_area2, _ring_offsets
 
     rng = np.random.default_rng(4)
     for _ in range(300):

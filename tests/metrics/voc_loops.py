@@ -14,16 +14,16 @@ import numpy as np
 # MATLAB's colon operator builds 0:0.1:1 from both ends: first half 0 + k * 0.1, second half 1 - (10 - k) * 0.1.
 MATLAB_0_01_1 = [k * 0.1 for k in range(6)] + [1 - (10 - k) * 0.1 for k in range(6, 11)]
 TOOL_THRESHOLDS = {"matlab_devkit": MATLAB_0_01_1, "py_faster_rcnn": list(np.arange(0.0, 1.1, 0.1))}
-CONVENTIONS = ("exact", *TOOL_THRESHOLDS)
+AP_RULES = ("exact", *TOOL_THRESHOLDS)
 
 
-def eleven_point_ap(counts: list[tuple[int, int]], npos: int, convention: str) -> float:
+def eleven_point_ap(counts: list[tuple[int, int]], npos: int, ap_rule: str) -> float:
     """The devkit loop from the cumulative (tp, fp) after each rank; ranks with tp + fp = 0 are skipped (NaN)."""
-    exact = convention == "exact"
+    exact = ap_rule == "exact"
     divide = Fraction if exact else (lambda a, b: a / b)
     precision = [divide(tp, tp + fp) for tp, fp in counts if tp + fp]
     recall = [divide(tp, npos) for tp, fp in counts if tp + fp]
-    thresholds = [Fraction(k, 10) for k in range(11)] if exact else TOOL_THRESHOLDS[convention]
+    thresholds = [Fraction(k, 10) for k in range(11)] if exact else TOOL_THRESHOLDS[ap_rule]
     zero = Fraction(0) if exact else 0.0
     ap = zero
     for t in thresholds:

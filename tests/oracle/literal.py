@@ -66,7 +66,7 @@ def read_voc_class_labels(voc_root: Path, split: str, classes: list[str]) -> tup
 def voc07_eleven_point_ap(precision: list[float], true_positives: list[int], npos: int) -> float:
     """VOC2007 11-point AP: sum over t in {0, 0.1, ..., 1} of max{precision at ranks with recall >= t}
     (0 when no rank reaches t), divided by 11. Recall >= t is compared exactly, 10 tp >= k npos (the
-    definition; gwapbench's default "exact" convention). NaN precisions (no item ranked yet) are skipped,
+    definition; gwapbench's default "exact" AP rule). NaN precisions (no item ranked yet) are skipped,
     as MATLAB's max skips them."""
     total = 0.0
     for k in range(11):

@@ -38,10 +38,11 @@ def _paper(shared_paper: Path) -> dict[tuple[str, str, str], float]:
 
 def _write_googlenet_table(path: Path) -> None:
     with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(COLUMNS)
+        writer = csv.DictWriter(f, COLUMNS, restval="")
+        writer.writeheader()
         for method, value in GOOGLENET_VALUES.items():
-            writer.writerow(["table1", "googlenet", method, "", "voc07_cls_map", value, "", "", "", "paper", "", ""])
+            writer.writerow({"table": "table1", "net": "googlenet", "method": method, "metric": "voc07_cls_map",
+                             "reproduced": value, "schedule": "paper", "precision": "fp32"})
 
 
 def _report(out: Path, runs: Path, *more: str):

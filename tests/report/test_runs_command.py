@@ -69,7 +69,7 @@ def test_list_derives_every_column_from_the_store(store, tiny_store):
     for run_id in (r for r in rows if "0000" not in r):
         metrics = json.loads((store / run_id / "metrics.json").read_text())
         assert rows[run_id]["status"] == "evaluated"
-        assert rows[run_id]["headline"] == f"mAP {metrics['voc07_cls_map']:.2f}"
+        assert rows[run_id]["headline"] == f"mAP {metrics['cls_map']:.2f}"
     iteration = torch.load(store / "tiny-gwap-training00000" / "checkpoint.pt", weights_only=True)["iteration"]
     assert iteration == 4 and rows["tiny-gwap-training00000"]["status"] == "training 4/4"
     assert rows["tiny-gwap-predicted00000"]["status"] == "predicted"
@@ -154,7 +154,7 @@ def test_run_tables_agree_with_the_table_specs():
 
 def test_a_damaged_run_is_listed_as_such_and_a_missing_store_refused(store, tmp_path):
     run_id = next(p.name for p in store.glob("tiny-gap-*"))
-    (store / run_id / "metrics.json").write_text('{"voc07_cls_map": 250}')
+    (store / run_id / "metrics.json").write_text('{"cls_map": 250}')
     result = _invoke("runs", "list", "--runs-dir", str(store))
     assert result.exit_code == 0, result.output
     row = _rows(result.output)[run_id]

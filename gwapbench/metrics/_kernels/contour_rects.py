@@ -12,23 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from gwapbench.compiled import njit
+from gwapbench.metrics._kernels.union_find import find, join_to_lower
 
 RECT_COLUMNS = 4  # x, y, width, height as cv::boundingRect
-
-
-@njit(cache=True, nogil=True)
-def _root(parent: np.ndarray, i: int) -> int:
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-@njit(cache=True, nogil=True)
-def _union(parent: np.ndarray, i: int, j: int) -> None:
-    i, j = _root(parent, i), _root(parent, j)
-    if i != j:
-        parent[max(i, j)] = min(i, j)
 
 
 @njit(cache=True, nogil=True)
@@ -53,7 +39,7 @@ def _join_rows(parent: np.ndarray, starts: np.ndarray, run_a: np.ndarray, run_b:
                 j += 1
             k = j
             while k < starts[i] and run_a[k] <= run_b[r] + slack:
-                _union(parent, r, k)
+                join_to_lower(parent, r, k)
                 k += 1
 
 
@@ -66,7 +52,7 @@ def _component_rects(parent: np.ndarray, run_y: np.ndarray, run_a: np.ndarray, r
     boxes = np.empty((count, 4), dtype=np.int64)
     drop = np.zeros(count, dtype=np.bool_)
     for i in range(count):
-        r = _root(parent, i)
+        r = find(parent, i)
         if r == i:
             boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3] = run_a[i], run_y[i], run_b[i], run_y[i]
         else:
@@ -120,7 +106,7 @@ def _gaps_on_frame(gap_a: np.ndarray, gap_b: np.ndarray, gap_starts: np.ndarray,
 
 
 @njit(cache=True, nogil=True)
-def ccomp_rects(run_y: np.ndarray, run_a: np.ndarray, run_b: np.ndarray) -> np.ndarray:
+def rects_of_runs(run_y: np.ndarray, run_a: np.ndarray, run_b: np.ndarray) -> np.ndarray:
     """(K, 4) `boundingRect` (x, y, w, h) of every RETR_CCOMP contour of the mask given by its runs
     (raster order, none on the frame): outer borders first, then hole borders."""
     if len(run_y) == 0:

@@ -15,8 +15,8 @@ from scipy import ndimage
 from gwapbench.data.ilsvrc import read_wsol_metadata
 from gwapbench.metrics.heatmaps import check_heatmap
 from gwapbench.metrics.localization import heatmaps_to_boxes
-from gwapbench.metrics.run_components import largest_run_component_box
-from gwapbench.metrics.upsampled_components import (
+from gwapbench.metrics._kernels.component_boxes import largest_run_component_box
+from gwapbench.metrics._kernels.upsampled_boxes import (
     GENERIC_KERNEL_MIN_SUM,
     _fma32,
     emulation_matches_torch,
@@ -189,7 +189,7 @@ def test_runs_touching_diagonally_are_one_component():
     assert run_box(mask) == (0, 0, 2, 1)  # 3 pixels beat 1 + 1
 
 
-def test_run_components_tie_goes_to_the_first_pixel_in_raster_order():
+def test_run_component_box_tie_goes_to_the_first_pixel_in_raster_order():
     # two 4-pixel components; the right one starts in row 0, the left one in row 1
     mask = np.zeros((4, 9), dtype=bool)
     mask[1:3, 0:2] = True
@@ -197,7 +197,7 @@ def test_run_components_tie_goes_to_the_first_pixel_in_raster_order():
     assert run_box(mask) == (5, 0, 8, 1)
 
 
-def test_run_components_match_scipy_label_on_random_masks():
+def test_run_component_box_matches_scipy_label_on_random_masks():
     rng = np.random.default_rng(2)
     masks = rng.random((60, 23, 31)) > rng.random((60, 1, 1))
     for mask in masks:

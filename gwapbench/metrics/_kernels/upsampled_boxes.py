@@ -20,7 +20,7 @@ above the level T (V is evaluated in float64, off by ~2^-50 max|M|): the whole p
 T - BAND: none; otherwise each pixel is decided by V when |V - T| > BAND, else by U itself. The
 maximum: U at every corner of the piece grid, then U at every pixel with V >= (that maximum) - BAND
 in the rectangles whose corners allow it. T = float32(max U * float32(threshold)). Runs of the
-foreground go to `run_components`. Cost per map: O(H w + h w) plus a few pixels per run end,
+foreground go to `component_boxes.largest_run_component_box`. Cost per map: O(H w + h w) plus a few pixels per run end,
 instead of O(H W).
 """
 
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from gwapbench.compiled import njit, prange
-from gwapbench.metrics.run_components import largest_run_component_box
+from gwapbench.metrics._kernels.component_boxes import largest_run_component_box
 
 GENERIC_KERNEL_MIN_SUM = 128  # torch upsamples with its generic kernel (emulated here) when H + W > 128
 BAND_UNITS = 8.0  # BAND = 8 * 2^-24 * max|M| + 2^-140: beyond it from the level, V decides for U

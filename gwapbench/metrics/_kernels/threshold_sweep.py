@@ -8,7 +8,7 @@ box, and for ranking (one box a map) its first pixel, bit-quad area and Euler nu
 after level v the thresholds with r_j = v - 1 are recorded. Cost: O(pixels) plus, per recorded
 level, one box (largest component) or one pass over the live components (all components).
 
-Conventions (docs/metrics.md, "MaxBoxAcc conventions"):
+Box conventions (`box_methods.BOX_CONVENTIONS`; docs/metrics.md, "MaxBoxAcc box conventions"):
 - "components": the largest 8-connected component by pixel count (ties: the first pixel in
   row-major order wins), or every component with `multi_contour`; inclusive boxes.
 - "wsolevaluation": OpenCV `findContours(RETR_TREE)` as wsolevaluation uses it. Contours are
@@ -43,8 +43,8 @@ from collections.abc import Callable
 import numpy as np
 
 from gwapbench.compiled import njit, prange
+from gwapbench.metrics._kernels.union_find import find
 
-CONVENTIONS = ("components", "wsolevaluation")  # index = the kernels' `wsol`
 _MAPS_PER_TASK = 16  # maps per parallel task (work arrays are allocated once per task)
 
 # Per 2x2 quad, indexed by tl | tr << 1 | bl << 2 | br << 3: twice the area of the polygon through
@@ -114,15 +114,6 @@ _COLUMN_MASK = (1 << _COLUMN_BITS) - 1
 _ONE = np.uint64(1)
 _NONE = np.uint64(0)  # "no component": padded pixel (0, 0) is never in a swept set
 _OUTSIDE = np.uint64(0)  # the hole sweep's root of the padding ring and all background reaching the border
-
-
-@njit(cache=True, inline="always")
-def _find(parent: np.ndarray, pixel: np.uint64) -> np.uint64:
-    """Root of `pixel`, halving the path on the way."""
-    while parent[pixel] != pixel:
-        parent[pixel] = parent[parent[pixel]]
-        pixel = np.uint64(parent[pixel])
-    return pixel
 
 
 @njit(cache=True)
@@ -255,13 +246,13 @@ def _add_foreground_pixel(parent, stats, p, x, y, mask, offsets, ranked) -> int:
         _start_component(parent, stats, p, x, y)
         return p
     # p joins the first group's component directly; further groups are merged into it
-    root = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1]])
+    root = find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1]])
     parent[p] = root
     _grow(stats, root, x, y)
     if ranked:
         stats[root, _FIRST] = min(stats[root, _FIRST], np.int32(p))
     for g in range(1, groups):
-        other = _find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1 + g]])
+        other = find(parent, p + offsets[NEIGHBOUR_GROUPS[mask, 1 + g]])
         if other != root:
             root, absorbed = _link(parent, stats, root, other)
             if ranked:
@@ -414,9 +405,9 @@ def _hole_sweep(width, height, record, order, gt, g0, g1, out, work) -> None:
                 live += 1
                 scored[p] = 0
                 continue
-            root = _find(parent, p + offsets[ORTHOGONAL_GROUPS[mask, 1]])
+            root = find(parent, p + offsets[ORTHOGONAL_GROUPS[mask, 1]])
             for g in range(1, groups):
-                other = _find(parent, p + offsets[ORTHOGONAL_GROUPS[mask, 1 + g]])
+                other = find(parent, p + offsets[ORTHOGONAL_GROUPS[mask, 1 + g]])
                 if other == root:
                     continue
                 if root == _OUTSIDE or other == _OUTSIDE:
