@@ -196,7 +196,8 @@ def test_recomputed_and_looked_up_edges_bin_every_score_as_searchsorted(dtype, i
     scores = np.concatenate([on_edges, np.nextafter(on_edges, dtype(-1)), np.nextafter(on_edges, dtype(2))])
     scores = np.clip(scores, 0, 1).astype(dtype)
     positive = (np.arange(scores.size) % 3 == 0).astype(np.uint8)
-    expected = np.searchsorted(edges, scores.astype(np.float64), side="right") - 1 + (len(edges) - 1) * positive.astype(np.int64)
+    bins = np.searchsorted(edges, scores.astype(np.float64), side="right") - 1
+    expected = bins + (len(edges) - 1) * positive.astype(np.int64)
     for arithmetic in (True, False):
         slots = np.zeros(scores.size, dtype=np.uint16)
         assert _bin_slots(scores, positive, positive, edges, interval, arithmetic, slots)
