@@ -13,11 +13,12 @@ ignored pixels are its ignore mask minus that foreground.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,21 @@ def nearest_indices(source: int, size: int) -> np.ndarray:
     return indices
 
 
+@contextlib.contextmanager
+def open_mask_png(path: Path) -> Iterator[Image.Image]:
+    """The mask file opened (its header read, nothing decoded yet) with an accepted mode; InputError naming the
+    file when it is missing, unreadable (also while the caller decodes it) or of another mode."""
+    try:
+        with Image.open(path) as image:
+            if image.mode not in GRAY_MODES:
+                raise InputError(f"mask {path}: image mode {image.mode} (expected 8-bit gray, palette or colour)")
+            yield image
+    except FileNotFoundError as err:
+        raise InputError(f"mask {path}: file not found") from err
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"mask {path}: not a readable image ({err})") from err
+
+
 def read_mask_png(path: Path, size: int = MASK_FRAME) -> np.ndarray:
     """(size, size) bool: the PNG as 8-bit gray, resized with nearest neighbour, > 0.5.
 
@@ -108,15 +124,8 @@ def read_mask_png(path: Path, size: int = MASK_FRAME) -> np.ndarray:
     PIL's convert("L"), which costs less than exporting their channels. The nearest-neighbour pixels are
     then picked rows first, columns second.
     """
-    try:
-        with Image.open(path) as image:
-            if image.mode not in GRAY_MODES:
-                raise InputError(f"mask {path}: image mode {image.mode} (expected 8-bit gray, palette or colour)")
-            pixels = np.asarray(image if image.mode in ("1", "L") else image.convert("L"))
-    except FileNotFoundError as err:
-        raise InputError(f"mask {path}: file not found") from err
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"mask {path}: not a readable image ({err})") from err
+    with open_mask_png(path) as image:
+        pixels = np.asarray(image if image.mode in ("1", "L") else image.convert("L"))
     picked = pixels.take(nearest_indices(pixels.shape[0], size), axis=0)
     return picked.take(nearest_indices(pixels.shape[1], size), axis=1) > 0
 
