@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from gwapbench.compiled import get_num_threads
 from gwapbench.data.ilsvrc import read_metadata_rows
 from gwapbench.data.sample import Sample
 from gwapbench.errors import InputError
@@ -144,7 +143,10 @@ class WsolMaskFiles(Sequence):
                  size: int = MASK_FRAME, workers: int | None = None, readahead: int = 64) -> None:
         self.entries, self.root, self.ignore, self.size = list(entries), Path(root), ignore, size
         self.readahead = readahead
-        workers = get_num_threads() if workers is None else workers
+        if workers is None:
+            from gwapbench.compiled import get_num_threads  # numba only where masks are read
+
+            workers = get_num_threads()
         self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
         if self._pool is not None:
             weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
