@@ -135,8 +135,9 @@ class WsolMaskFiles(Sequence):
 
     With `workers` > 1 (default: NUMBA_NUM_THREADS, the evaluation's thread count) the masks after the one
     indexed are decoded ahead in that many threads (PIL releases the GIL while decoding), up to
-    `readahead` images ahead: indexing in order, as `evaluate` does, then waits little. Indexing out of
-    order restarts the read-ahead there.
+    `readahead` images ahead: indexing in order, as `evaluate` does (skipping images is fine), then
+    waits little, and at most `readahead` masks are held. Indexing backwards or beyond the read-ahead
+    restarts it there.
     """
 
     def __init__(self, entries: Sequence[WsolMaskEntry], root: Path, ignore: bool = False,
@@ -163,6 +164,8 @@ class WsolMaskFiles(Sequence):
         if index not in self._pending:
             self._pending.clear()  # a jump: what was read ahead is dropped
             self._next = index
+        while next(iter(self._pending), index) < index:  # images skipped over (in submission order)
+            del self._pending[next(iter(self._pending))]
         while self._next < min(index + self.readahead, len(self)):
             self._pending[self._next] = self._pool.submit(self._read, self._next)
             self._next += 1

@@ -72,6 +72,10 @@ def test_mask_files_in_any_order_and_with_read_ahead_threads(tmp_path, workers):
             assert ignores[index] is None
     with pytest.raises(IndexError):
         masks[12]
+    sparse = WsolMaskFiles(entries, tmp_path, workers=workers, readahead=4)
+    for index in (0, 2, 3, 6, 9, 11):  # forward with gaps, as `evaluate` skips images without a map
+        np.testing.assert_array_equal(sparse[index], masks[index])
+        assert len(sparse._pending) <= 4  # skipped masks are not held
     (tmp_path / "i5_m0.png").write_bytes(b"not a png")
     fresh = WsolMaskFiles(entries, tmp_path, workers=workers, readahead=4)
     assert fresh[0].shape == (224, 224)  # image 5 is read ahead, its error raised only when it is indexed
