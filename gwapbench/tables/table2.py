@@ -20,7 +20,8 @@ def _fmeasure(metrics: dict, options) -> float:
 
 TABLE2 = TableSpec(
     name="table2",
-    title="Table II: mean Otsu F-measure of the localization maps",
+    title="Table II: mean Otsu F-measure of the localization maps, a fraction in [0, 1] as in the paper "
+          "(gwapbench evaluate prints percent)",
     methods=TABLE1_METHODS,
     metric="otsu_fmeasure",
     read=_fmeasure,
