@@ -8,14 +8,17 @@ timed). Ours: the `PxAP` accumulator with ignore masks. Reference: wsolevaluatio
 $WSOLEVALUATION_DIR) with its `get_mask` answering from the same in-memory masks, so both sides time the
 metric, not PNG decoding. The reference runs on a prefix (1,000 maps; 200 with --quick) and is
 extrapolated linearly to 30,000; ours runs on 10,000 maps (3,000 with --quick) and is extrapolated, or on
-all 30,000 with --full (measured). PxAP on the prefix must agree to 1e-12 before timing is printed. Memory: the process's
-peak RSS after the first and after the last batch (flat when the accumulator keeps only histograms).
+all 30,000 with --full (measured). PxAP on the prefix must agree to 1e-12 before timing is printed.
+Memory: the process's peak RSS after the first and after the last batch (flat when the accumulator keeps
+only histograms).
 
-End to end (second row): the same kind of images written in wsolevaluation's OpenImages layout
-(metadata, one float64 .npy score map per image, a 320x240 foreground PNG and an ignore PNG each),
-1,000 of them (200 with --quick); `gwapbench evaluate --wsol-metadata ... --mask-root ...` (in process)
-against wsolevaluation's MaskEvaluator over its own CamDataset loader and PNG reading; both extrapolated
-to 30,000, equal PxAP required.
+End to end (last rows): the same kind of images written in wsolevaluation's OpenImages layout
+(metadata, one float64 .npy score map per image, a foreground PNG and an ignore PNG each): 320x240 gray PNGs
+for 1,000 images (200 with --quick), and 1600x1066 1-bit foreground and RGB ignore PNGs, the modes and size
+of the real OpenImages masks in ../shared/data/openimages_masks_sample, for 200 images (30 with --quick);
+`gwapbench evaluate --wsol-metadata ... --mask-root ...` (in process) against wsolevaluation's
+MaskEvaluator over its own CamDataset loader and PNG reading; both extrapolated to 30,000, equal PxAP
+required.
 """
 
 from __future__ import annotations
@@ -102,19 +105,30 @@ def reference(count: int) -> tuple[float, float]:
             return wall, float(evaluator.compute()) / 100
 
 
-def write_openimages_set(folder: Path, count: int) -> list[str]:
-    """`count` images in wsolevaluation's OpenImages layout under `folder` (metadata/, masks/, scoremaps/)."""
+MASK_FILES = {  # (width, height, foreground PNG mode, ignore PNG mode) of the end-to-end rows
+    "320x240 gray PNGs": (320, 240, "L", "L"),
+    "1600x1066 1-bit masks + RGB ignore PNGs, as the real OpenImages sample": (1600, 1066, "1", "RGB"),
+}
+
+
+def write_openimages_set(folder: Path, count: int, masks_as: tuple[int, int, str, str] = MASK_FILES["320x240 gray PNGs"]
+                         ) -> list[str]:
+    """`count` images in wsolevaluation's OpenImages layout under `folder` (metadata/, masks/, scoremaps/), the
+    masks written at `masks_as` = (width, height, foreground mode, ignore mode) with nearest neighbour."""
     from PIL import Image
+
+    width, height, *modes = masks_as
 
     ids, rows = [], []
     for maps, foreground, ignore in batches(count):
         for k in range(len(maps)):
             image = f"test/c{len(ids) % 10}/img{len(ids)}.jpg"
             stem = image.removesuffix(".jpg")
-            for suffix, mask in (("mask", foreground[k]), ("ignore", ignore[k])):
+            for suffix, mask, mode in (("mask", foreground[k], modes[0]), ("ignore", ignore[k], modes[1])):
                 path = folder / "masks" / f"{stem}_{suffix}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(255 * mask.astype(np.uint8)).resize((320, 240), Image.NEAREST).save(path)
+                resized = Image.fromarray(255 * mask.astype(np.uint8)).resize((width, height), Image.NEAREST)
+                resized.convert(mode).save(path)
             score = folder / "scoremaps" / f"{image}.npy"
             score.parent.mkdir(parents=True, exist_ok=True)
             np.save(score, maps[k].astype(np.float64))
@@ -129,8 +143,9 @@ def write_openimages_set(folder: Path, count: int) -> list[str]:
     return ids
 
 
-def end_to_end(count: int) -> None:
-    """One row: `gwapbench evaluate` against MaskEvaluator on `count` images written to disk."""
+def end_to_end(count: int, masks_as: str) -> None:
+    """One row: `gwapbench evaluate` against MaskEvaluator on `count` images written to disk (MASK_FILES[masks_as]),
+    and the CPU time of both (ours decodes masks in NUMBA_NUM_THREADS threads)."""
     import json
     import tempfile
 
@@ -141,24 +156,26 @@ def end_to_end(count: int) -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-pxap-") as tmp:
         folder = Path(tmp)
-        ids = write_openimages_set(folder, count)
-        start = time.perf_counter()
+        ids = write_openimages_set(folder, count, MASK_FILES[masks_as])
+        start, cpu = time.perf_counter(), time.process_time()
         with contextlib.redirect_stdout(io.StringIO()), np.errstate(invalid="ignore"):
             reference_pxap = mask_evaluator(wsolevaluation_source.source_dir(), folder / "metadata",
                                             folder / "masks", folder / "scoremaps", ids)[0] / 100
-        reference_s = time.perf_counter() - start
-        start = time.perf_counter()
+        reference_s, reference_cpu = time.perf_counter() - start, time.process_time() - cpu
+        start, cpu = time.perf_counter(), time.process_time()
         result = CliRunner().invoke(cli, ["evaluate", "--heatmaps", str(folder / "scoremaps"), "--wsol-metadata",
                                           str(folder / "metadata"), "--mask-root", str(folder / "masks"),
                                           "--out", str(folder / "out")])
-        ours_s = time.perf_counter() - start
+        ours_s, ours_cpu = time.perf_counter() - start, time.process_time() - cpu
         if result.exit_code != 0:
             raise SystemExit(result.output)
         ours_pxap = json.loads((folder / "out" / "metrics.json").read_text())["metrics"]["pxap"]
     if abs(ours_pxap - reference_pxap) > 1e-12:
         raise SystemExit(f"end to end: PxAP {ours_pxap} vs wsolevaluation's {reference_pxap}")
-    print_row(f"evaluate end to end, PNG masks + .npy maps ({count:,} maps, extrapolated)", ours_s * MAPS / count,
+    print_row(f"evaluate end to end, .npy maps, {masks_as} ({count:,} maps, extrapolated)", ours_s * MAPS / count,
               reference_s * MAPS / count, "MaskEvaluator + CamDataset, same files")
+    print(f"  CPU time of all threads per map: ours {1000 * ours_cpu / count:.2f} ms, "
+          f"MaskEvaluator {1000 * reference_cpu / count:.2f} ms")
 
 
 def run(quick: bool = False, full_run: bool = False) -> None:
@@ -175,7 +192,8 @@ def run(quick: bool = False, full_run: bool = False) -> None:
               reference_s * MAPS / prefix, f"wsolevaluation MaskEvaluator ({prefix:,} maps, extrapolated)")
     print(f"  ours: {1000 * cpu / ours_count:.2f} ms CPU per map (all threads); PxAP {value:.4f}; peak RSS "
           f"{peaks[0]:.0f} MB after the first batch, {peaks[-1]:.0f} MB after map {ours_count:,}")
-    end_to_end(200 if quick else 1_000)
+    end_to_end(200 if quick else 1_000, "320x240 gray PNGs")
+    end_to_end(30 if quick else 200, "1600x1066 1-bit masks + RGB ignore PNGs, as the real OpenImages sample")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ numba writes its cache into `__pycache__` beside each kernel's source file. When
 folder is read-only (a system-wide install), NUMBA_CACHE_DIR is pointed at a writable folder
 under the user's cache directory ($XDG_CACHE_HOME or ~/.cache, then gwapbench/numba) before
 numba is imported; numba reads the variable once, at import. A NUMBA_CACHE_DIR set by the user
-is kept. Import `njit` and `prange` from here, never numba directly.
+is kept. Import `njit`, `prange` and `get_num_threads` (NUMBA_NUM_THREADS) from here, never numba directly.
 """
 
 from __future__ import annotations
@@ -48,6 +48,6 @@ _fallback = choose_numba_cache_dir(PACKAGE_DIR, os.environ)
 if _fallback is not None:
     os.environ["NUMBA_CACHE_DIR"] = str(_fallback)
 
-from numba import njit, prange  # noqa: E402  (after NUMBA_CACHE_DIR is settled)
+from numba import get_num_threads, njit, prange  # noqa: E402  (after NUMBA_CACHE_DIR is settled)
 
-__all__ = ["njit", "prange", "choose_numba_cache_dir"]
+__all__ = ["get_num_threads", "njit", "prange", "choose_numba_cache_dir"]

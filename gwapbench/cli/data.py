@@ -71,11 +71,17 @@ def make_synthetic_command(
               help="Decode every image in full (finds corrupt or truncated JPEGs); else only headers are read.")
 @click.option("--strict", is_flag=True,
               help="Fail (exit 2) when per-class lists and XML objects disagree on an image label.")
+@click.option("--metadata-only", is_flag=True,
+              help="--wsol-metadata: check the metadata files alone (ids, labels, sizes, boxes; with --mask-root "
+                   "the OpenImages mask files' headers), reading no image.")
+@click.option("--mask-root", type=click.Path(path_type=Path), default=None,
+              help="With --metadata-only on OpenImages metadata: the folder its mask paths are relative to.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for bad_files.json and class_counts.csv (checked before anything is read).")
 def check_data_command(
     voc_root: Path | None, imagenet_root: Path | None, wsol_metadata: Path | None, split: str | None,
-    classes: str | None, on_bad_file: str, verify_images: bool, strict: bool, out: Path | None,
+    classes: str | None, on_bad_file: str, verify_images: bool, strict: bool, metadata_only: bool,
+    mask_root: Path | None, out: Path | None,
 ) -> None:
     """Read a dataset with gwapbench's readers and print what it holds and what was skipped.
 
@@ -83,18 +89,18 @@ def check_data_command(
     Example:
       gwapbench check-data --voc-root VOCdevkit/VOC2007 --split test --verify-images
       gwapbench check-data --voc-root BCCD --split trainval --classes RBC,WBC,Platelets --on-bad-file skip --out runs/bccd
+      gwapbench check-data --wsol-metadata metadata/OpenImages/test --metadata-only --mask-root dataset/OpenImages
     """
-    from gwapbench.data.image_files import check_image_headers
-    from gwapbench.data.roots import read_dataset_root
     from gwapbench.data.summary import class_counts
 
+    if (metadata_only or mask_root is not None) and (wsol_metadata is None or verify_images):
+        raise InputError("--metadata-only and --mask-root apply to --wsol-metadata without --verify-images")
+    if mask_root is not None and not metadata_only:
+        raise InputError("--mask-root: give it with --metadata-only")
     if out is not None:
         prepare_output_folder(out, CHECK_DATA_FILES)
-    dataset = read_dataset_root(voc_root, imagenet_root, wsol_metadata, split, classes, on_bad_file, verify_images)
-    samples, report = dataset.samples, dataset.report
-    names = dataset.class_names or [str(index) for index in range(samples[0].num_classes if samples else 0)]
-    if not verify_images:  # a full decode has already checked every image
-        samples = check_image_headers(samples, report)
+    samples, names, report = _read(voc_root, imagenet_root, wsol_metadata, split, classes, on_bad_file,
+                                   verify_images, mask_root, metadata_only)
     counts = class_counts(samples, names)
     _print_counts(len(samples), counts)
     click.echo(report.summary())
@@ -105,6 +111,31 @@ def check_data_command(
                          f"lists and XMLs; first: {report.label_disagreements[0].describe()}")
     if out is not None:
         _write_report(out, report, counts)
+
+
+def _read(voc_root, imagenet_root, wsol_metadata, split, classes, on_bad_file, verify_images, mask_root,
+          metadata_only: bool):
+    """(samples, class names, bad-file report) of the dataset: with `metadata_only` wsolevaluation's metadata
+    alone (and its mask files' headers under `mask_root`), else read in full, image headers checked unless a
+    full decode already did."""
+    from gwapbench.data.image_files import check_image_headers
+    from gwapbench.data.roots import read_dataset_root
+    from gwapbench.data.wsol_check import check_wsol_metadata
+
+    if metadata_only:
+        checked = check_wsol_metadata(wsol_metadata, mask_root)
+        dataset = checked.dataset
+    else:
+        dataset = read_dataset_root(voc_root, imagenet_root, wsol_metadata, split, classes, on_bad_file, verify_images)
+    samples, report = dataset.samples, dataset.report
+    names = dataset.class_names or [str(index) for index in range(samples[0].num_classes if samples else 0)]
+    if metadata_only:
+        masks = ("" if dataset.mask_entries is None else "; mask files not checked (give --mask-root)"
+                 if checked.masks_checked is None else f"; {checked.masks_checked} mask files' headers read")
+        click.echo(f"metadata only: images not read{masks}")
+    elif not verify_images:  # a full decode has already checked every image
+        samples = check_image_headers(samples, report)
+    return samples, names, report
 
 
 def _print_counts(images: int, counts) -> None:

@@ -19,14 +19,16 @@ pooled pixels. The state is two histograms of counts, so batches and processes a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import torch
 
-from gwapbench.metrics._validation import as_array, as_bool, check_map_mask_pairs, map_range
+from gwapbench.compiled import get_num_threads, njit
+from gwapbench.metrics._validation import as_array, as_bool, check_map_mask_pairs
 from gwapbench.metrics.accumulator import Accumulator
 
 DEFAULT_CAM_CURVE_INTERVAL = 0.01
+MIN_IMAGES_PER_THREAD = 16  # fewer images per thread: one thread (a pool costs more than it saves)
 
 
 def pxap_bin_edges(cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL) -> np.ndarray:
@@ -36,26 +38,69 @@ def pxap_bin_edges(cam_curve_interval: float = DEFAULT_CAM_CURVE_INTERVAL) -> np
     return np.append(np.arange(0.0, 1.0, cam_curve_interval), [1.0, 2.0, 3.0])
 
 
-def _float32_edges(edges: np.ndarray) -> np.ndarray:
-    """Smallest float32 >= each float64 edge: for float32 s, s >= e <=> s >= that value."""
-    rounded = edges.astype(np.float32)
-    below = rounded.astype(np.float64) < edges
-    rounded[below] = np.nextafter(rounded[below], np.float32(np.inf))
-    return rounded
+LANES = 4  # interleaved sub-histograms: consecutive pixels of a smooth map share a bin, and one counter
+# incremented pixel after pixel waits on its own previous store; four counters in turn do not
 
 
-def _score_bins(scores: torch.Tensor, edges: torch.Tensor, inverse_interval: float) -> torch.Tensor:
-    """Bin j with edges[j] <= s < edges[j + 1] of each score s in [0, 1], as int32.
+@njit(cache=True, nogil=True)
+def _bin_slots(scores: np.ndarray, positive: np.ndarray, ignored: np.ndarray, edges: np.ndarray,
+               interval: float, arithmetic_edges: bool, slots: np.ndarray) -> bool:
+    """slots[p] = bin + B x positive, or 2B for an ignored pixel outside the mask; False if a score lies
+    outside [0, 1] or is NaN (its slot is then that of 0, and the caller raises).
 
-    `edges` holds the comparison values in the scores' dtype. The guess
-    j0 = trunc(s / interval x (1 - 2^-18)), clamped to J - 1, is the true bin or the one below:
-    rounding in s / interval and in the edges is below 2^-21 relative, under the 2^-18 margin,
-    and with J <= 10^4 the margin moves the quotient by less than one bin. So
-    j = j0 + [s >= edges[j0 + 1]] is exact (j = J, the bin [1, 2), only for s = 1).
+    bin = the j with edges[j] <= s < edges[j + 1], compared in float64 as np.histogram compares
+    (float32 scores are widened exactly). The guess j0 = floor(s x (1 / interval)(1 - 2^-18)), clamped
+    to J - 1, is j or j - 1: the edges are fl(j x interval) (np.arange's fill) and j <= 10^4 < 2^18,
+    so the margin moves the quotient by less than one bin and rounding (2^-52 relative) never undoes
+    it; one comparison with edges[j0 + 1] fixes it (j = J, the bin [1, 2), only for s = 1). With
+    `arithmetic_edges` (the caller checked edges[j] == fl(j x interval) for j < J) that edge is
+    recomputed instead of looked up, which lets the loop run in SIMD lanes (no gather).
     """
-    shrunk = inverse_interval * (1.0 - 2.0**-18)
-    guess = torch.mul(scores, shrunk).to(torch.int32).clamp_(max=len(edges) - 4)
-    return guess.add_(torch.ge(scores, torch.index_select(edges[1:], 0, guess)))
+    num_bins = edges.size - 1
+    last_guess = num_bins - 3  # J - 1: the bins are the J CAM thresholds' plus [1, 2) and [2, 3]
+    shrunk = (1.0 / interval) * (1.0 - 2.0**-18)
+    valid = True
+    for p in range(scores.size):
+        score = np.float64(scores[p])
+        in_range = (score >= 0.0) & (score <= 1.0)
+        valid &= in_range
+        score = score if in_range else 0.0
+        guess = min(np.int64(score * shrunk), last_guess)
+        if arithmetic_edges:
+            upper = 1.0 if guess == last_guess else np.float64(guess + 1) * interval
+        else:
+            upper = edges[guess + 1]
+        inside = np.int64(positive[p])
+        index = guess + np.int64(score >= upper) + num_bins * inside
+        slots[p] = np.uint16(2 * num_bins if ignored[p] > inside else index)
+    return valid
+
+
+@njit(cache=True, nogil=True)
+def _add_slots(slots: np.ndarray, size: int, counts: np.ndarray) -> None:
+    """counts[lane, slots[p]] += 1 for p < size, lane = p mod LANES."""
+    whole = size - size % LANES
+    for p in range(0, whole, LANES):
+        for lane in range(LANES):
+            counts[lane, slots[p + lane]] += 1
+    for p in range(whole, size):
+        counts[0, slots[p]] += 1
+
+
+@njit(cache=True, nogil=True)
+def _count_pixels(scores: np.ndarray, positive: np.ndarray, ignored: np.ndarray, edges: np.ndarray,
+                  interval: float, arithmetic_edges: bool, slots: np.ndarray, counts: np.ndarray) -> bool:
+    """One image into counts (LANES, 2B + 1) in two passes (`_bin_slots`, then `_add_slots`), using
+    `slots` (uint16, at least scores.size) as scratch; False, counting nothing, for a score outside [0, 1]."""
+    if not _bin_slots(scores, positive, ignored, edges, interval, arithmetic_edges, slots):
+        return False
+    _add_slots(slots, scores.size, counts)
+    return True
+
+
+def _as_bytes(mask: np.ndarray) -> np.ndarray:
+    """A flat uint8 view of a contiguous bool mask (no copy)."""
+    return mask.reshape(-1).view(np.uint8)
 
 
 def _ignore_masks(ignore_masks: Sequence[np.ndarray | None] | None, shapes: list[tuple[int, ...]]
@@ -93,20 +138,35 @@ def pxap_histograms(
     pairs = check_map_mask_pairs(heatmaps, gt_masks, maps_name="heatmaps")
     ignores = _ignore_masks(ignore_masks, [heatmap.shape for heatmap, _ in pairs])
     num_bins = len(edges) - 1
-    comparison_edges = {np.float32: torch.from_numpy(_float32_edges(edges)), np.float64: torch.from_numpy(edges)}
-    counts = torch.zeros(2 * num_bins + 1, dtype=torch.int64)  # the last slot collects ignored pixels
-    for i, ((heatmap, mask), ignore) in enumerate(zip(pairs, ignores)):
-        scores = torch.from_numpy(heatmap).reshape(-1)
-        low, high = map_range(scores, f"heatmaps[{i}]")
-        if low < 0 or high > 1:
-            raise ValueError(f"heatmaps[{i}] must lie in [0, 1], got values in [{low}, {high}]")
-        index = _score_bins(scores, comparison_edges[heatmap.dtype.type], 1.0 / cam_curve_interval)
-        positive = torch.from_numpy(mask).reshape(-1)
-        index.add_(positive, alpha=num_bins)
-        if ignore is not None:
-            index.masked_fill_(torch.from_numpy(ignore).reshape(-1) & ~positive, 2 * num_bins)
-        counts += torch.bincount(index, minlength=2 * num_bins + 1)
-    return counts[:-1].reshape(2, num_bins).numpy()
+    thresholds = num_bins - 2
+    arithmetic_edges = bool(np.array_equal(edges[:thresholds], np.arange(thresholds) * cam_curve_interval))
+    images = [(heatmap.reshape(-1), _as_bytes(mask), _as_bytes(mask if ignore is None else ignore))
+              for (heatmap, mask), ignore in zip(pairs, ignores)]
+
+    def count(part: range) -> tuple[np.ndarray, int]:
+        """(LANES, 2B + 1) counts of the images in `part` (the last slot: ignored pixels), and the first
+        image with a score outside [0, 1] (-1: none)."""
+        counts = np.zeros((LANES, 2 * num_bins + 1), dtype=np.int64)
+        slots = np.empty(max((images[i][0].size for i in part), default=0), dtype=np.uint16)
+        for i in part:
+            if not _count_pixels(*images[i], edges, cam_curve_interval, arithmetic_edges, slots, counts):
+                return counts, i
+        return counts, -1
+
+    workers = max(1, min(get_num_threads(), len(images) // MIN_IMAGES_PER_THREAD))
+    parts = [range(k * len(images) // workers, (k + 1) * len(images) // workers) for k in range(workers)]
+    if workers == 1:
+        results = [count(parts[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(count, parts))
+    bad = [i for _, i in results if i >= 0]
+    if bad:
+        heatmap = pairs[min(bad)][0]
+        if not np.isfinite(heatmap).all():
+            raise ValueError(f"heatmaps[{min(bad)}] contains NaN or infinite values")
+        raise ValueError(f"heatmaps[{min(bad)}] must lie in [0, 1], got values in [{heatmap.min()}, {heatmap.max()}]")
+    return sum(counts for counts, _ in results).sum(axis=0)[:-1].reshape(2, num_bins)
 
 
 def pxap_from_histograms(histograms: np.ndarray) -> float:

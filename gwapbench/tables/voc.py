@@ -142,6 +142,7 @@ def _centre_prior(samples: Sequence[Sample]) -> float:
 
 TABLE1 = VocTable("table1", "Table I: classification mAP (%), 11-point VOC07 AP", "cls_map",
                   lambda metrics, extra: metrics["cls_map"], per_class_key="per_class_ap")
-TABLE2 = VocTable("table2", "Table II: mean Otsu F-measure of the localization maps", "otsu_fmeasure", _fmeasure,
+TABLE2 = VocTable("table2", "Table II: mean Otsu F-measure of the localization maps, a fraction in [0, 1] as in the "
+                  "paper (gwapbench evaluate prints percent)", "otsu_fmeasure", _fmeasure,
                   baselines=(Baseline("centre_prior", _centre_prior),))
 

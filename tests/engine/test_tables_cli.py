@@ -87,6 +87,8 @@ def test_table2_reuses_table1_runs_and_adds_the_centre_prior(produced):
     assert "finished in" in outputs["table1"]
     assert "finished in" not in outputs["table2"]  # nothing trained again
     assert "finished in" not in outputs["table1-again"]
+    assert "a fraction in [0, 1] as in the paper" in outputs["table2"]  # the header says the unit (not percent)
+    assert all(0 <= float(row["reproduced"]) <= 1 for row in rows)
     for row in rows:  # Otsu F over the union of boxes (tests/oracle), the centre prior from its definition
         runs = base / "runs"
         expected = (oracle.centre_prior(runs, rows[0]["run_id"]) if row["method"] == "centre_prior"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
 from gwapbench.data.voc_json import read_voc_coco_json
-from gwapbench.metrics.pxap import PxAP, pxap, pxap_curve, pxap_histograms
+from gwapbench.metrics.pxap import PxAP, _bin_slots, _count_pixels, pxap, pxap_bin_edges, pxap_curve, pxap_histograms
 from gwapbench.metrics.saliency import boxes_to_mask
 
 
@@ -182,3 +184,52 @@ def test_voc2007_test_box_masks(shared_data):
     pooled_scores = np.concatenate([h.ravel() for h in heatmaps])
     expected = average_precision_score(pooled_truth, pooled_scores)
     assert accumulator.compute() == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("interval", [1e-4, 0.003, 0.01, 0.07, 0.3, 1.0])
+def test_recomputed_and_looked_up_edges_bin_every_score_as_searchsorted(dtype, interval):
+    """The SIMD path (edges recomputed as j x interval) and the table path put each score, on, just below
+    and just above every edge, into np.histogram's bin (searchsorted on the float64 edges)."""
+    edges = pxap_bin_edges(interval)
+    on_edges = np.append(edges[:-2], 0.0).astype(dtype)
+    scores = np.concatenate([on_edges, np.nextafter(on_edges, dtype(-1)), np.nextafter(on_edges, dtype(2))])
+    scores = np.clip(scores, 0, 1).astype(dtype)
+    positive = (np.arange(scores.size) % 3 == 0).astype(np.uint8)
+    bins = np.searchsorted(edges, scores.astype(np.float64), side="right") - 1
+    expected = bins + (len(edges) - 1) * positive.astype(np.int64)
+    for arithmetic in (True, False):
+        slots = np.zeros(scores.size, dtype=np.uint16)
+        assert _bin_slots(scores, positive, positive, edges, interval, arithmetic, slots)
+        np.testing.assert_array_equal(slots, expected)
+
+
+def test_scores_outside_the_unit_interval_or_nan_are_reported_not_counted():
+    edges = pxap_bin_edges(0.01)
+    for bad in (np.nan, -1e-300, 1.0000001, np.inf):
+        scores = np.array([0.5, bad, 0.25])
+        slots = np.zeros(3, dtype=np.uint16)
+        counts = np.zeros((4, 2 * (len(edges) - 1) + 1), dtype=np.int64)
+        positive = np.zeros(3, dtype=np.uint8)
+        assert not _count_pixels(scores, positive, positive, edges, 0.01, True, slots, counts)
+        assert counts.sum() == 0 and slots.max() < len(edges)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_images_split_over_threads_count_as_numpy_histogram(monkeypatch, threads):
+    monkeypatch.setattr(sys.modules["gwapbench.metrics.pxap"], "get_num_threads", lambda: threads)  # the package
+    # exports a function of the same name as the module
+    rng = np.random.default_rng(11)
+    heatmaps, masks = random_heatmaps(rng, 70)
+    ignores = [rng.random(m.shape) < 0.2 if k % 3 else None for k, m in enumerate(masks)]
+    edges = pxap_bin_edges(0.01)
+    kept = [~(ig & ~m) if ig is not None else np.ones_like(m) for ig, m in zip(ignores, masks)]
+    inside = np.concatenate([h[m] for h, m in zip(heatmaps, masks)])
+    outside = np.concatenate([h[~m & k] for h, m, k in zip(heatmaps, masks, kept)])
+    histograms = pxap_histograms(heatmaps, masks, 0.01, ignores)
+    np.testing.assert_array_equal(histograms[1], np.histogram(inside, bins=edges)[0])
+    np.testing.assert_array_equal(histograms[0], np.histogram(outside, bins=edges)[0])
+    heatmaps[60] = np.full_like(heatmaps[60], 2.0)
+    heatmaps[45] = np.full_like(heatmaps[45], -0.5)
+    with pytest.raises(ValueError, match=r"heatmaps\[45\] must lie in \[0, 1\], got values in \[-0.5, -0.5\]"):
+        pxap_histograms(heatmaps, masks, 0.01, ignores)
