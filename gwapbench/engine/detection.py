@@ -49,7 +49,7 @@ from gwapbench.engine.detection_data import (
 from gwapbench.engine.detection_schedules import IMAGE_LEVEL_PER_BOX_IMAGE, rfcn_settings
 from gwapbench.engine.precision import autocast
 from gwapbench.engine.inputs import EngineOptions, RunData
-from gwapbench.engine.runner import ClassificationTask, batched, resume_and_train
+from gwapbench.engine.runner import RunTask, batched, resume_and_train
 from gwapbench.engine.schedules import Schedule
 from gwapbench.engine.store import Run
 from gwapbench.errors import InputError
@@ -235,7 +235,7 @@ def evaluate_detections(predictions: dict[str, np.ndarray], samples: Sequence[Sa
     return metrics
 
 
-class VocDetection(ClassificationTask):
+class VocDetection(RunTask):
     """Table V's runs (registered in `engine.runner.TASK_MODULES`): `build_detection_task` with the schedule's
     R-FCN settings, `train_detection` on the images its method learns from, `predict_detections`,
     `evaluate_detections`."""

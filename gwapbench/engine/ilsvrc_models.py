@@ -26,7 +26,7 @@ from gwapbench.engine.distributed import Dist
 from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc
 from gwapbench.engine.inputs import RunData
 from gwapbench.engine.models import MultiLabelTask
-from gwapbench.engine.runner import ClassificationTask
+from gwapbench.engine.runner import RunTask
 from gwapbench.engine.schedules import Schedule
 from gwapbench.data.ilsvrc import ILSVRC_NUM_CLASSES
 from gwapbench.engine.ilsvrc_methods import BACKPROP_NETS, PRETRAINED_METHODS, PRETRAINED_NETS, TRAINED_METHODS
@@ -178,7 +178,7 @@ def build_ilsvrc_task(net: str, method: str, num_classes: int, image_size: int, 
     return SingleLabelTask(WSLClassifier(backbone, head, num_classes), image_size)
 
 
-class IlsvrcClassification(ClassificationTask):
+class IlsvrcClassification(RunTask):
     """Tables III-IV's runs: `build_ilsvrc_task` (trained CAM-style rows and pretrained ones), metrics by
     `evaluate_ilsvrc` (top-k classification and localization error)."""
 

@@ -25,7 +25,7 @@ from gwapbench.engine.batches import Batch
 from gwapbench.engine.distributed import Dist
 from gwapbench.engine.evaluate import evaluate_predictions
 from gwapbench.engine.inputs import RunData
-from gwapbench.engine.runner import ClassificationTask
+from gwapbench.engine.runner import RunTask
 from gwapbench.engine.schedules import Schedule
 from reference_models.backbones import build_backbone
 from reference_models.classifier import WSLClassifier
@@ -105,7 +105,7 @@ def build_task(net: str, method: str, num_classes: int, image_size: int, weights
     return MultiLabelTask(WSLClassifier(backbone, head, num_classes), image_size)
 
 
-class VocClassification(ClassificationTask):
+class VocClassification(RunTask):
     """Table I's runs: `build_task`, metrics by `evaluate_predictions` (VOC07 mAP, Otsu F of each map)."""
 
     def build(self, config: RunConfig, num_classes: int, schedule: Schedule, info: Dist) -> MultiLabelTask:

@@ -2,7 +2,7 @@
 
 One runner for every task: a run's `RunConfig.task` names a registered task (`TASK_MODULES`: VOC
 multi-label classification, ILSVRC single-label classification, VOC detection) whose `TASK` supplies
-build, train, predict and evaluate (`ClassificationTask` holds the shared parts); `execute` never
+build, train, predict and evaluate (`RunTask` holds the shared parts); `execute` never
 branches on the task. `start` resolves the device and joins torchrun once per command;
 `execute_runs` brings a table's planned runs to finished.
 
@@ -144,7 +144,7 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
     run.log(f"trained in {time.perf_counter() - started:.1f} s ({progress.images_per_second:.1f} images/s)")
 
 
-class ClassificationTask:
+class RunTask:
     """What a registered task supplies to `execute`: `build` (the model), `train`, `predict`, `evaluate`, a log
     `summary` and `check_weights`. These defaults are the parts VOC and ILSVRC classification share: training
     on resized images with their labels (`train_run`, the loss is the model's), prediction of logits and maps
@@ -185,7 +185,7 @@ TASK_MODULES = {VOC_TASK: "gwapbench.engine.models", ILSVRC_TASK: "gwapbench.eng
                 DETECTION_TASK: "gwapbench.engine.detection"}
 
 
-def task_of(config: RunConfig) -> ClassificationTask:
+def task_of(config: RunConfig) -> RunTask:
     """The registered task of a run."""
     if config.task not in TASK_MODULES:
         raise InputError(f"task {config.task!r}: choose one of {', '.join(TASK_MODULES)}")
