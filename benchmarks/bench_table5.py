@@ -31,7 +31,8 @@ from gwapbench.engine.detection_schedules import resolve_detection_schedule  # n
 from gwapbench.engine.detection_sources import read_detection_splits, resolve_detection_source  # noqa: E402
 from gwapbench.engine.inputs import EngineOptions  # noqa: E402
 from gwapbench.engine.store import RunStore  # noqa: E402
-from gwapbench.tables.table5 import Table5Options, run_config  # noqa: E402
+from gwapbench.tables.table import TableOptions  # noqa: E402
+from gwapbench.tables.table5 import run_config  # noqa: E402
 
 METHOD = "rfcn_gwap_gap"
 PROPORTION = 0.1
@@ -44,7 +45,7 @@ def stage_times(runs: Path, source, train: list, test: list, threads: int, quick
     test = test[:40] if quick else test
     overrides = (("iterations", 10),) if quick else ()
     schedule, head = resolve_detection_schedule("ci", len(train), overrides)
-    config = run_config(Table5Options(source=source, runs_dir=runs, net="tiny", schedule="ci", overrides=overrides),
+    config = run_config(TableOptions(net="tiny", data=source, runs_dir=runs, schedule="ci", overrides=overrides),
                         METHOD, PROPORTION, schedule.image_size)
     run = RunStore(runs).run(f"bench-{threads}")
     shutil.rmtree(run.folder, ignore_errors=True)

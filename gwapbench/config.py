@@ -43,6 +43,10 @@ class DataConfig:
 # run's files hold.
 VOC_TASK, ILSVRC_TASK, DETECTION_TASK = "voc_classification", "ilsvrc_classification", "voc_detection"
 
+# The class-agnostic maps a VOC run of a CAM head stores (`predictions.npz` map_names, in this order) and the
+# choices of `--cam-map`: the CAMs of the predicted classes (max), of the ground-truth classes, of the top-1 class.
+CAM_MAP_NAMES = ("predicted", "gt", "top1")
+
 
 @dataclass(frozen=True)
 class RunConfig:

@@ -346,3 +346,21 @@ def parse_tolerances(items: Sequence[str]) -> dict[str, float]:
             raise InputError(f"{argument}: {metric.strip()} has a tolerance already")
         tolerances[metric.strip()] = parse_tolerance(value, argument)
     return tolerances
+
+
+def check_table(produced: Path, reference: Path | None, tols: Sequence[str], default_tol: str
+                ) -> tuple[CheckResult, str]:
+    """`gwapbench check`: (result, title) of `produced` against `reference` under its tolerance file (a `--tol`
+    naming a metric overrides it), or against the paper's numbers when `reference` is None."""
+    tolerances = parse_tolerances(tols)
+    default = parse_tolerance(default_tol, f"--default-tol {default_tol}")
+    if reference is None:
+        return (compare_with_paper(produced, tolerances, default),
+                f"gwapbench check {produced} against the paper's numbers")
+    measured = tolerance_file(reference)
+    if measured.is_file():
+        tolerances = read_tolerance_file(measured) | tolerances
+    title = f"gwapbench check {produced} against {reference}"
+    if measured.is_file():
+        title += f" (tolerances: {measured}" + (", --tol overrides" if tols else "") + ")"
+    return compare(produced, reference, tolerances, default), title

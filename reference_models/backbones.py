@@ -36,6 +36,7 @@ import torchvision.models as tvm
 from torch import Tensor, nn
 from torchvision.models import WeightsEnum
 
+from reference_models import BACKBONE_NAMES
 from reference_models.errors import WeightsError, WeightsNotFoundError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -46,7 +47,7 @@ DEFAULT_ALIASES = ("default", "imagenet")
 
 __all__ = [
     "BACKBONE_NAMES", "Backbone", "GoogLeNetInputTransform", "IMAGENET_MEAN", "IMAGENET_STD", "WeightsError",
-    "WeightsNotFoundError", "build_backbone", "resolve_state_dict", "tiny_body",
+    "WeightsNotFoundError", "backbone_state", "build_backbone", "resolve_state_dict", "tiny_body",
 ]  # fmt: skip
 
 
@@ -256,7 +257,8 @@ _BUILDERS: dict[str, tuple[Callable[..., Backbone], WeightsEnum | None]] = {
     "tiny": (_tiny, None),
 }
 
-BACKBONE_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+if tuple(_BUILDERS) != BACKBONE_NAMES:  # the package's torch-free list names exactly the backbones built here
+    raise ImportError(f"reference_models.BACKBONE_NAMES {BACKBONE_NAMES} != the builders {tuple(_BUILDERS)}")
 
 
 def build_backbone(name: str, weights: WeightsArg = "default", **options: object) -> Backbone:
@@ -268,12 +270,20 @@ def build_backbone(name: str, weights: WeightsArg = "default", **options: object
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONE_NAMES)}")
-    builder, default = _BUILDERS[name]
+    builder = _BUILDERS[name][0]
     accepted = [p for p in inspect.signature(builder).parameters if p not in ("state", "source")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(f"{name}: unknown option(s) {unknown}; accepted: {', '.join(accepted) or 'none'}")
+    return builder(backbone_state(name, weights), source=str(weights), **options)
+
+
+def backbone_state(name: str, weights: WeightsArg = "default") -> dict[str, Tensor] | None:
+    """The state dict `build_backbone(name, weights)` loads (None: random initialization), without building the
+    model: a missing or unreadable weights file is reported (WeightsError) before any work."""
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONE_NAMES)}")
+    default = _BUILDERS[name][1]
     if default is None and isinstance(weights, str) and weights.lower() == "default":
         weights = None
-    state = resolve_state_dict(weights, default)
-    return builder(state, source=str(weights), **options)
+    return resolve_state_dict(weights, default)

@@ -1,6 +1,6 @@
 """The `gwapbench` command line: a thin click group (parse, call the library, print, exit code).
 
-Commands live in one module per topic (`data`, `tables`, `ilsvrc`, `detection`, `evaluate`, `check`)
+Commands live in one module per topic (`data`, `tables`, `localize`, `evaluate`, `check`)
 and are registered here. User errors
 (`gwapbench.errors.InputError`, and `reference_models.errors.WeightsError` for unusable weights)
 print as one line on stderr and exit with code 2, without a traceback. A command that fails (user
@@ -51,16 +51,12 @@ def cli() -> None:
     """
 
 
-from gwapbench.cli import check, data, detection, evaluate, ilsvrc, tables  # noqa: E402  (register after the group)
-from gwapbench.cli import paper, report, runs  # noqa: E402
+from gwapbench.cli import check, data, evaluate, localize, paper, report, runs, tables  # noqa: E402  (after the group)
 
-for _command in (data.make_synthetic_command, data.check_data_command, tables.table1_command,
-                 tables.table2_command, ilsvrc.table3_command, ilsvrc.table4_command, ilsvrc.localize_error_command,
-                 tables.figures_group, evaluate.evaluate_command, check.check_command, detection.table5_command,
+for _command in (data.make_synthetic_command, data.check_data_command, *tables.TABLE_COMMANDS,
+                 localize.localize_error_command, evaluate.evaluate_command, check.check_command,
                  runs.runs_group, report.report_command, paper.paper_command):
     cli.add_command(_command)
-tables.figures_group.add_command(detection.fig9_command)
-
 
 def main() -> None:
     """Console-script entry point."""

@@ -55,37 +55,13 @@ def check_command(
       gwapbench check out/table1.csv --reference tests/golden/table1.csv
       gwapbench check out/table1.csv --against-paper --default-tol 2 --markdown summary.md --junit check.xml
     """
-    from gwapbench.regression import (
-        compare,
-        compare_with_paper,
-        parse_tolerance,
-        parse_tolerances,
-        read_tolerance_file,
-        tolerance_file,
-    )
+    from gwapbench.regression import check_table
     from gwapbench.regression_report import render_junit, render_markdown, render_text
 
     if (reference is not None) == against_paper:
         raise InputError("give exactly one of --reference REFERENCE.csv and --against-paper")
-    tolerances = parse_tolerances(tols)
-    default = parse_tolerance(default_tol, f"--default-tol {default_tol}")
-    inputs = [produced] + ([reference] if reference is not None else [])
-    for path, option in ((markdown, "--markdown"), (junit, "--junit")):
-        _check_output_path(path, option, inputs)
-    if markdown is not None and junit is not None and markdown.resolve() == junit.resolve():
-        raise InputError(f"--markdown and --junit: both are {markdown}; give two paths")
-
-    if reference is not None:
-        measured = tolerance_file(reference)
-        if measured.is_file():
-            tolerances = read_tolerance_file(measured) | tolerances
-        result = compare(produced, reference, tolerances, default)
-        title = f"gwapbench check {produced} against {reference}"
-        if measured.is_file():
-            title += f" (tolerances: {measured}" + (", --tol overrides" if tols else "") + ")"
-    else:
-        result = compare_with_paper(produced, tolerances, default)
-        title = f"gwapbench check {produced} against the paper's numbers"
+    _check_reports(markdown, junit, [produced] + ([reference] if reference is not None else []))
+    result, title = check_table(produced, reference, tols, default_tol)
     click.echo(render_text(result, title), nl=False)
     if markdown is not None:
         write_text_atomic(markdown, render_markdown(result, title))
@@ -93,3 +69,11 @@ def check_command(
         write_bytes_atomic(junit, render_junit(result, title))
     if not result.passed:
         click.get_current_context().exit(1)
+
+
+def _check_reports(markdown: Path | None, junit: Path | None, inputs: list[Path]) -> None:
+    """Before any work: the report paths are neither inputs nor one path twice (`_check_output_path`)."""
+    for path, option in ((markdown, "--markdown"), (junit, "--junit")):
+        _check_output_path(path, option, inputs)
+    if markdown is not None and junit is not None and markdown.resolve() == junit.resolve():
+        raise InputError(f"--markdown and --junit: both are {markdown}; give two paths")

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.options import dataset_root_options
-from gwapbench.data.bad_files import ON_BAD_FILE_CHOICES
+from gwapbench.cli.options import RegistryChoice, dataset_root_options
 from gwapbench.errors import InputError
 from gwapbench.outdir import prepare_output_folder
 
@@ -66,7 +65,7 @@ def make_synthetic_command(
 
 @click.command("check-data")
 @dataset_root_options
-@click.option("--on-bad-file", type=click.Choice(ON_BAD_FILE_CHOICES), default="fail", show_default=True,
+@click.option("--on-bad-file", type=RegistryChoice("on_bad_file"), default="fail", show_default=True,
               help="fail: stop at the first bad file; skip: leave bad files out and report them.")
 @click.option("--verify-images", is_flag=True,
               help="Decode every image in full (finds corrupt or truncated JPEGs); else only headers are read.")
@@ -92,12 +91,7 @@ def check_data_command(
       gwapbench check-data --voc-root BCCD --split trainval --classes RBC,WBC,Platelets --on-bad-file skip --out runs/bccd
       gwapbench check-data --wsol-metadata metadata/OpenImages/test --metadata-only --mask-root dataset/OpenImages
     """
-    from gwapbench.atomic import write_text_atomic
-    from gwapbench.data.bad_files import save_bad_file_report
-    from gwapbench.data.image_files import check_image_headers
-    from gwapbench.data.roots import read_dataset_root
     from gwapbench.data.summary import class_counts
-    from gwapbench.data.wsol_check import check_wsol_metadata
 
     if (metadata_only or mask_root is not None) and (wsol_metadata is None or verify_images):
         raise InputError("--metadata-only and --mask-root apply to --wsol-metadata without --verify-images")
@@ -105,6 +99,29 @@ def check_data_command(
         raise InputError("--mask-root: give it with --metadata-only")
     if out is not None:
         prepare_output_folder(out, CHECK_DATA_FILES)
+    samples, names, report = _read(voc_root, imagenet_root, wsol_metadata, split, classes, on_bad_file,
+                                   verify_images, mask_root, metadata_only)
+    counts = class_counts(samples, names)
+    _print_counts(len(samples), counts)
+    click.echo(report.summary())
+    for item in [*report.skipped, *report.label_disagreements]:
+        click.echo(f"  {item.describe()}")
+    if strict and report.label_disagreements:
+        raise InputError(f"--strict: {len(report.label_disagreements)} label disagreement(s) between per-class "
+                         f"lists and XMLs; first: {report.label_disagreements[0].describe()}")
+    if out is not None:
+        _write_report(out, report, counts)
+
+
+def _read(voc_root, imagenet_root, wsol_metadata, split, classes, on_bad_file, verify_images, mask_root,
+          metadata_only: bool):
+    """(samples, class names, bad-file report) of the dataset: with `metadata_only` wsolevaluation's metadata
+    alone (and its mask files' headers under `mask_root`), else read in full, image headers checked unless a
+    full decode already did."""
+    from gwapbench.data.image_files import check_image_headers
+    from gwapbench.data.roots import read_dataset_root
+    from gwapbench.data.wsol_check import check_wsol_metadata
+
     if metadata_only:
         checked = check_wsol_metadata(wsol_metadata, mask_root)
         dataset = checked.dataset
@@ -118,24 +135,28 @@ def check_data_command(
         click.echo(f"metadata only: images not read{masks}")
     elif not verify_images:  # a full decode has already checked every image
         samples = check_image_headers(samples, report)
-    counts = class_counts(samples, names)
-    click.echo(f"{len(samples)} images, {sum(c.objects for c in counts)} objects "
-               f"({sum(c.difficult_objects for c in counts)} difficult), {len(names)} classes")
-    if len(names) <= 50:
+    return samples, names, report
+
+
+def _print_counts(images: int, counts) -> None:
+    """The dataset's totals, and one line per class when there are at most 50."""
+    click.echo(f"{images} images, {sum(c.objects for c in counts)} objects "
+               f"({sum(c.difficult_objects for c in counts)} difficult), {len(counts)} classes")
+    if len(counts) <= 50:
         click.echo(f"{'class':<16} {'positive':>8} {'difficult-only':>15} {'objects':>8} {'difficult':>10}")
         for c in counts:
             click.echo(f"{c.name:<16} {c.positive_images:>8} {c.difficult_only_images:>15} {c.objects:>8} "
                        f"{c.difficult_objects:>10}")
-    click.echo(report.summary())
-    for item in [*report.skipped, *report.label_disagreements]:
-        click.echo(f"  {item.describe()}")
-    if strict and report.label_disagreements:
-        raise InputError(f"--strict: {len(report.label_disagreements)} label disagreement(s) between per-class "
-                         f"lists and XMLs; first: {report.label_disagreements[0].describe()}")
-    if out is not None:
-        save_bad_file_report(report, out / CHECK_DATA_FILES[0])
-        rows = ["class,positive_images,difficult_only_images,objects,difficult_objects"] + [
-            f"{c.name},{c.positive_images},{c.difficult_only_images},{c.objects},{c.difficult_objects}" for c in counts
-        ]
-        write_text_atomic(out / CHECK_DATA_FILES[1], "\n".join(rows) + "\n")
-        click.echo(f"wrote {out / CHECK_DATA_FILES[0]} and {out / CHECK_DATA_FILES[1]}")
+
+
+def _write_report(out: Path, report, counts) -> None:
+    """bad_files.json and class_counts.csv into `out` (already prepared)."""
+    from gwapbench.atomic import write_text_atomic
+    from gwapbench.data.bad_files import save_bad_file_report
+
+    save_bad_file_report(report, out / CHECK_DATA_FILES[0])
+    rows = ["class,positive_images,difficult_only_images,objects,difficult_objects"] + [
+        f"{c.name},{c.positive_images},{c.difficult_only_images},{c.objects},{c.difficult_objects}" for c in counts
+    ]
+    write_text_atomic(out / CHECK_DATA_FILES[1], "\n".join(rows) + "\n")
+    click.echo(f"wrote {out / CHECK_DATA_FILES[0]} and {out / CHECK_DATA_FILES[1]}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gwapbench.cli.options import FiniteFloatRange, dataset_root_options
+from gwapbench.cli.options import FiniteFloatRange, RegistryChoice, dataset_root_options
 from gwapbench.errors import InputError
 from gwapbench.metrics.box_methods import BOX_CONVENTIONS
 from gwapbench.outdir import prepare_output_folder
@@ -33,6 +33,7 @@ def _write_results(out: Path, result: dict) -> None:
     write_text_atomic(out / "metrics.json", json.dumps(result, indent=2) + "\n")
     rows = ["metric,value"] + [f"{name},{value!r}" for name, value in result["metrics"].items()]
     write_text_atomic(out / "metrics.csv", "\n".join(rows) + "\n")
+    click.echo(f"wrote {out / 'metrics.json'} and {out / 'metrics.csv'}")
 
 
 @click.command("evaluate")
@@ -45,11 +46,11 @@ def _write_results(out: Path, result: dict) -> None:
                    "(class indices or names) or image_id and one score column per class.")
 @click.option("--metrics", "metric_list", default=None,
               help=f"Comma-separated subset of {METRIC_NAMES} (default: all the inputs allow).")
-@click.option("--on-missing", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
+@click.option("--on-missing", type=RegistryChoice("on_missing"), default="fail", show_default=True,
               help="An image without a map (or prediction): fail, or leave it out and report the count.")
 @click.option("--threshold", type=FiniteFloatRange(0, 1), default=0.2, show_default=True,
               help="Box threshold: fraction of the map's max (CAM).")
-@click.option("--normalize", type=click.Choice(["minmax", "none"]), default="minmax", show_default=True,
+@click.option("--normalize", type=RegistryChoice("normalizations"), default="minmax", show_default=True,
               help="Before the box threshold (gt-known, loc-error): min-max to [0, 1] (maps of any method, as "
                    "wsolevaluation and the GWAP paper read them) or none (as stored). MaxBoxAcc always min-max "
                    "normalizes.")
@@ -84,7 +85,6 @@ def evaluate_command(
       gwapbench evaluate --heatmaps maps.npz --voc-root VOCdevkit/VOC2007 --split test --metrics fmeasure
     """
     from gwapbench.data.roots import read_dataset_root
-    from gwapbench.data.wsol_masks import WsolMaskFiles
     from gwapbench.evaluation import evaluate_heatmaps, open_heatmaps, read_predictions
 
     if heatmaps is None:  # checked here, not by click, so that the error is one line like every user error
@@ -94,15 +94,9 @@ def evaluate_command(
     dataset = read_dataset_root(voc_root, imagenet_root, wsol_metadata, split, classes)
     if not dataset.samples:
         raise InputError(f"{dataset.source}: no images")
-    masks = ignore_masks = None
-    if dataset.mask_entries is not None:
-        masks = WsolMaskFiles(dataset.mask_entries, mask_root or wsol_metadata)
-        ignore_masks = WsolMaskFiles(dataset.mask_entries, mask_root or wsol_metadata, ignore=True)
-    elif mask_root is not None:
-        raise InputError("--mask-root applies to wsolevaluation's OpenImages metadata (mask rows) only")
-    guesses = None
-    if predictions is not None:
-        guesses = read_predictions(predictions, dataset.samples[0].num_classes, dataset.class_names)
+    masks, ignore_masks = _mask_files(dataset, mask_root or wsol_metadata, mask_root is not None)
+    guesses = None if predictions is None else read_predictions(predictions, dataset.samples[0].num_classes,
+                                                                 dataset.class_names)
     with open_heatmaps(heatmaps) as store:
         result = evaluate_heatmaps(
             store, dataset.samples, guesses, box_origin=dataset.box_origin, images_root=dataset.images_root,
@@ -111,6 +105,23 @@ def evaluate_command(
             cam_curve_interval=cam_curve_interval,
         )
     result = {"heatmaps": str(heatmaps), "dataset": dataset.source, **result}
+    _print_result(result)
+    if out is not None:
+        _write_results(out, result)
+
+
+def _mask_files(dataset, root: Path | None, mask_root_given: bool):
+    """(masks, ignore masks) of wsolevaluation's OpenImages metadata, (None, None) for other data."""
+    from gwapbench.data.wsol_masks import WsolMaskFiles
+
+    if dataset.mask_entries is None:
+        if mask_root_given:
+            raise InputError("--mask-root applies to wsolevaluation's OpenImages metadata (mask rows) only")
+        return None, None
+    return WsolMaskFiles(dataset.mask_entries, root), WsolMaskFiles(dataset.mask_entries, root, ignore=True)
+
+
+def _print_result(result: dict) -> None:
     skipped = result["skipped_no_map"] + result["skipped_no_prediction"]
     click.echo(f"{result['images']} of {result['dataset_images']} images evaluated"
                + (f"; skipped {result['skipped_no_map']} without a map, {result['skipped_no_prediction']} "
@@ -119,6 +130,3 @@ def evaluate_command(
     click.echo(f"{'metric':<24} {'value':>8}")
     for name, value in result["metrics"].items():
         click.echo(f"{name:<24} {100 * value:>7.2f}%")
-    if out is not None:
-        _write_results(out, result)
-        click.echo(f"wrote {out / 'metrics.json'} and {out / 'metrics.csv'}")

@@ -13,8 +13,8 @@
   thresholds, IoU >= 0.5, as Table I) and the same detections under py-faster-rcnn's `voc_eval`
   (`ap_rule="py_faster_rcnn"`: IoU > 0.5, its float thresholds), the convention of the paper's
   numbers; mAP in percent over the classes with non-difficult GT.
-- `execute_detection`: train (resuming) -> predictions.npz -> metrics.json, each stage only when
-  its file is missing (as `engine.runner.execute`).
+- `VocDetection` (`TASK`): the registered task; `engine.runner.execute` carries a run through the
+  store with it (train, resuming -> predictions.npz -> metrics.json), as every other task.
 
 Under torchrun (as Table I, `engine.runner`): every rank takes its share of each global batch
 (`TrainBatches`) under DistributedDataParallel, predicts its share of the test images, and rank 0
@@ -46,10 +46,10 @@ from gwapbench.engine.detection_data import (
     collate_detection,
     has_training_boxes,
 )
-from gwapbench.engine.detection_schedules import IMAGE_LEVEL_PER_BOX_IMAGE
-from gwapbench.engine.inputs import EngineOptions
+from gwapbench.engine.detection_schedules import IMAGE_LEVEL_PER_BOX_IMAGE, rfcn_settings
 from gwapbench.engine.precision import autocast
-from gwapbench.engine.runner import batched, predict_then_evaluate, resolve_device, resume_and_train, run_stages
+from gwapbench.engine.inputs import EngineOptions, RunData
+from gwapbench.engine.runner import RunTask, batched, resume_and_train
 from gwapbench.engine.schedules import Schedule
 from gwapbench.engine.store import Run
 from gwapbench.errors import InputError
@@ -83,6 +83,8 @@ class DetectionTask(nn.Module):
     restored afterwards); `step` is a buffer, saved in checkpoints, so a resumed run draws what an
     uninterrupted one would.
     """
+
+    trainable = True
 
     def __init__(self, model: RFCN, seed: int = 0, info: Dist = Dist()) -> None:
         super().__init__()
@@ -233,34 +235,37 @@ def evaluate_detections(predictions: dict[str, np.ndarray], samples: Sequence[Sa
     return metrics
 
 
-def execute_detection(run: Run, config: RunConfig, schedule: Schedule, head: dict, train: list[Sample],
-                      test: list[Sample], classes: Sequence[str], options: EngineOptions,
-                      info: Dist = Dist()) -> dict[str, object] | None:
-    """Bring a Table V run to finished; return its metrics on rank 0 (None on other ranks)."""
-    return run_stages(run, info, lambda: _train_predict_evaluate(run, config, schedule, head, train, test, classes,
-                                                                  options, info))
+class VocDetection(RunTask):
+    """Table V's runs (registered in `engine.runner.TASK_MODULES`): `build_detection_task` with the schedule's
+    R-FCN settings, `train_detection` on the images its method learns from, `predict_detections`,
+    `evaluate_detections`."""
 
+    channels_last = False
 
-def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, head: dict, train: list[Sample],
-                            test: list[Sample], classes: Sequence[str], options: EngineOptions,
-                            info: Dist) -> dict[str, object] | None:
-    def train_and_predict() -> dict[str, np.ndarray] | None:
-        device = resolve_device(options.device, info)
-        if device.type == "cpu":
-            torch.use_deterministic_algorithms(True)
-        torch.manual_seed(config.seed)
-        task = build_detection_task(config, len(classes), head, info).to(device)
-        samples = training_samples(task, train)
+    def build(self, config: RunConfig, num_classes: int, schedule: Schedule, info: Dist) -> DetectionTask:
+        return build_detection_task(config, num_classes, rfcn_settings(config.schedule, schedule), info)
+
+    def train(self, run: Run, model: DetectionTask, config: RunConfig, schedule: Schedule, samples: list[Sample],
+              device: torch.device, options: EngineOptions, info: Dist) -> None:
+        samples = training_samples(model, samples)
         if info.is_main:
-            box_indices, image_level_indices = stream_indices(task, samples)
+            box_indices, image_level_indices = stream_indices(model, samples)
             extra = (f" + {image_level_per_batch(schedule)} of the {len(image_level_indices)} image-level images"
                      if image_level_indices else "")
             run.log(f"{len(samples)} training images ({len(box_indices)} with boxes); each batch "
-                    f"{schedule.batch_size} box images{extra}; R-FCN settings {head}")
-        train_detection(run, task, config, schedule, samples, device, options, info)
-        return predict_detections(task, test, device, options.workers, info, config.precision)
+                    f"{schedule.batch_size} box images{extra}; R-FCN settings "
+                    f"{rfcn_settings(config.schedule, schedule)}")
+        train_detection(run, model, config, schedule, samples, device, options, info)
 
-    return predict_then_evaluate(run, info, len(test), train_and_predict,
-                                 lambda predictions: evaluate_detections(predictions, test, classes),
-                                 lambda metrics: f"det_map {metrics['det_map']:.4g}, "
-                                                 f"det_map_py_faster_rcnn {metrics['det_map_py_faster_rcnn']:.4g}")
+    def predict(self, model: DetectionTask, config: RunConfig, samples: list[Sample], schedule: Schedule,
+                device: torch.device, options: EngineOptions, info: Dist) -> dict[str, np.ndarray] | None:
+        return predict_detections(model, samples, device, options.workers, info, config.precision)
+
+    def evaluate(self, predictions: dict[str, np.ndarray], data: RunData) -> dict[str, object]:
+        return evaluate_detections(predictions, data.test, data.classes)
+
+    def summary(self, metrics: dict[str, object]) -> str:
+        return f"det_map {metrics['det_map']:.4g}, det_map_py_faster_rcnn {metrics['det_map_py_faster_rcnn']:.4g}"
+
+
+TASK = VocDetection()

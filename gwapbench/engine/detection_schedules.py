@@ -89,10 +89,16 @@ def resolve_detection_schedule(name: str, train_images: int,
     schedule = replace(base, iterations=scaled(base.iterations, train_images, spec.reference_images),
                        lr_step=scaled(base.lr_step, train_images, spec.reference_images))
     schedule = replace(schedule, **dict(overrides))
+    return schedule, rfcn_settings(name, schedule)
+
+
+def rfcn_settings(name: str, schedule: Schedule) -> dict[str, Any]:
+    """The RFCNConfig keyword arguments of schedule `name` at `schedule.image_size` (its shorter side): R-FCN's
+    longer-side cap and anchors scaled from 600 px, then the schedule's own head settings."""
     size = schedule.image_size
-    head = {"min_size": size, "max_size": round(size * LONGER_SIDE_RATIO),
-            "anchor_sizes": tuple(round(a * size / PAPER_SHORTER_SIDE) for a in PAPER_ANCHORS), **spec.head}
-    return schedule, head
+    return {"min_size": size, "max_size": round(size * LONGER_SIDE_RATIO),
+            "anchor_sizes": tuple(round(a * size / PAPER_SHORTER_SIDE) for a in PAPER_ANCHORS),
+            **DETECTION_SCHEDULES[name].head}
 
 
 

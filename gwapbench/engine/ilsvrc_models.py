@@ -20,12 +20,25 @@ import torch.nn.functional as F
 import torchvision.models as tvm
 from torch import Tensor, nn
 
+from gwapbench.config import RunConfig
 from gwapbench.engine.batches import Batch
+from gwapbench.engine.distributed import Dist
+from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc
+from gwapbench.engine.inputs import RunData
 from gwapbench.engine.models import MultiLabelTask
+from gwapbench.engine.runner import RunTask
+from gwapbench.engine.schedules import Schedule
 from gwapbench.data.ilsvrc import ILSVRC_NUM_CLASSES
 from gwapbench.engine.ilsvrc_methods import BACKPROP_NETS, PRETRAINED_METHODS, PRETRAINED_NETS, TRAINED_METHODS
 from gwapbench.errors import InputError
-from reference_models.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, build_backbone, resolve_state_dict
+from reference_models.backbones import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Backbone,
+    backbone_state,
+    build_backbone,
+    resolve_state_dict,
+)
 from reference_models.classifier import WSLClassifier
 from reference_models.pooling import build_pooling
 
@@ -89,12 +102,6 @@ def _classifier_state(net: str, weights: object) -> dict[str, Tensor] | None:
     return resolve_state_dict(weights, default)
 
 
-def check_ilsvrc_weights(net: str, method: str, weights: object) -> None:
-    """Resolve a row's weights once, so that a missing file is reported before any run starts."""
-    if method in PRETRAINED_METHODS:
-        _classifier_state(net, weights)
-    else:
-        build_backbone(net, weights)
 
 
 def _torchvision_classifier(net: str, weights: object) -> nn.Module:
@@ -169,3 +176,25 @@ def build_ilsvrc_task(net: str, method: str, num_classes: int, image_size: int, 
     backbone = cam_backbone(net, weights, extra_conv)
     head = build_pooling(method, backbone.out_channels, num_classes)
     return SingleLabelTask(WSLClassifier(backbone, head, num_classes), image_size)
+
+
+class IlsvrcClassification(RunTask):
+    """Tables III-IV's runs: `build_ilsvrc_task` (trained CAM-style rows and pretrained ones), metrics by
+    `evaluate_ilsvrc` (top-k classification and localization error)."""
+
+    def build(self, config: RunConfig, num_classes: int, schedule: Schedule, info: Dist) -> nn.Module:
+        return build_ilsvrc_task(config.net, config.method, num_classes, schedule.image_size, config.weights,
+                                 **dict(config.model))
+
+    def evaluate(self, predictions: dict, data: RunData) -> dict[str, object]:
+        return evaluate_ilsvrc(predictions, data.test)
+
+    def check_weights(self, config: RunConfig) -> None:
+        """A pretrained row's classifier weights, else the backbone's (resolved, no model built)."""
+        if config.method in PRETRAINED_METHODS:
+            _classifier_state(config.net, config.weights)
+        else:
+            backbone_state(config.net, config.weights)
+
+
+TASK = IlsvrcClassification()

@@ -1,4 +1,5 @@
-"""The multi-label task around a WSLClassifier: losses in training, scores and maps in prediction.
+"""The VOC classification task (`TASK`, registered in `engine.runner.TASK_MODULES`): a WSLClassifier
+trained with the multi-label loss, its logits and class-agnostic maps stored, scored by `engine.evaluate`.
 
 Loss (Table I): sigmoid cross-entropy on the image labels, averaged over the (image, class)
 pairs whose label is known. A class present only as difficult objects (VOC label 0) is left out
@@ -19,12 +20,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gwapbench.config import CAM_MAP_NAMES, RunConfig
 from gwapbench.engine.batches import Batch
+from gwapbench.engine.distributed import Dist
+from gwapbench.engine.evaluate import evaluate_predictions
+from gwapbench.engine.inputs import RunData
+from gwapbench.engine.runner import RunTask
+from gwapbench.engine.schedules import Schedule
 from reference_models.backbones import build_backbone
 from reference_models.classifier import WSLClassifier
 from reference_models.pooling import box_coverage, build_pooling
 
-CAM_MAP_NAMES = ("predicted", "gt", "top1")
 ALPHA_MAP_NAMES = ("alpha",)
 
 
@@ -97,3 +103,16 @@ def build_task(net: str, method: str, num_classes: int, image_size: int, weights
     backbone = build_backbone(net, weights)
     head = build_pooling(method, backbone.out_channels, num_classes)
     return MultiLabelTask(WSLClassifier(backbone, head, num_classes), image_size)
+
+
+class VocClassification(RunTask):
+    """Table I's runs: `build_task`, metrics by `evaluate_predictions` (VOC07 mAP, Otsu F of each map)."""
+
+    def build(self, config: RunConfig, num_classes: int, schedule: Schedule, info: Dist) -> MultiLabelTask:
+        return build_task(config.net, config.method, num_classes, schedule.image_size, config.weights)
+
+    def evaluate(self, predictions: dict, data: RunData) -> dict[str, object]:
+        return evaluate_predictions(predictions, data.test, data.classes)
+
+
+TASK = VocClassification()

@@ -1,4 +1,10 @@
-"""Carry one run through the store: train (resuming from its checkpoint), predict, evaluate.
+"""Carry runs through the store: train (resuming from its checkpoint), predict, evaluate.
+
+One runner for every task: a run's `RunConfig.task` names a registered task (`TASK_MODULES`: VOC
+multi-label classification, ILSVRC single-label classification, VOC detection) whose `TASK` supplies
+build, train, predict and evaluate (`RunTask` holds the shared parts); `execute` never
+branches on the task. `start` resolves the device and joins torchrun once per command;
+`execute_runs` brings a table's planned runs to finished.
 
 Each stage runs only when its file is missing: a finished run (metrics.json present) costs a
 file read; predictions without metrics are evaluated again without the model. Under torchrun
@@ -10,7 +16,10 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from importlib import import_module
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,13 +28,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from gwapbench.atomic import write_bytes_atomic
-from gwapbench.config import ILSVRC_TASK, RunConfig
+from gwapbench.config import DETECTION_TASK, ILSVRC_TASK, VOC_TASK, RunConfig
 from gwapbench.data.sample import Sample
 from gwapbench.engine import distributed
 from gwapbench.engine.batches import Batch, ImageLabelDataset, Normalizer, TrainBatches, collate, shard_keys
-from gwapbench.engine.evaluate import evaluate_predictions
-from gwapbench.engine.ilsvrc_evaluate import evaluate_ilsvrc
-from gwapbench.engine.inputs import EngineOptions, RunData
+from gwapbench.engine.inputs import EngineOptions, PlannedRun, RunData
 from gwapbench.engine.loop import PeriodicHook, ProgressHook, train
 from gwapbench.engine.precision import loss_scaler
 from gwapbench.engine.predict import predict
@@ -137,10 +144,113 @@ def resume_and_train(run: Run, task: nn.Module, schedule: Schedule, device: torc
     run.log(f"trained in {time.perf_counter() - started:.1f} s ({progress.images_per_second:.1f} images/s)")
 
 
+class RunTask:
+    """What a registered task supplies to `execute`: `build` (the model), `train`, `predict`, `evaluate`, a log
+    `summary` and `check_weights`. These defaults are the parts VOC and ILSVRC classification share: training
+    on resized images with their labels (`train_run`, the loss is the model's), prediction of logits and maps
+    (`predict_samples`); a subclass supplies `build` and `evaluate`."""
+
+    channels_last = True  # on CUDA the model runs in channels_last memory format
+
+    def build(self, config: RunConfig, num_classes: int, schedule: Schedule, info: distributed.Dist) -> nn.Module:
+        raise NotImplementedError
+
+    def evaluate(self, predictions: dict[str, np.ndarray], data: RunData) -> dict[str, object]:
+        raise NotImplementedError
+
+    def check_weights(self, config: RunConfig) -> None:
+        """Resolve the run's backbone weights (never building the model), so that a missing file is reported
+        before any run starts."""
+        from reference_models.backbones import backbone_state
+
+        backbone_state(config.net, config.weights)
+
+    def train(self, run: Run, model: nn.Module, config: RunConfig, schedule: Schedule, samples: list[Sample],
+              device: torch.device, options: EngineOptions, info: distributed.Dist) -> None:
+        train_run(run, model, config, schedule, samples, device, options, info)
+
+    def predict(self, model: nn.Module, config: RunConfig, samples: list[Sample], schedule: Schedule,
+                device: torch.device, options: EngineOptions, info: distributed.Dist) -> dict[str, np.ndarray] | None:
+        return predict_samples(model, samples, schedule.image_size, schedule.batch_size, device, options, info,
+                               precision=config.precision)
+
+    def summary(self, metrics: dict[str, object]) -> str:
+        return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in metrics.items() if not isinstance(v, dict))
+
+
+# The registered tasks: RunConfig.task -> the module whose TASK supplies build, train, predict and evaluate,
+# imported on first use (the ILSVRC and detection models pull in torchvision's model zoo: seconds).
+TASK_MODULES = {VOC_TASK: "gwapbench.engine.models", ILSVRC_TASK: "gwapbench.engine.ilsvrc_models",
+                DETECTION_TASK: "gwapbench.engine.detection"}
+
+
+def task_of(config: RunConfig) -> RunTask:
+    """The registered task of a run."""
+    if config.task not in TASK_MODULES:
+        raise InputError(f"task {config.task!r}: choose one of {', '.join(TASK_MODULES)}")
+    return import_module(TASK_MODULES[config.task]).TASK
+
+
+def build_model(config: RunConfig, num_classes: int, schedule: Schedule, device: torch.device,
+                info: distributed.Dist = distributed.Dist()) -> nn.Module:
+    """The run's model on `device` (channels_last on CUDA where its task asks for it)."""
+    task = task_of(config)
+    cuda_format = torch.channels_last if task.channels_last else torch.preserve_format
+    model = task.build(config, num_classes, schedule, info)
+    return model.to(device, memory_format=cuda_format if device.type == "cuda" else torch.preserve_format)
+
+
 def execute(run: Run, config: RunConfig, schedule: Schedule, data: RunData, options: EngineOptions,
             info: distributed.Dist = distributed.Dist()) -> dict[str, object] | None:
-    """Bring `run` to finished; return its metrics on rank 0 (None on other ranks)."""
-    return run_stages(run, info, lambda: _train_predict_evaluate(run, config, schedule, data, options, info))
+    """Bring `run` to finished through its task (seed, build, train, predict, evaluate; each stage only when its
+    file is missing); its metrics on rank 0 (None on other ranks). `options.device` is the command's device,
+    resolved once (`start`)."""
+    task = task_of(config)
+
+    def train_and_predict() -> dict[str, np.ndarray] | None:
+        device = torch.device(options.device)
+        if device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        torch.manual_seed(config.seed)
+        model = build_model(config, len(data.classes), schedule, device, info)
+        if model.trainable:
+            task.train(run, model, config, schedule, data.train, device, options, info)
+        return task.predict(model, config, data.test, schedule, device, options, info)
+
+    return run_stages(run, info, lambda: predict_then_evaluate(
+        run, info, len(data.test), train_and_predict, lambda predictions: task.evaluate(predictions, data),
+        task.summary))
+
+
+def execute_runs(runs: Sequence[PlannedRun], schedule: Schedule, options: EngineOptions, info: distributed.Dist,
+                 on_run: Callable[[str], None], describe: Callable[[PlannedRun, dict[str, Any]], str]
+                 ) -> dict[str, Any]:
+    """Create the runs (rank 0), check the weights of the unfinished ones before any training, and bring every
+    run to finished; metrics by run id (None on ranks other than 0); one `on_run` line
+    "run <id>: <describe(planned, metrics)>" for each run finished here."""
+    if info.is_main:
+        for planned in runs:
+            planned.run.create(planned.config, planned.fingerprint, schedule)
+    distributed.barrier(info)
+    unfinished = {(p.config.task, p.config.net, p.config.method, p.config.weights): p.config
+                  for p in runs if not p.run.is_finished}
+    for config in unfinished.values():
+        task_of(config).check_weights(config)
+    metrics = {}
+    for planned in runs:
+        finished = planned.run.is_finished
+        metrics[planned.run.id] = execute(planned.run, planned.config, schedule, planned.data, options, info)
+        if info.is_main and not finished:
+            on_run(f"run {planned.run.id}: {describe(planned, metrics[planned.run.id])}")
+    return metrics
+
+
+def start(options: EngineOptions) -> tuple[EngineOptions, distributed.Dist]:
+    """Once per command: the device resolved (`resolve_device`; under torchrun each rank's GPU) and torchrun's
+    process group joined; `options` with the resolved device."""
+    info = distributed.init(resolve_device(options.device))
+    return replace(options, device=str(resolve_device(options.device, info))), info
 
 
 def run_stages(run: Run, info: distributed.Dist,
@@ -152,27 +262,6 @@ def run_stages(run: Run, info: distributed.Dist,
         if run.is_finished and not info.active:  # finished by another process while we checked
             return run.metrics()
         return stages()
-
-
-def _train_predict_evaluate(run: Run, config: RunConfig, schedule: Schedule, data: RunData,
-                            options: EngineOptions, info: distributed.Dist) -> dict[str, object] | None:
-    device = resolve_device(options.device, info)
-
-    def train_and_predict() -> dict[str, np.ndarray] | None:
-        if device.type == "cpu":
-            torch.use_deterministic_algorithms(True)
-        torch.manual_seed(config.seed)
-        task = build_run_task(config, len(data.classes), schedule.image_size)
-        task = task.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
-        if task.trainable:
-            train_run(run, task, config, schedule, data.train, device, options, info)
-        return predict_samples(task, data.test, schedule.image_size, schedule.batch_size, device, options, info,
-                               precision=config.precision)
-
-    return predict_then_evaluate(run, info, len(data.test), train_and_predict,
-                                 lambda predictions: evaluate_run(config, predictions, data),
-                                 lambda metrics: ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                                           for k, v in metrics.items() if not isinstance(v, dict)))
 
 
 def predict_then_evaluate(run: Run, info: distributed.Dist, test_images: int,
@@ -208,34 +297,6 @@ def predict_samples(task: torch.nn.Module, samples: list[Sample], image_size: in
                    [s.image_id for s in samples], batch_size, info, map_classes, precision)
 
 
-def build_run_task(config: RunConfig, num_classes: int, image_size: int) -> torch.nn.Module:
-    """The model of a run, by its task: multi-label (VOC) or single-label / pretrained (ILSVRC).
-
-    Model modules are imported here, not at the top: importing torchvision's model zoo takes seconds,
-    and a finished table re-renders without any model."""
-    from gwapbench.engine.ilsvrc_models import build_ilsvrc_task
-    from gwapbench.engine.models import build_task
-
-    if config.task == ILSVRC_TASK:
-        return build_ilsvrc_task(config.net, config.method, num_classes, image_size, config.weights,
-                                 **dict(config.model))
-    return build_task(config.net, config.method, num_classes, image_size, config.weights)
-
-
-def evaluate_run(config: RunConfig, predictions: dict, data: RunData) -> dict[str, object]:
-    """The run's metrics.json content, by its task."""
-    if config.task == ILSVRC_TASK:
-        return evaluate_ilsvrc(predictions, data.test)
-    return evaluate_predictions(predictions, data.test, data.classes)
-
-
 def batched(keys: list, size: int) -> list[list]:
     """`keys` in consecutive lists of `size` (the last may be shorter)."""
     return [keys[i : i + size] for i in range(0, len(keys), size)]
-
-
-def check_weights(net: str, weights: object) -> None:
-    """Resolve the backbone's weights once, so that a missing file is reported before any run starts."""
-    from reference_models.backbones import build_backbone
-
-    build_backbone(net, weights)

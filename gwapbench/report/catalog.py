@@ -29,7 +29,7 @@ from gwapbench.engine.store import Run
 from gwapbench.errors import InputError
 from gwapbench.outdir import MARKER_NAME, lock_owner, pid_alive
 from gwapbench.report.columns import format_columns
-from gwapbench.tables.table1 import TABLE1_METHODS
+from gwapbench.tables.voc import TABLE1_METHODS
 
 _STORE_NAMES = r"config\.json|checkpoint\.pt|predictions(-\d+)?\.npz|metrics\.json|log\.txt"
 # The store's files, their atomic-write temporaries (`.<name>.<random>.tmp`, gwapbench.atomic), the lock, the marker.

@@ -16,87 +16,54 @@ quotes from Zhou et al. 2016), so the paper value sits beside ours; otherwise
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from gwapbench.config import ILSVRC_TASK, RunConfig, data_fingerprint, run_id
-from gwapbench.data.ilsvrc import ILSVRC_NUM_CLASSES
-from gwapbench.data.sample import Sample
-from gwapbench.engine import distributed
+from gwapbench.data.ilsvrc import ILSVRC_NUM_CLASSES, blacklisted, read_blacklist
 from gwapbench.engine.ilsvrc_evaluate import (
+    DEFAULT_BOX_METHOD,
     LocalizationOptions,
+    box_method_available,
     evaluate_ilsvrc,
     evaluate_ilsvrc_boxes,
-    ranked_classes,
 )
-from gwapbench.engine.ilsvrc_methods import BACKPROP_NETS, PRETRAINED_METHODS, TRAINED_METHODS
-from gwapbench.engine.inputs import EngineOptions, RunData
-from gwapbench.engine.runner import build_run_task, predict_samples, resolve_device
-from gwapbench.engine.schedules import Schedule, resolve_schedule, schedule_label
-from gwapbench.engine.sources import read_ilsvrc_split
-from gwapbench.engine.store import Run, RunStore
+from gwapbench.engine.ilsvrc_methods import BACKPROP_NETS, PRETRAINED_METHODS, PRETRAINED_NETS, TRAINED_METHODS
+from gwapbench.engine.ilsvrc_sources import read_ilsvrc_split, resolve_ilsvrc_data
+from gwapbench.engine.inputs import EngineOptions, PlannedRun, RunData
+from gwapbench.engine.schedules import resolve_schedule
+from gwapbench.engine.store import RunStore
 from gwapbench.errors import InputError
-from gwapbench.tables.paper import paper_lookup, paper_values
-from gwapbench.tables.spec import TableOptions, TableResult, TableSpec, execute_runs, table_row
+from gwapbench.tables.paper import paper_values
+from gwapbench.tables.table import Paper, Plan, Table, TableOptions, TableResult, common_options, table_row
 
-TABLE3_METRICS = ("top1_cls_error", "top5_cls_error")
-TABLE4_METRICS = ("top1_loc_error",)
 PAPER_SCALE = 224
 
 
 @dataclass(frozen=True)
-class IlsvrcOptions:
-    """What the user chose for table3 / table4: the shared table options (`table.net` is the trained rows'
-    net, `table.methods` a subset of the spec's rows), then the ILSVRC ones."""
+class IlsvrcExtra:
+    """The ILSVRC options of table3 / table4 (`TableOptions.net` is the trained rows' net)."""
 
-    table: TableOptions
-    pretrained_nets: tuple[str, ...] = ("googlenet", "vgg16", "alexnet")
+    pretrained_nets: tuple[str, ...] = PRETRAINED_NETS
     extra_conv: bool = True
     scales: tuple[int, ...] = (224, 448, 672)
     localization: LocalizationOptions = field(default_factory=LocalizationOptions)
+    every_scale: bool = False  # make each trained run's predictions at every scale, even one (Fig. 8 draws them)
+
+    def __post_init__(self) -> None:
+        unknown = [n for n in self.pretrained_nets if n not in PRETRAINED_NETS]
+        if unknown:
+            raise InputError(f"--pretrained-nets: {', '.join(unknown)} (choose from {', '.join(PRETRAINED_NETS)})")
 
 
-def _headline(metrics: dict[str, Any], options: Any) -> float:
-    return metrics["top1_cls_error"]
-
-
-TABLE3 = TableSpec(name="table3", title="Table III: classification error on ILSVRC val (%)",
-                   methods=(*TRAINED_METHODS, "original"), metric="top1_cls_error", read=_headline)
-TABLE4 = TableSpec(name="table4", title="Table IV: top-1 localization error on ILSVRC val (%)",
-                   methods=(*TRAINED_METHODS, "backprop"), metric="top1_loc_error", read=_headline)
-
-
-def row_plan(spec: TableSpec, options: IlsvrcOptions) -> list[tuple[str, str]]:
-    """(net, method) of every row: trained methods on `net`, pretrained ones on each pretrained net (by
-    default only on data with the 1000 ILSVRC classes)."""
-    unknown = [m for m in options.table.methods if m not in spec.methods]
-    if unknown:
-        raise InputError(f"--methods: {', '.join(unknown)} not in {spec.name} (choose from {', '.join(spec.methods)})")
-    methods = options.table.methods or spec.methods
-    if len(options.table.data.classes) != ILSVRC_NUM_CLASSES:  # torchvision's heads know the 1000 ILSVRC classes
-        if any(m in PRETRAINED_METHODS for m in options.table.methods):
-            raise InputError(f"--methods: {', '.join(m for m in methods if m in PRETRAINED_METHODS)} need the "
-                             f"{ILSVRC_NUM_CLASSES} ILSVRC classes; this dataset has {len(options.table.data.classes)}")
-        methods = tuple(m for m in methods if m in TRAINED_METHODS)
-    plan = []
-    for method in methods:
-        if method in TRAINED_METHODS:
-            plan.append((options.table.net, method))
-        else:
-            nets = [n for n in options.pretrained_nets if method == "original" or n in BACKPROP_NETS]
-            plan += [(net, method) for net in nets]
-    return plan
-
-
-def run_config(net: str, method: str, options: IlsvrcOptions, image_size: int) -> RunConfig:
-    model = (("extra_conv", False),) if method in TRAINED_METHODS and not options.extra_conv else ()
-    table = options.table
-    return RunConfig(data=table.data, net=net, method=method, schedule=table.schedule, seed=table.seed,
-                     image_size=image_size, weights=table.weights, task=ILSVRC_TASK, overrides=table.overrides,
-                     model=model, precision=table.engine.precision)
+def localization_options(threshold: float = 0.2, box_method: str = DEFAULT_BOX_METHOD, **more: Any
+                         ) -> LocalizationOptions:
+    """LocalizationOptions from the command line's values; InputError on a box method this installation lacks."""
+    if not box_method_available(box_method):
+        raise InputError(f"--box-method {box_method}: not available in this version of gwapbench.metrics")
+    return LocalizationOptions(threshold, box_method, **more)
 
 
 def paper_setting(table: str, net: str, method: str, metric: str) -> str | None:
@@ -107,116 +74,147 @@ def paper_setting(table: str, net: str, method: str, metric: str) -> str | None:
     return str(rows.setting.iloc[0]) if len(rows) else None
 
 
-def _single_scale_setting(spec: TableSpec, net: str, method: str, metric: str, image_size: int) -> str:
-    setting = paper_setting(spec.name, net, method, f"ilsvrc_{metric}") if image_size == PAPER_SCALE else None
-    if setting is not None:
-        return setting
-    return "" if spec.name == "table3" else f"single-scale {image_size}"
+class IlsvrcTable(Table):
+    """Table III or IV: `metrics` are the metrics.json keys of its rows, `headline` the one a finished run
+    prints; `extra_method` the row evaluated as shipped (original / backprop); `localizes`: the rows are
+    localization errors of the stored maps under the chosen box options (single-scale and multi-scale), not
+    the runs' own metrics.json values."""
+
+    def __init__(self, name: str, title: str, extra_method: str, metrics: tuple[str, ...], headline: str,
+                 headline_words: str, localizes: bool = False) -> None:
+        self.name, self.title, self.methods = name, title, (*TRAINED_METHODS, extra_method)
+        self.metrics, self.headline, self.headline_words, self.localizes = metrics, headline, headline_words, localizes
+
+    schedule_aliases = {"paper": "ilsvrc_paper"}
+
+    def options(self, *, data: str, imagenet_root: Path | None, on_bad_file: str,
+                pretrained_nets: Sequence[str] | None = None, extra_conv: bool = True, scales: Sequence[int] = (),
+                threshold: float = 0.2, box_method: str = DEFAULT_BOX_METHOD, normalize: str | None = None,
+                blacklist: Path | None = None, every_scale: bool = False, **common: Any) -> TableOptions:
+        """--imagenet-root P or --data synthetic (`resolve_ilsvrc_data`), the pretrained rows' nets, CAM's extra
+        conv, the multi-scale sizes and the box options (the blacklist read against the val images)."""
+        shared = common_options(self, data=None, **common)
+        config = resolve_ilsvrc_data(data, shared.runs_dir, imagenet_root, on_bad_file)
+        exclude = None
+        if blacklist is not None:
+            val = read_ilsvrc_split(config, config.test_split).samples
+            exclude = blacklisted(val, read_blacklist(blacklist))
+        localization = localization_options(threshold, box_method, normalize=normalize, exclude=exclude)
+        extra = IlsvrcExtra(tuple(PRETRAINED_NETS if pretrained_nets is None else pretrained_nets), extra_conv,
+                            tuple(scales) or IlsvrcExtra.scales, localization, every_scale)
+        return replace(shared, data=config, extra=extra)
+
+    def row_plan(self, options: TableOptions) -> list[tuple[str, str]]:
+        """(net, method) of every row: trained methods on `net`, pretrained ones on each pretrained net (by
+        default only on data with the 1000 ILSVRC classes)."""
+        extra = options.extra or IlsvrcExtra()
+        methods = options.methods or self.methods
+        if len(options.data.classes) != ILSVRC_NUM_CLASSES:  # torchvision's heads know the 1000 ILSVRC classes
+            if any(m in PRETRAINED_METHODS for m in options.methods):
+                raise InputError(f"--methods: {', '.join(m for m in methods if m in PRETRAINED_METHODS)} need the "
+                                 f"{ILSVRC_NUM_CLASSES} ILSVRC classes; this dataset has {len(options.data.classes)}")
+            methods = tuple(m for m in methods if m in TRAINED_METHODS)
+        plan = []
+        for method in methods:
+            if method in TRAINED_METHODS:
+                plan.append((options.net, method))
+            else:
+                nets = [n for n in extra.pretrained_nets if method == "original" or n in BACKPROP_NETS]
+                plan += [(net, method) for net in nets]
+        return plan
+
+    def plan(self, options: TableOptions) -> Plan:
+        extra = options.extra or IlsvrcExtra()
+        rows = self.row_plan(options)
+        schedule = resolve_schedule(options.schedule, options.overrides)
+        val = read_ilsvrc_split(options.data, options.data.test_split)
+        train = []
+        if any(method in TRAINED_METHODS for _, method in rows):
+            train = read_ilsvrc_split(options.data, options.data.train_split).samples
+        data = RunData(train, val.samples, options.data.classes)
+        store = RunStore(options.runs_dir)
+        runs = []
+        for net, method in rows:
+            trained = method in TRAINED_METHODS
+            model = (("extra_conv", False),) if trained and not extra.extra_conv else ()
+            config = RunConfig(data=options.data, net=net, method=method, schedule=options.schedule,
+                               seed=options.seed, image_size=schedule.image_size, weights=options.weights,
+                               task=ILSVRC_TASK, overrides=options.overrides, model=model,
+                               precision=options.engine.precision)
+            fingerprint = data_fingerprint([("train", train), ("test", val.samples)] if trained
+                                           else [("test", val.samples)])
+            runs.append(PlannedRun(config, store.run(run_id(config, fingerprint)), fingerprint, data, method))
+        return Plan(runs, schedule, val.samples, [f"{item.path}: {item.reason}" for item in val.report.skipped])
+
+    def describe(self, planned: PlannedRun, metrics: dict[str, Any], options: TableOptions) -> str:
+        return (f"{planned.config.net} {planned.config.method} finished in {metrics['seconds']} s, "
+                f"{self.headline_words} {metrics[self.headline]:.4g} %")
+
+    def _multi_scale(self, planned: PlannedRun, options: TableOptions) -> bool:
+        return (self.localizes and planned.config.method in TRAINED_METHODS
+                and len((options.extra or IlsvrcExtra()).scales) > 1)
+
+    def _scales_made(self, planned: PlannedRun, options: TableOptions) -> bool:
+        extra = options.extra or IlsvrcExtra()
+        return self._multi_scale(planned, options) or (extra.every_scale and planned.config.method in TRAINED_METHODS)
+
+    def needs_engine(self, plan: Plan, options: TableOptions) -> bool:
+        scales = (options.extra or IlsvrcExtra()).scales
+        return any(not p.run.scale_predictions_path(size).is_file() for p in plan.runs
+                   if self._scales_made(p, options) for size in scales if size != plan.schedule.image_size)
+
+    def prepare(self, plan: Plan, options: TableOptions, engine: EngineOptions, info: Any) -> None:
+        """Table IV: each trained run's predictions at every scale (made from its checkpoint when missing)."""
+        from gwapbench.engine.scales import scale_predictions
+
+        for planned in plan.runs:
+            if self._scales_made(planned, options):
+                for size in options.extra.scales:
+                    scale_predictions(planned.run, planned.config, plan.schedule, plan.test, size, engine, info)
+
+    def _setting(self, config: RunConfig, metric: str) -> str:
+        setting = None
+        if config.image_size == PAPER_SCALE:
+            setting = paper_setting(self.name, config.net, config.method, f"ilsvrc_{metric}")
+        if setting is not None:
+            return setting
+        return f"single-scale {config.image_size}" if self.localizes else ""
+
+    def rows(self, plan: Plan, metrics: dict[str, dict[str, Any]], options: TableOptions, paper: Paper) -> TableResult:
+        extra = options.extra or IlsvrcExtra()
+        rows = []
+        for planned in plan.runs:
+            config, run = planned.config, planned.run
+            source = (evaluate_ilsvrc(run.load_predictions(), plan.test, extra.localization) if self.localizes
+                      else metrics[run.id])
+            for key in self.metrics:
+                if key in source:
+                    key_row = (self.name, config.net, config.method, self._setting(config, key),
+                               f"{options.data.kind}_{key}")
+                    rows.append(table_row(key_row, source[key], run.id, options, paper))
+            if self._multi_scale(planned, options):
+                stored = [run.load_predictions(None if s == plan.schedule.image_size else s) for s in extra.scales]
+                multi = evaluate_ilsvrc_boxes(stored, plan.test, extra.localization, ranking=run.load_predictions())[0]
+                key_row = (self.name, config.net, config.method, "multi-scale " + "+".join(map(str, extra.scales)),
+                           f"{options.data.kind}_top1_loc_error")
+                rows.append(table_row(key_row, multi["top1_loc_error"], run.id, options, paper))
+        return TableResult(rows, [], plan.skipped)
+
+    def figure(self, result: TableResult, options: TableOptions, image_count: int) -> tuple:
+        """fig8_layout's arguments: the gwap run's maps at each scale (made by `prepare`), its and the gap run's
+        stored predictions, the box options, for the first val images."""
+        runs = {planned.config.method: planned.run for planned in result.plan.runs}
+        if set(runs) != {"gwap", "gap"}:
+            raise InputError("--methods: fig8 always draws the gwap and gap runs (leave --methods out)")
+        extra, base = options.extra or IlsvrcExtra(), result.plan.schedule.image_size
+        per_scale = [(size, runs["gwap"].load_predictions(None if size == base else size)) for size in extra.scales]
+        val = result.plan.test
+        source = f"{options.net} on {options.data.kind}, schedule {options.schedule}"
+        return (val, range(min(image_count, len(val))), per_scale, runs["gwap"].load_predictions(),
+                runs["gap"].load_predictions(), extra.localization, options.data.classes, source)
 
 
-def _row(spec: TableSpec, config: RunConfig, setting: str, metric: str, value: float, identifier: str,
-         paper: dict[tuple, float]) -> dict[str, Any]:
-    return table_row((spec.name, config.net, config.method, setting, metric), value, identifier,
-                     schedule_label(config.schedule, config.overrides), paper, precision=config.precision)
-
-
-def scale_predictions(run: Run, config: RunConfig, schedule: Schedule, test: list[Sample], size: int,
-                      engine: EngineOptions, info: distributed.Dist = distributed.Dist()
-                      ) -> dict[str, np.ndarray] | None:
-    """The run's predictions at input `size` (its training size: `predictions.npz`, else
-    `predictions-<size>.npz`): the stored file, else made from the run's checkpoint (or shipped weights)
-    with the classes ranked at the training size, and kept (None on ranks other than 0)."""
-    base = size == schedule.image_size
-    path = run.predictions_path if base else run.scale_predictions_path(size)
-    if not path.is_file():
-        if task_needs_checkpoint(config) and not run.checkpoint_path.is_file():
-            raise InputError(f"run {run.id}: no checkpoint to predict from (train it first, e.g. with table3)")
-        device = resolve_device(engine.device, info)
-        task = build_run_task(config, len(config.data.classes), size).to(device)
-        if task.trainable:
-            task.load_state_dict(run.load_checkpoint(device)["model"])
-        classes = None
-        if not base and task.map_names not in ((), ("alpha",)):
-            scale_predictions(run, config, schedule, test, schedule.image_size, engine, info)  # made if missing
-            classes = ranked_classes(run.load_predictions()["logits"], len(task.map_names) - 1)
-        made = predict_samples(task, test, size, schedule.batch_size, device, engine, info, classes,
-                               config.precision)
-        if info.is_main:
-            run.save_predictions(made, None if base else size)
-            run.log(f"predicted {len(test)} val images at {size}x{size}")
-        distributed.barrier(info)
-    return run.load_predictions(None if base else size) if info.is_main else None
-
-
-def task_needs_checkpoint(config: RunConfig) -> bool:
-    return config.method not in PRETRAINED_METHODS
-
-
-def produce_ilsvrc_table(spec: TableSpec, options: IlsvrcOptions,
-                         on_run: Callable[[str], None] = lambda line: None) -> TableResult | None:
-    """Run the spec's pending rows and return its rows (None on torchrun ranks other than 0)."""
-    from gwapbench.engine.ilsvrc_models import check_ilsvrc_weights  # the model zoo: imported when rows run
-
-    table = options.table
-    info = distributed.init(resolve_device(table.engine.device))
-    plan = row_plan(spec, options)
-    schedule = resolve_schedule(table.schedule, table.overrides)
-    val = read_ilsvrc_split(table.data, table.data.test_split)
-    train: list[Sample] = []
-    if any(method in TRAINED_METHODS for _, method in plan):
-        train = read_ilsvrc_split(table.data, table.data.train_split).samples
-    data = RunData(train, val.samples, table.data.classes)
-    store = RunStore(table.runs_dir)
-    runs = []
-    for net, method in plan:
-        config = run_config(net, method, options, schedule.image_size)
-        splits = [("train", train), ("test", val.samples)] if method in TRAINED_METHODS else [("test", val.samples)]
-        fingerprint = data_fingerprint(splits)
-        run = store.run(run_id(config, fingerprint))
-        if info.is_main:
-            run.create(config, fingerprint, schedule)
-        runs.append((config, run))
-    distributed.barrier(info)
-    for net, method in sorted({(c.net, c.method) for c, run in runs if not run.is_finished}):
-        check_ilsvrc_weights(net, method, table.weights)  # a missing weights file fails before any training
-    metrics = execute_runs(runs, schedule, data, table.engine, info, on_run, lambda config, m: (
-        f"{config.net} {config.method} finished in {m['seconds']} s, top-1 classification error "
-        f"{m['top1_cls_error']:.4g} %"))
-    rows = []
-    paper = paper_lookup()
-    for config, run in runs:
-        if spec.name == "table3":
-            rows += _table3_rows(spec, config, run, metrics[run.id], options, paper) if info.is_main else []
-        else:
-            rows += _table4_rows(spec, config, run, schedule, data.test, options, info, paper)
-    skipped = [f"{item.path}: {item.reason}" for item in val.report.skipped]
-    return TableResult(rows, [], skipped) if info.is_main else None
-
-
-def _table3_rows(spec: TableSpec, config: RunConfig, run: Run, metrics: dict[str, Any], options: IlsvrcOptions,
-                 paper: dict[tuple, float]) -> list[dict[str, Any]]:
-    rows = []
-    for key in TABLE3_METRICS:
-        if key in metrics:
-            metric = f"{options.table.data.kind}_{key}"
-            setting = _single_scale_setting(spec, config.net, config.method, key, config.image_size)
-            rows.append(_row(spec, config, setting, metric, metrics[key], run.id, paper))
-    return rows
-
-
-def _table4_rows(spec: TableSpec, config: RunConfig, run: Run, schedule: Schedule, test: list[Sample],
-                 options: IlsvrcOptions, info: distributed.Dist, paper: dict[tuple, float]) -> list[dict[str, Any]]:
-    metric = f"{options.table.data.kind}_top1_loc_error"
-    rows = []
-    if info.is_main:
-        single = evaluate_ilsvrc(run.load_predictions(), test, options.localization)
-        setting = _single_scale_setting(spec, config.net, config.method, "top1_loc_error", config.image_size)
-        rows.append(_row(spec, config, setting, metric, single["top1_loc_error"], run.id, paper))
-    if config.method in TRAINED_METHODS and len(options.scales) > 1:
-        engine = options.table.engine
-        stored = [scale_predictions(run, config, schedule, test, size, engine, info) for size in options.scales]
-        if info.is_main:
-            multi = evaluate_ilsvrc_boxes(stored, test, options.localization, ranking=run.load_predictions())[0]
-            setting = "multi-scale " + "+".join(str(s) for s in options.scales)
-            rows.append(_row(spec, config, setting, metric, multi["top1_loc_error"], run.id, paper))
-    return rows
+TABLE3 = IlsvrcTable("table3", "Table III: classification error on ILSVRC val (%)", "original",
+                     ("top1_cls_error", "top5_cls_error"), "top1_cls_error", "top-1 classification error")
+TABLE4 = IlsvrcTable("table4", "Table IV: top-1 localization error on ILSVRC val (%)", "backprop",
+                     ("top1_loc_error",), "top1_loc_error", "top-1 localization error", localizes=True)

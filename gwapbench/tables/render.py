@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gwapbench.atomic import write_text_atomic
-from gwapbench.tables.spec import COLUMNS, TableResult, TableSpec
-
-PER_CLASS_COLUMNS = ("table", "net", "method", "class", "metric", "reproduced", "run_id")
-
+from gwapbench.tables.table import COLUMNS, PER_CLASS_COLUMNS, Table, TableResult
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
@@ -47,16 +44,11 @@ def to_markdown(title: str, rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def output_files(spec: TableSpec) -> list[str]:
-    names = [f"{spec.name}.csv", f"{spec.name}.md"]
-    return names + ([f"{spec.name}_per_class.csv"] if spec.per_class else [])
-
-
-def write_table(spec: TableSpec, result: TableResult, out: Path) -> list[Path]:
-    """Write the table's files atomically into `out` (already prepared); return their paths."""
-    paths = [out / name for name in output_files(spec)]
+def write_table(table: Table, result: TableResult, out: Path) -> list[Path]:
+    """Write the table's files (`table.output_files()`) atomically into `out` (already prepared); their paths."""
+    paths = [out / name for name in table.output_files()]
     write_text_atomic(paths[0], to_csv(result.rows, COLUMNS))
-    write_text_atomic(paths[1], to_markdown(spec.title, result.rows))
-    if spec.per_class:
+    write_text_atomic(paths[1], to_markdown(table.title, result.rows))
+    if table.per_class:
         write_text_atomic(paths[2], to_csv(result.per_class, PER_CLASS_COLUMNS))
     return paths

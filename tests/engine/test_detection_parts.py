@@ -106,9 +106,10 @@ def test_a_run_resumed_from_its_checkpoint_ends_with_the_same_predictions(tmp_pa
     from gwapbench.config import DataConfig, RunConfig
     from gwapbench.data.synthetic import VOC_YEAR, make_synthetic_voc
     from gwapbench.data.synthetic_shapes import CLASS_NAMES
-    from gwapbench.engine.detection import build_detection_task, execute_detection, train_detection
+    from gwapbench.engine.detection import build_detection_task, train_detection
     from gwapbench.engine.detection_sources import DetectionSource, read_detection_splits
-    from gwapbench.engine.inputs import EngineOptions
+    from gwapbench.engine.inputs import EngineOptions, RunData
+    from gwapbench.engine.runner import execute
     from gwapbench.engine.store import RunStore
 
     make_synthetic_voc(tmp_path / "voc", {"train": 6, "val": 4, "test": 3}, size=64)
@@ -129,7 +130,7 @@ def test_a_run_resumed_from_its_checkpoint_ends_with_the_same_predictions(tmp_pa
     first_half = build_detection_task(config, 10, head)
     train_detection(stopped, first_half, config, replace(schedule, iterations=1), train, torch.device("cpu"), options)
     assert torch.load(stopped.checkpoint_path, weights_only=True)["iteration"] == 1
-    metrics = [execute_detection(run, config, schedule, head, train, test, source.classes, options)
+    metrics = [execute(run, config, schedule, RunData(train, test, source.classes), options)
                for run in (straight, stopped)]
     assert metrics[0]["det_map"] == metrics[1]["det_map"]
     a, b = straight.load_predictions(), stopped.load_predictions()

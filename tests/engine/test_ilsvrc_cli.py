@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from gwapbench.cli import cli
 from gwapbench.data.synthetic import make_synthetic_ilsvrc
 from gwapbench.engine.ilsvrc_evaluate import LocalizationOptions, evaluate_ilsvrc_boxes
-from gwapbench.engine.sources import read_ilsvrc_val
+from gwapbench.engine.ilsvrc_sources import read_ilsvrc_val
 from gwapbench.engine.store import RunStore
 from gwapbench.tables.ilsvrc import paper_setting
 from gwapbench.figures.render import draw
-from gwapbench.tables.spec import COLUMNS
+from gwapbench.tables.table import COLUMNS
 from tests.engine.figure_checks import (
     captured_layouts,
     colorbar_kinds,

@@ -11,7 +11,7 @@ import pytest
 
 from gwapbench.config import DataConfig, RunConfig, run_id
 from gwapbench.data.synthetic import make_synthetic_ilsvrc
-from gwapbench.engine.sources import read_ilsvrc_train, read_ilsvrc_val, resolve_ilsvrc_data
+from gwapbench.engine.ilsvrc_sources import read_ilsvrc_train, read_ilsvrc_val, resolve_ilsvrc_data
 from gwapbench.errors import InputError
 
 

@@ -14,7 +14,7 @@ from gwapbench.data.sample import Sample
 from gwapbench.engine.batches import Batch, ImageLabelDataset, Normalizer
 from gwapbench.engine.ilsvrc_evaluate import LocalizationOptions, evaluate_ilsvrc, evaluate_ilsvrc_boxes
 from gwapbench.engine.ilsvrc_models import backprop_saliency, build_ilsvrc_task
-from gwapbench.engine.sources import read_ilsvrc_val, resolve_ilsvrc_data
+from gwapbench.engine.ilsvrc_sources import read_ilsvrc_val, resolve_ilsvrc_data
 from gwapbench.errors import InputError
 from reference_models.backbones import IMAGENET_MEAN, IMAGENET_STD, WeightsNotFoundError
 from tests.oracle import literal

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from gwapbench.cli import cli
 from gwapbench.data.synthetic import VOC_YEAR
 from gwapbench.data.voc import CLASS_LIST_NAME, read_voc
-from gwapbench.tables.spec import COLUMNS
+from gwapbench.tables.table import COLUMNS
 from gwapbench.figures.render import draw
 from gwapbench.tables.table5 import TABLE5_METHODS
 from tests.engine.figure_checks import (

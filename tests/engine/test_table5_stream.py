@@ -171,9 +171,11 @@ def test_the_image_level_ratio_is_part_of_the_weak_runs_ids_only(monkeypatch, tm
     from gwapbench.config import run_id
     from gwapbench.engine import detection_schedules
     from gwapbench.engine.detection_sources import DetectionSource
-    from gwapbench.tables.table5 import Table5Options, run_config
+    from gwapbench.tables.table import TableOptions
+    from gwapbench.tables.table5 import run_config
 
-    options = Table5Options(source=DetectionSource("synthetic", (tmp_path,), ("a", "b")), runs_dir=tmp_path)
+    options = TableOptions(net="resnet50", data=DetectionSource("synthetic", (tmp_path,), ("a", "b")), runs_dir=tmp_path,
+                           schedule="paper")
 
     def ids():
         return {m: run_id(run_config(options, m, 0.1, 128), "fingerprint") for m in TABLE5_METHODS}

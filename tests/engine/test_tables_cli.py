@@ -18,8 +18,8 @@ from gwapbench.cli import cli
 from gwapbench.data.voc import read_voc
 from gwapbench.figures.render import draw
 from gwapbench.figures.voc import otsu_panel
-from gwapbench.tables.spec import COLUMNS
-from gwapbench.tables.table1 import TABLE1_METHODS
+from gwapbench.tables.table import COLUMNS
+from gwapbench.tables.voc import TABLE1_METHODS
 from tests.engine.conftest import table_args
 from tests.engine.figure_checks import (
     captured_layouts,

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from gwapbench import __version__
 from gwapbench.cli import cli
-from gwapbench.tables.spec import COLUMNS
+from gwapbench.tables.table import COLUMNS
 
 # A Table I as `table1 --net googlenet --data voc07` writes it (values made up): which rows lie within 1 point
 # of the paper is decided below from the shared paper file, not by gwapbench.

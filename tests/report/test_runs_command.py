@@ -141,8 +141,7 @@ def test_dry_run_lists_and_removes_nothing_then_rm_removes(store):
 
 def test_run_tables_agree_with_the_table_specs():
     from gwapbench.tables.ilsvrc import TABLE3, TABLE4
-    from gwapbench.tables.table1 import TABLE1
-    from gwapbench.tables.table2 import TABLE2
+    from gwapbench.tables.voc import TABLE1, TABLE2
     from gwapbench.tables.table5 import TABLE5
 
     for spec, task in ((TABLE1, VOC_TASK), (TABLE2, VOC_TASK), (TABLE3, ILSVRC_TASK), (TABLE4, ILSVRC_TASK),

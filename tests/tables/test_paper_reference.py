@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from gwapbench.cli import cli
 from gwapbench.tables.paper import paper_lookup
-from gwapbench.tables.spec import table_row
+from gwapbench.tables.table import TableOptions, table_row
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
@@ -25,7 +25,8 @@ def _shared(shared_paper: Path, table: str, net: str, method: str, setting: str,
 
 
 def _row(key: tuple[str, str, str, str, str], paper_metric: str | None = None) -> dict:
-    return table_row(key, 50.0, "run", "ci", paper_lookup(), paper_metric, precision="fp32")
+    options = TableOptions(net=key[1], data=None, runs_dir=Path("runs"), schedule="ci")
+    return table_row(key, 50.0, "run", options, paper_lookup(), paper_metric)
 
 
 def test_synthetic_rows_carry_the_googlenet_number_labelled(shared_paper):
