@@ -55,7 +55,8 @@ from gwapbench.engine.models import build_task  # noqa: E402
 from gwapbench.engine.precision import PRECISIONS, loss_scaler, resolve_precision  # noqa: E402
 from gwapbench.engine.predict import predict  # noqa: E402
 from gwapbench.engine.schedules import SCHEDULES  # noqa: E402
-from gwapbench.engine.sources import SYNTHETIC_FOLDER, SYNTHETIC_ILSVRC_FOLDER  # noqa: E402
+from gwapbench.engine.ilsvrc_sources import SYNTHETIC_ILSVRC_FOLDER  # noqa: E402
+from gwapbench.engine.sources import SYNTHETIC_FOLDER  # noqa: E402
 
 
 @dataclass(frozen=True)
