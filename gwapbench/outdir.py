@@ -219,14 +219,6 @@ def prepare_output_file(path: Path, argument: str) -> Path:
     return path
 
 
-def lock_owner(path: Path) -> int | None:
-    """The process id written in a lock file, or None when it is missing or unreadable."""
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def has_content(folder: Path) -> bool:
     """Whether `folder` holds anything besides gwapbench's marker."""
     return any(entry.name != MARKER_NAME for entry in folder.iterdir())

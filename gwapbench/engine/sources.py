@@ -13,7 +13,6 @@ ILSVRC data (Tables III-IV) is resolved and read in `engine.ilsvrc_sources`, Tab
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,12 +24,14 @@ from gwapbench.data.synthetic_shapes import CLASS_NAMES as SYNTHETIC_CLASSES
 from gwapbench.data.voc import CLASS_LIST_NAME, VOC_CLASSES, read_voc, voc_class_names
 from gwapbench.engine.store import check_runs_dir
 from gwapbench.errors import InputError
-from gwapbench.outdir import has_content, lock_owner, pid_alive
+from gwapbench.locks import read_owner, release, try_acquire
+from gwapbench.outdir import has_content
 
 DATA_KINDS = ("voc07", "voc", "synthetic")
 DEFAULT_VOC_ROOT = Path("VOCdevkit") / "VOC2007"
 SYNTHETIC_FOLDER = Path("_datasets") / "synthetic-voc"
 LOCK_POLL_SECONDS = 0.2
+FOREIGN_LOCK_SECONDS = 600  # generating a synthetic set takes well under a minute
 
 
 def generated_once(out: Path, make: Callable[[Path], object]) -> Path:
@@ -38,28 +39,37 @@ def generated_once(out: Path, make: Callable[[Path], object]) -> Path:
 
     `make` first creates `out` holding only its marker, then swaps the full folder in, so `out` counts as
     generated once it holds more than the marker. Processes started together (torchrun ranks) take turns
-    on `<out>.lock` (holding the owner's process id; a dead owner's lock is taken over): one generates, the
-    others wait and reuse its folder."""
+    on `<out>.lock` (`gwapbench.locks`; a dead owner's lock of this host is taken over): one generates, the
+    others, on any node, wait and reuse its folder."""
     lock = out.parent / f"{out.name}.lock"
     while not is_generated(out):
         out.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = lock_owner(lock)
-            if owner is not None and not pid_alive(owner):
-                lock.unlink(missing_ok=True)
-            else:
-                time.sleep(LOCK_POLL_SECONDS)
+        if not try_acquire(lock):
+            _wait_or_take_over(lock)
             continue
         try:
-            os.write(descriptor, str(os.getpid()).encode())
-            os.close(descriptor)
             if not is_generated(out):
                 make(out)
         finally:
-            lock.unlink(missing_ok=True)
+            release(lock)
     return out
+
+
+def _wait_or_take_over(lock: Path) -> None:
+    """One turn of waiting for another process's `lock`: a stale one of this host is removed; one held on another
+    host for longer than generation takes (`FOREIGN_LOCK_SECONDS`) is an InputError naming it."""
+    owner = read_owner(lock)
+    if owner is not None and not owner.may_be_alive():
+        release(lock)
+        return
+    if owner is not None and owner.elsewhere:
+        try:
+            held = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if held > FOREIGN_LOCK_SECONDS:
+            raise InputError(f"{lock} has been held by {owner} for {held:.0f} s{owner.removal_hint(lock)}")
+    time.sleep(LOCK_POLL_SECONDS)
 
 
 def is_generated(out: Path) -> bool:

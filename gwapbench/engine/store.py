@@ -27,7 +27,6 @@ import contextlib
 import io
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +41,8 @@ from gwapbench.config import DETECTION_TASK, ILSVRC_TASK, VOC_TASK, RunConfig
 from gwapbench.engine.schedules import Schedule, check_overrides
 from gwapbench.errors import InputError
 from gwapbench.npz import UnreadableNpz, read_npz
-from gwapbench.outdir import check_folder_location, lock_owner, pid_alive, write_marker
+from gwapbench.locks import read_owner, release, try_acquire
+from gwapbench.outdir import check_folder_location, write_marker
 
 
 def _real(low: float, high: float, nan: bool = False) -> Callable[[Any], bool]:
@@ -193,25 +193,21 @@ class Run:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold `<run>/lock` (holding this process's id) while working on the run, so that two commands
-        (say table1 and table2 started together) never train one run at once. A lock whose process is
-        gone (killed) is taken over; one held by a live process is an InputError naming it."""
+        """Hold `<run>/lock` (this process and host, `gwapbench.locks`) while working on the run, so that two
+        commands (say table1 and table2 started together, on one node or two) never train one run at once. A
+        lock of this host whose process is gone (killed) is taken over; one held by a live process, or by a
+        process on another host, is an InputError naming it."""
         path = self.folder / "lock"
-        while True:
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                break
-            except FileExistsError:
-                owner = lock_owner(path)
-                if owner is not None and owner != os.getpid() and pid_alive(owner):
-                    raise InputError(f"run {self.id} is in use by process {owner} ({path}): wait for it to finish")
-                path.unlink(missing_ok=True)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(str(os.getpid()))
+        while not try_acquire(path):
+            owner = read_owner(path)
+            if owner is not None and not owner.is_this_process() and owner.may_be_alive():
+                raise InputError(f"run {self.id} is in use by {owner} ({path}): wait for it to finish"
+                                 f"{owner.removal_hint(path)}")
+            release(path)
         try:
             yield
         finally:
-            path.unlink(missing_ok=True)
+            release(path)
 
     def damaged(self, path: Path, reason: str) -> InputError:
         """The one-line error for a damaged file of this run: its path, why, and the repair."""

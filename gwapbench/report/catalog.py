@@ -27,7 +27,8 @@ from gwapbench.engine.ilsvrc_methods import TRAINED_METHODS
 from gwapbench.engine.schedules import schedule_label
 from gwapbench.engine.store import Run
 from gwapbench.errors import InputError
-from gwapbench.outdir import MARKER_NAME, lock_owner, pid_alive
+from gwapbench.locks import LockOwner, read_owner
+from gwapbench.outdir import MARKER_NAME
 from gwapbench.report.columns import format_columns
 from gwapbench.tables.voc import TABLE1_METHODS
 
@@ -52,7 +53,7 @@ def run_tables(task: str, method: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class RunEntry:
     """One run as the list shows it; `status` is one of names.RUN_STATUSES ("damaged" when a file does not read) and
-    `progress` says more ("40/160" while training); `running` holds the id of a live process holding the lock."""
+    `progress` says more ("40/160" while training); `running` holds the live (or other host's) holder of the lock."""
 
     id: str
     folder: Path
@@ -66,7 +67,7 @@ class RunEntry:
     headline: str
     size: int
     age_seconds: float
-    running: int | None
+    running: LockOwner | None
 
     @property
     def finished(self) -> bool:
@@ -74,7 +75,10 @@ class RunEntry:
 
     def status_text(self) -> str:
         text = f"{self.status} {self.progress}".strip()
-        return f"{text}, running (pid {self.running})" if self.running else text
+        if self.running is None:
+            return text
+        where = f" on {self.running.host}" if self.running.elsewhere else ""
+        return f"{text}, running (pid {self.running.pid}{where})"
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -82,10 +86,10 @@ def is_run_folder(folder: Path) -> bool:
     return folder.is_dir() and (folder / MARKER_NAME).is_file() and (folder / "config.json").is_file()
 
 
-def live_lock(folder: Path) -> int | None:
-    """The id of the live process holding the run's lock, else None (no lock, or its process is gone)."""
-    owner = lock_owner(folder / "lock")
-    return owner if owner is not None and pid_alive(owner) else None
+def live_lock(folder: Path) -> LockOwner | None:
+    """The holder of the run's lock, unless there is none or it is known to be gone (`gwapbench.locks`)."""
+    owner = read_owner(folder / "lock")
+    return owner if owner is not None and owner.may_be_alive() else None
 
 
 def _size(folder: Path) -> int:
@@ -187,7 +191,8 @@ def _refusal(root: Path, run_id: str) -> str | None:
         return f"{folder} holds files gwapbench did not write ({', '.join(foreign[:5])}); it is not removed"
     owner = live_lock(folder)
     if owner is not None:
-        return f"run {run_id} is in use by process {owner} ({folder / 'lock'}): wait for it to finish"
+        lock = folder / "lock"
+        return f"run {run_id} is in use by {owner} ({lock}): wait for it to finish{owner.removal_hint(lock)}"
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -38,3 +39,36 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
     calls: list[int] = []
     generated_once(tmp_path / "set", _slow_make(calls))
     assert calls == [1] and (tmp_path / "set" / "data.txt").is_file()
+
+
+def test_a_lock_of_another_host_is_waited_for_and_named_when_held_too_long(tmp_path, monkeypatch):
+    """Another node's process cannot be asked whether it runs: its lock is waited for, never taken over, and
+    an InputError names it once it is older than generation takes."""
+    from threading import Timer
+
+    import pytest
+
+    from gwapbench.engine import sources
+    from gwapbench.errors import InputError
+
+    lock = tmp_path / "set.lock"
+    lock.write_text(f"{_dead_pid()}@another-node.invalid")  # a pid that is not running here
+    calls: list[int] = []
+    Timer(0.6, lock.unlink).start()  # the other node finishes
+    started = time.monotonic()
+    generated_once(tmp_path / "set", _slow_make(calls))
+    assert time.monotonic() - started >= 0.6 and calls == [1]
+    lock = tmp_path / "again.lock"
+    lock.write_text(f"{_dead_pid()}@another-node.invalid")
+    monkeypatch.setattr(sources, "FOREIGN_LOCK_SECONDS", 60)
+    old = time.time() - 120
+    os.utime(lock, (old, old))
+    with pytest.raises(InputError, match=r"again\.lock has been held by process \d+ on host another-node\.invalid "
+                                         r"for 1\d\d s; if that process is gone, delete .*again\.lock$"):
+        generated_once(tmp_path / "again", _slow_make(calls))
+    assert lock.exists() and calls == [1]
+
+
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)

@@ -173,7 +173,7 @@ def test_undecodable_image_reaches_the_main_process_whole(small_voc, tmp_path):
         ImageLabelDataset(samples, 48)  # small enough to cache: decoded up front
 
 
-def test_a_run_in_use_by_a_live_process_is_refused_and_a_stale_lock_taken_over(small_voc, tmp_path):
+def test_a_run_in_use_by_a_live_process_or_another_host_is_refused_and_a_stale_lock_taken_over(small_voc, tmp_path):
     args = table_args("table1", small_voc, tmp_path / "runs", tmp_path / "out", "--methods", "gap")
     result = CliRunner().invoke(cli, [*args, "--override", "iterations=1"])
     assert result.exit_code == 0, result.output
@@ -185,7 +185,13 @@ def test_a_run_in_use_by_a_live_process_is_refused_and_a_stale_lock_taken_over(s
     assert result.output.strip().splitlines() == [
         f"error: run {run.name} is in use by process {os.getppid()} ({run / 'lock'}): wait for it to finish"]
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (run / "lock").write_text(gone.stdout.strip())  # a process that has exited
+    (run / "lock").write_text(f"{gone.stdout.strip()}@another-node.invalid")  # another node: cannot be asked
+    result = CliRunner().invoke(cli, [*args, "--override", "iterations=1"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: run {run.name} is in use by process {gone.stdout.strip()} on host another-node.invalid "
+        f"({run / 'lock'}): wait for it to finish; if that process is gone, delete {run / 'lock'}"]
+    (run / "lock").write_text(gone.stdout.strip())  # a process of this host that has exited
     result = CliRunner().invoke(cli, [*args, "--override", "iterations=1"])
     assert result.exit_code == 0, result.output
     assert (run / "metrics.json").is_file() and not (run / "lock").exists()

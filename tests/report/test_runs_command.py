@@ -88,6 +88,13 @@ def test_list_filters(store):
     (store / "tiny-gwap-created00000" / "lock").write_text(str(os.getpid()))
     running = _invoke("runs", "list", "--runs-dir", str(store), "--status", "running").output
     assert list(_rows(running)) == ["tiny-gwap-created00000"] and f"running (pid {os.getpid()})" in running
+    (store / "tiny-gwap-created00000" / "lock").write_text("999999999@another-node.invalid")  # another node's
+    running = _invoke("runs", "list", "--runs-dir", str(store), "--status", "running").output
+    assert "running (pid 999999999 on another-node.invalid)" in running
+    refused = _invoke("runs", "rm", "--runs-dir", str(store), "tiny-gwap-created00000")
+    assert refused.exit_code == 2 and "in use by process 999999999 on host another-node.invalid" in refused.output
+    assert (store / "tiny-gwap-created00000").is_dir()
+    (store / "tiny-gwap-created00000" / "lock").write_text(str(os.getpid()))
 
 
 def test_show_prints_config_log_tail_and_metrics(store):
