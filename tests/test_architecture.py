@@ -16,7 +16,8 @@ LAYERS = {
     "gwapbench.errors": 0,
     "gwapbench.atomic": 0,
     "gwapbench.outdir": 0,
-    "gwapbench.locks": 0,  # lock files that hold across the nodes of a shared filesystem
+    "gwapbench.locks": 0,
+    "gwapbench.lazy": 0,  # package names imported on first use  # lock files that hold across the nodes of a shared filesystem
     "gwapbench.npz": 0,  # .npz archives read with a reason when they cannot be
     "gwapbench.compiled": 0,  # numba set-up (cache folder), shared by compiled kernels
     "reference_models": 1,

@@ -7,7 +7,7 @@ the image decoding.
 
 from __future__ import annotations
 
-import importlib
+from gwapbench.lazy import lazy_exports
 
 _SOURCES: dict[str, tuple[str, ...]] = {
     "bad_files": ("BadFileError", "BadFileReport", "ReadResult", "SkippedItem", "save_bad_file_report"),
@@ -23,23 +23,6 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "voc": ("VOC_CLASSES", "read_voc", "read_voc_union", "voc_class_names"),
     "voc_json": ("read_voc_coco_json",),
 }  # fmt: skip
-_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 _RENAMED = {"SYNTHETIC_CLASS_NAMES": ("synthetic_shapes", "CLASS_NAMES")}
 
-__all__ = sorted([*_MODULE_OF, *_RENAMED])
-
-
-def __getattr__(name: str) -> object:
-    if name in _RENAMED:
-        module, attribute = _RENAMED[name]
-    elif name in _MODULE_OF:
-        module, attribute = _MODULE_OF[name], name
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _SOURCES, _RENAMED)

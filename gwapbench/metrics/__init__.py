@@ -12,9 +12,10 @@ import pxap` always gave), even after the submodule is first imported.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
+
+from gwapbench.lazy import lazy_exports
 
 _SOURCES: dict[str, tuple[str, ...]] = {
     "ap": ("AP_RULES", "mean_ap"),
@@ -32,19 +33,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> object:
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _SOURCES)
 
 
 class _Package(types.ModuleType):

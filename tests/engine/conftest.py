@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,13 @@ def table_args(command: str, voc_root: Path, runs: Path, out: Path, *extra: str)
     """CLI arguments of a fast table command on `voc_root`."""
     return [command, "--net", "tiny", "--data", "voc", "--voc-root", str(voc_root), "--classes",
             ",".join(CLASS_NAMES), "--runs-dir", str(runs), "--out", str(out), *FAST, *extra]
+
+
+def trained_runs_to_predict(trained: Path, into: Path) -> Path:
+    """A copy of `trained/runs` without predictions and metrics: each run resumes at prediction (torchrun tests
+    compare the predictions N processes store with one process's)."""
+    shutil.copytree(trained / "runs", into)
+    for run in into.glob("tiny-*"):
+        (run / "predictions.npz").unlink()
+        (run / "metrics.json").unlink()
+    return into

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gwapbench.data.synthetic import make_synthetic_ilsvrc
-from tests.engine.conftest import FAST, table_args
+from tests.engine.conftest import FAST, table_args, trained_runs_to_predict
 
 REPO = Path(__file__).resolve().parents[2]
 # Measured on this small synthetic set, 4 iterations, 8 images a batch (4 per process, BatchNorm
@@ -40,10 +40,7 @@ def single(small_voc, tmp_path_factory):
 
 
 def test_two_processes_predict_exactly_what_one_predicts(small_voc, single, tmp_path):
-    shutil.copytree(single / "runs", tmp_path / "runs")
-    for run in (tmp_path / "runs").glob("tiny-*"):
-        (run / "predictions.npz").unlink()
-        (run / "metrics.json").unlink()
+    trained_runs_to_predict(single, tmp_path / "runs")
     _run(table_args("table1", small_voc, tmp_path / "runs", tmp_path / "out", "--methods", "gwap,gap"), 2)
     for run in (single / "runs").glob("tiny-*"):
         with np.load(run / "predictions.npz") as one, np.load(tmp_path / "runs" / run.name / "predictions.npz") as two:

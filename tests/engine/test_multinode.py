@@ -5,7 +5,6 @@ process predicts; and each rank of a CUDA job makes its own GPU the current devi
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 import torch
 
 from gwapbench.engine import distributed
-from tests.engine.conftest import table_args
+from tests.engine.conftest import table_args, trained_runs_to_predict
 from tests.engine.test_distributed import _run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,10 +36,7 @@ def single(small_voc, tmp_path_factory) -> Path:
 
 
 def test_two_nodes_predict_exactly_what_one_process_predicts(small_voc, single, tmp_path):
-    shutil.copytree(single / "runs", tmp_path / "runs")
-    for run in (tmp_path / "runs").glob("tiny-*"):
-        (run / "predictions.npz").unlink()
-        (run / "metrics.json").unlink()
+    trained_runs_to_predict(single, tmp_path / "runs")
     endpoint = f"127.0.0.1:{_free_port()}"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
