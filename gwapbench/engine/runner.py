@@ -208,7 +208,7 @@ def execute(run: Run, config: RunConfig, schedule: Schedule, data: RunData, opti
     resolved once (`start`)."""
     task = task_of(config)
 
-    def train_and_predict() -> dict[str, np.ndarray] | None:
+    def train_and_predict() -> tuple[dict[str, np.ndarray] | None, float]:
         device = torch.device(options.device)
         if device.type == "cpu":
             torch.use_deterministic_algorithms(True)
@@ -216,7 +216,8 @@ def execute(run: Run, config: RunConfig, schedule: Schedule, data: RunData, opti
         model = build_model(config, len(data.classes), schedule, device, info)
         if model.trainable:
             task.train(run, model, config, schedule, data.train, device, options, info)
-        return task.predict(model, config, data.test, schedule, device, options, info)
+        predicting = time.perf_counter()
+        return task.predict(model, config, data.test, schedule, device, options, info), predicting
 
     return run_stages(run, info, lambda: predict_then_evaluate(
         run, info, len(data.test), train_and_predict, lambda predictions: task.evaluate(predictions, data),
@@ -265,14 +266,16 @@ def run_stages(run: Run, info: distributed.Dist,
 
 
 def predict_then_evaluate(run: Run, info: distributed.Dist, test_images: int,
-                          predict: Callable[[], dict[str, np.ndarray] | None],
+                          predict: Callable[[], tuple[dict[str, np.ndarray] | None, float]],
                           evaluate: Callable[[dict[str, np.ndarray]], dict[str, object]],
                           summary: Callable[[dict[str, object]], str]) -> dict[str, object] | None:
-    """`predict()` on every rank when predictions.npz is missing (rank 0 saves what it returns), then on rank 0
-    `evaluate` the stored predictions into metrics.json with the seconds taken; None on other ranks."""
+    """`predict()` on every rank when predictions.npz is missing (rank 0 saves the predictions it returns with
+    the `time.perf_counter()` their prediction started: `predict` may train first), then on rank 0 `evaluate`
+    the stored predictions into metrics.json with `seconds`, the prediction and evaluation seconds (training
+    excluded); None on other ranks."""
     started = time.perf_counter()
     if not run.predictions_path.is_file():
-        predictions = predict()
+        predictions, started = predict()
         if info.is_main:
             run.save_predictions(predictions)
             run.log(f"predicted {test_images} test images")

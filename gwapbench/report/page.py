@@ -186,6 +186,7 @@ def _facts(report: Report) -> list[tuple[str, str]]:
     tolerance = ", ".join(f"{m} {t:g}" for m, t in sorted(report.tolerances.items()))
     return [
         ("schedule", ", ".join(report.used("schedule")) or "-"),
+        ("precision", ", ".join(report.used("precision")) or "-"),
         ("data", ", ".join(dict.fromkeys(r.data for r in report.runs)) or "-"),
         ("net", ", ".join(report.used("net")) or "-"),
         ("runtime", f"{train:.1f} s training, {evaluate:.1f} s prediction and evaluation over {len(report.runs)} runs "

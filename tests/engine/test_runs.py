@@ -3,7 +3,9 @@ documented ones, and undecodable images give one-line errors (or are skipped) be
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -232,3 +234,24 @@ def test_sigterm_cleans_up_like_ctrl_c(small_voc, tmp_path):
     assert not locks[0].exists()
     assert not (tmp_path / "new").exists()
     assert (locks[0].parent / "checkpoint.pt").is_file() and not (locks[0].parent / "metrics.json").exists()
+
+
+def test_metrics_seconds_count_prediction_and_evaluation_not_training(small_voc, tmp_path, monkeypatch):
+    """metrics.json's `seconds` (the report's "prediction and evaluation" time) leaves the training stage out:
+    a training stage slowed by 3 s does not show in it (small_voc's prediction and evaluation take well under
+    a second)."""
+    from gwapbench.engine.runner import RunTask
+
+    train = RunTask.train
+
+    def slow_train(self, *args, **kwargs):
+        time.sleep(3.0)
+        return train(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunTask, "train", slow_train)
+    args = table_args("table1", small_voc, tmp_path / "runs", tmp_path / "out", "--methods", "gap")
+    result = CliRunner().invoke(cli, [*args, "--override", "iterations=1"])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").glob("tiny-gap-*")
+    assert re.search(r"trained in [0-9.]+ s", (run / "log.txt").read_text())
+    assert json.loads((run / "metrics.json").read_text())["seconds"] < 2.0

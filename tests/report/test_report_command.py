@@ -74,8 +74,9 @@ def test_report_shows_every_table_figure_run_and_the_environment(out, tiny_store
     run_ids = sorted(p.name for p in (tiny_store / "runs").iterdir())
     assert all(run_id in markdown for run_id in run_ids)
     with (out / "table1.csv").open(newline="") as f:
-        schedule = next(csv.DictReader(f))["schedule"]
-    assert f"- **schedule**: {schedule}" in markdown and "- **net**: tiny" in markdown
+        first = next(csv.DictReader(f))
+    assert f"- **schedule**: {first['schedule']}" in markdown and "- **net**: tiny" in markdown
+    assert f"- **precision**: {first['precision']}" in markdown and first["precision"] == "fp32"
     root = json.loads(next((tiny_store / "runs").glob("*/config.json")).read_text())["config"]["data"]["root"]
     assert f"- **data**: voc ({Path(root).name})" in markdown
     trained = sum(float(s) for run_id in run_ids for s in re.findall(
