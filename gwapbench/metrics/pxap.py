@@ -103,6 +103,12 @@ def _as_bytes(mask: np.ndarray) -> np.ndarray:
     return mask.reshape(-1).view(np.uint8)
 
 
+def _flat_image(heatmap: np.ndarray, mask: np.ndarray, ignore: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernels' arguments of one checked image: flat map, mask bytes, ignore bytes (the mask's if None)."""
+    return heatmap.reshape(-1), _as_bytes(mask), _as_bytes(mask if ignore is None else ignore)
+
+
 _MAP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _MASK_DTYPES = (np.dtype(bool),)
 
@@ -128,7 +134,7 @@ def _plain_images(heatmaps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray]
         if not (_is_plain(heatmap, _MAP_DTYPES) and _is_plain(mask, _MASK_DTYPES, heatmap.shape)
                 and (ignore is None or _is_plain(ignore, _MASK_DTYPES, heatmap.shape))):
             return None
-        images.append((heatmap.reshape(-1), _as_bytes(mask), _as_bytes(mask if ignore is None else ignore)))
+        images.append(_flat_image(heatmap, mask, ignore))
     return images
 
 
@@ -142,8 +148,7 @@ def _checked_images(heatmaps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarra
         return plain
     pairs = check_map_mask_pairs(heatmaps, gt_masks, maps_name="heatmaps")
     ignores = _ignore_masks(ignore_masks, [heatmap.shape for heatmap, _ in pairs])
-    return [(heatmap.reshape(-1), _as_bytes(mask), _as_bytes(mask if ignore is None else ignore))
-            for (heatmap, mask), ignore in zip(pairs, ignores)]
+    return [_flat_image(heatmap, mask, ignore) for (heatmap, mask), ignore in zip(pairs, ignores)]
 
 
 def _ignore_masks(ignore_masks: Sequence[np.ndarray | None] | None, shapes: list[tuple[int, ...]]
