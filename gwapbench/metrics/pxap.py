@@ -103,6 +103,54 @@ def _as_bytes(mask: np.ndarray) -> np.ndarray:
     return mask.reshape(-1).view(np.uint8)
 
 
+def _flat_image(heatmap: np.ndarray, mask: np.ndarray, ignore: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernels' arguments of one checked image: flat map, mask bytes, ignore bytes (the mask's if None)."""
+    return heatmap.reshape(-1), _as_bytes(mask), _as_bytes(mask if ignore is None else ignore)
+
+
+_MAP_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_MASK_DTYPES = (np.dtype(bool),)
+
+
+def _is_plain(array: object, dtypes: tuple[np.dtype, ...], shape: tuple[int, ...] | None = None) -> bool:
+    """Whether the checks would return `array` itself: a C-contiguous, non-empty 2-D numpy array (no
+    subclass) of one of `dtypes`, of `shape` when given."""
+    return (type(array) is np.ndarray and array.ndim == 2 and array.dtype in dtypes and array.size > 0
+            and array.flags.c_contiguous and (shape is None or array.shape == shape))
+
+
+def _plain_images(heatmaps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray],
+                  ignore_masks: Sequence[np.ndarray | None] | None
+                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """The flat (map, mask bytes, ignore bytes) of each image when every input is already plain (see
+    `_is_plain`; what the per-image checks would pass unchanged), else None: one quick pass over the
+    batch instead of the conversions of `check_map_mask_pairs`."""
+    ignores = [None] * len(heatmaps) if ignore_masks is None else ignore_masks
+    if not 0 < len(heatmaps) == len(gt_masks) == len(ignores):
+        return None
+    images = []
+    for heatmap, mask, ignore in zip(heatmaps, gt_masks, ignores):
+        if not (_is_plain(heatmap, _MAP_DTYPES) and _is_plain(mask, _MASK_DTYPES, heatmap.shape)
+                and (ignore is None or _is_plain(ignore, _MASK_DTYPES, heatmap.shape))):
+            return None
+        images.append(_flat_image(heatmap, mask, ignore))
+    return images
+
+
+def _checked_images(heatmaps: Sequence[np.ndarray], gt_masks: Sequence[np.ndarray],
+                    ignore_masks: Sequence[np.ndarray | None] | None
+                    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The flat (map, mask bytes, ignore bytes) of each image, after the checks and conversions of
+    `check_map_mask_pairs` and `_ignore_masks` (which raise ValueError naming the bad argument)."""
+    plain = _plain_images(heatmaps, gt_masks, ignore_masks)
+    if plain is not None:
+        return plain
+    pairs = check_map_mask_pairs(heatmaps, gt_masks, maps_name="heatmaps")
+    ignores = _ignore_masks(ignore_masks, [heatmap.shape for heatmap, _ in pairs])
+    return [_flat_image(heatmap, mask, ignore) for (heatmap, mask), ignore in zip(pairs, ignores)]
+
+
 def _ignore_masks(ignore_masks: Sequence[np.ndarray | None] | None, shapes: list[tuple[int, ...]]
                   ) -> list[np.ndarray | None]:
     """Each image's ignore mask as a contiguous bool array of its map's shape, or None (nothing ignored)."""
@@ -135,13 +183,10 @@ def pxap_histograms(
     image's ignore mask (None: none) that are outside its gt mask are not counted.
     """
     edges = pxap_bin_edges(cam_curve_interval)
-    pairs = check_map_mask_pairs(heatmaps, gt_masks, maps_name="heatmaps")
-    ignores = _ignore_masks(ignore_masks, [heatmap.shape for heatmap, _ in pairs])
+    images = _checked_images(heatmaps, gt_masks, ignore_masks)
     num_bins = len(edges) - 1
     thresholds = num_bins - 2
     arithmetic_edges = bool(np.array_equal(edges[:thresholds], np.arange(thresholds) * cam_curve_interval))
-    images = [(heatmap.reshape(-1), _as_bytes(mask), _as_bytes(mask if ignore is None else ignore))
-              for (heatmap, mask), ignore in zip(pairs, ignores)]
 
     def count(part: range) -> tuple[np.ndarray, int]:
         """(LANES, 2B + 1) counts of the images in `part` (the last slot: ignored pixels), and the first
@@ -162,7 +207,7 @@ def pxap_histograms(
             results = list(pool.map(count, parts))
     bad = [i for _, i in results if i >= 0]
     if bad:
-        heatmap = pairs[min(bad)][0]
+        heatmap = images[min(bad)][0]
         if not np.isfinite(heatmap).all():
             raise ValueError(f"heatmaps[{min(bad)}] contains NaN or infinite values")
         raise ValueError(f"heatmaps[{min(bad)}] must lie in [0, 1], got values in [{heatmap.min()}, {heatmap.max()}]")

@@ -233,3 +233,35 @@ def test_images_split_over_threads_count_as_numpy_histogram(monkeypatch, threads
     heatmaps[45] = np.full_like(heatmaps[45], -0.5)
     with pytest.raises(ValueError, match=r"heatmaps\[45\] must lie in \[0, 1\], got values in \[-0.5, -0.5\]"):
         pxap_histograms(heatmaps, masks, 0.01, ignores)
+
+
+def test_converted_inputs_count_as_plain_ones_and_as_numpy_histogram():
+    """Plain inputs (C-contiguous 2-D float32/64 maps, bool masks) skip the per-image conversions; transposed
+    views, 0/1 integer masks, nested lists and a float16 map go through them: same counts, np.histogram's."""
+    rng = np.random.default_rng(5)
+    heatmaps, masks = random_heatmaps(rng, 6)
+    ignores = [rng.random(m.shape) < 0.3 for m in masks]
+    ignores[2] = None
+    edges = pxap_bin_edges(0.01)
+    kept = [np.ones_like(m) if ig is None else ~(ig & ~m) for ig, m in zip(ignores, masks)]
+    inside = np.concatenate([h[m] for h, m in zip(heatmaps, masks)])
+    outside = np.concatenate([h[~m & k] for h, m, k in zip(heatmaps, masks, kept)])
+    expected = np.stack([np.histogram(outside, bins=edges)[0], np.histogram(inside, bins=edges)[0]])
+    np.testing.assert_array_equal(pxap_histograms(heatmaps, masks, 0.01, ignores), expected)
+    converted_maps = [np.asfortranarray(heatmaps[0]), heatmaps[1].T.copy().T, heatmaps[2].tolist(), *heatmaps[3:]]
+    converted_masks = [masks[0].astype(np.uint8), *masks[1:4], np.asfortranarray(masks[4]), masks[5].astype(int)]
+    converted_ignores = [*ignores[:5], ignores[5].astype(np.int64)]
+    np.testing.assert_array_equal(pxap_histograms(converted_maps, converted_masks, 0.01, converted_ignores), expected)
+    small = [h.astype(np.float16) for h in heatmaps]  # not plain: widened to float64, binned as np.histogram does
+    wide = np.concatenate([h.astype(np.float64)[m] for h, m in zip(small, masks)])
+    np.testing.assert_array_equal(pxap_histograms(small, masks, 0.01)[1], np.histogram(wide, bins=edges)[0])
+
+
+@pytest.mark.parametrize("bad_mask, message", [
+    (np.ones((3, 4), bool), r"gt_masks\[1\] has shape \(3, 4\) but heatmaps\[1\] has \(4, 3\)"),
+    (np.full((4, 3), 2), r"gt_masks\[1\] must be boolean"),
+])
+def test_a_batch_with_one_bad_mask_among_plain_ones_is_reported(bad_mask, message):
+    heatmaps = [np.full((4, 3), 0.5), np.full((4, 3), 0.25)]
+    with pytest.raises(ValueError, match=message):
+        pxap_histograms(heatmaps, [np.ones((4, 3), bool), bad_mask])
