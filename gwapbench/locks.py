@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,7 @@ class LockOwner:
 
 
 def read_owner(path: Path) -> LockOwner | None:
-    """The holder written in a lock file; None when the file is missing, unreadable or not yet written."""
+    """The holder written in a lock file; None when the file is missing or unreadable."""
     try:
         text = path.read_text().strip()
     except OSError:
@@ -64,14 +65,41 @@ def read_owner(path: Path) -> LockOwner | None:
 
 
 def try_acquire(path: Path) -> bool:
-    """Create the lock file holding this process and host; False when it exists already."""
+    """Create the lock file holding this process and host; False when it exists already.
+
+    The holder is written into a temporary file first and hard-linked onto `path` (atomic, and it fails when
+    `path` exists, on NFS too), so a lock file is never seen empty; where the filesystem has no hard links the
+    file is created with `O_CREAT | O_EXCL` and written after."""
+    holder = f"{os.getpid()}@{this_host()}"
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(holder)
+        os.link(name, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links here
+        return _create_exclusive(path, holder)
+    finally:
+        os.unlink(name)
+
+
+def _create_exclusive(path: Path, holder: str) -> bool:
     try:
         descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
     with os.fdopen(descriptor, "w") as handle:
-        handle.write(f"{os.getpid()}@{this_host()}")
+        handle.write(holder)
     return True
+
+
+def holder_if_held(path: Path) -> LockOwner | None:
+    """The holder of an existing lock file, or None when the lock is stale and may be taken over: its holder is
+    gone (a process of this host that no longer runs) or unreadable (a file gwapbench never writes empty)."""
+    owner = read_owner(path)
+    return owner if owner is not None and owner.may_be_alive() else None
 
 
 def release(path: Path) -> None:

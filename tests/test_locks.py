@@ -46,3 +46,40 @@ def test_only_a_holder_of_this_host_can_be_known_gone():
     assert str(foreign) == f"process {dead} on host {OTHER_HOST}" and str(LockOwner(dead, None)) == f"process {dead}"
     assert foreign.removal_hint(Path("x/lock")) == "; if that process is gone, delete x/lock"
     assert LockOwner(dead, None).removal_hint(Path("x/lock")) == ""
+
+
+def test_an_unreadable_lock_is_stale_and_a_live_or_foreign_one_held(tmp_path):
+    from gwapbench.locks import holder_if_held
+
+    path = tmp_path / "lock"
+    for text in ("", "garbage", f"{_dead_pid()}", f"{_dead_pid()}@{socket.gethostname()}"):
+        path.write_text(text)
+        assert holder_if_held(path) is None, text
+    path.write_text(f"{os.getpid()}")
+    assert holder_if_held(path) == LockOwner(os.getpid(), None)
+    path.write_text(f"{_dead_pid()}@{OTHER_HOST}")
+    assert holder_if_held(path).elsewhere
+
+
+def test_the_lock_appears_whole_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """The holder is written before the lock file appears (hard link of a written file); where hard links fail,
+    an exclusive create takes its place."""
+    seen = []
+    real_link = os.link
+
+    def link(source, target):
+        seen.append(Path(source).read_text())  # what the lock will hold, already written
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", link)
+    assert try_acquire(tmp_path / "lock") and seen == [f"{os.getpid()}@{socket.gethostname()}"]
+    assert not try_acquire(tmp_path / "lock")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lock"]
+
+    def no_links(source, target):
+        raise PermissionError("hard links not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert try_acquire(tmp_path / "other") and not try_acquire(tmp_path / "other")
+    assert (tmp_path / "other").read_text() == f"{os.getpid()}@{socket.gethostname()}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lock", "other"]

@@ -95,11 +95,13 @@ def resolve_precision(requested: str, device: str) -> str:
             raise InputError(f"--precision {requested}: this torch's CPU autocast does not compute in it; "
                              "use --precision fp32 on CPU")
         return "fp32" if requested == "auto" else requested
+    import torch
+
+    if not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
     if requested == "auto":
         return "bf16" if native_bf16() else "fp16"
     if requested == "bf16":
-        import torch
-
         if not torch.cuda.is_bf16_supported():
             raise InputError(f"--precision bf16: {torch.cuda.get_device_name()} has no bfloat16 support; "
                              "use --precision fp16 or fp32")

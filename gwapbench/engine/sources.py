@@ -24,7 +24,7 @@ from gwapbench.data.synthetic_shapes import CLASS_NAMES as SYNTHETIC_CLASSES
 from gwapbench.data.voc import CLASS_LIST_NAME, VOC_CLASSES, read_voc, voc_class_names
 from gwapbench.engine.store import check_runs_dir
 from gwapbench.errors import InputError
-from gwapbench.locks import read_owner, release, try_acquire
+from gwapbench.locks import holder_if_held, release, try_acquire
 from gwapbench.outdir import has_content
 
 DATA_KINDS = ("voc07", "voc", "synthetic")
@@ -58,11 +58,11 @@ def generated_once(out: Path, make: Callable[[Path], object]) -> Path:
 def _wait_or_take_over(lock: Path) -> None:
     """One turn of waiting for another process's `lock`: a stale one of this host is removed; one held on another
     host for longer than generation takes (`FOREIGN_LOCK_SECONDS`) is an InputError naming it."""
-    owner = read_owner(lock)
-    if owner is not None and not owner.may_be_alive():
+    owner = holder_if_held(lock)
+    if owner is None:
         release(lock)
         return
-    if owner is not None and owner.elsewhere:
+    if owner.elsewhere:
         try:
             held = time.time() - lock.stat().st_mtime
         except FileNotFoundError:

@@ -41,7 +41,7 @@ from gwapbench.config import DETECTION_TASK, ILSVRC_TASK, VOC_TASK, RunConfig
 from gwapbench.engine.schedules import Schedule, check_overrides
 from gwapbench.errors import InputError
 from gwapbench.npz import UnreadableNpz, read_npz
-from gwapbench.locks import read_owner, release, try_acquire
+from gwapbench.locks import holder_if_held, release, try_acquire
 from gwapbench.outdir import check_folder_location, write_marker
 
 
@@ -199,8 +199,8 @@ class Run:
         process on another host, is an InputError naming it."""
         path = self.folder / "lock"
         while not try_acquire(path):
-            owner = read_owner(path)
-            if owner is not None and not owner.is_this_process() and owner.may_be_alive():
+            owner = holder_if_held(path)
+            if owner is not None and not owner.is_this_process():
                 raise InputError(f"run {self.id} is in use by {owner} ({path}): wait for it to finish"
                                  f"{owner.removal_hint(path)}")
             release(path)

@@ -27,14 +27,14 @@ from gwapbench.engine.ilsvrc_methods import TRAINED_METHODS
 from gwapbench.engine.schedules import schedule_label
 from gwapbench.engine.store import Run
 from gwapbench.errors import InputError
-from gwapbench.locks import LockOwner, read_owner
+from gwapbench.locks import LockOwner, holder_if_held
 from gwapbench.outdir import MARKER_NAME
 from gwapbench.report.columns import format_columns
 from gwapbench.tables.voc import TABLE1_METHODS
 
 _STORE_NAMES = r"config\.json|checkpoint\.pt|predictions(-\d+)?\.npz|metrics\.json|log\.txt"
 # The store's files, their atomic-write temporaries (`.<name>.<random>.tmp`, gwapbench.atomic), the lock, the marker.
-STORE_FILE = re.compile(rf"(?:{_STORE_NAMES}|\.(?:{_STORE_NAMES})\.[^/]*\.tmp|lock|{re.escape(MARKER_NAME)})")
+STORE_FILE = re.compile(rf"(?:{_STORE_NAMES}|\.(?:{_STORE_NAMES}|lock)\.[^/]*\.tmp|lock|{re.escape(MARKER_NAME)})")
 # metrics.json key of each task's headline number (as `Run.metrics` reads it), and how the list names it.
 HEADLINES = {VOC_TASK: ("cls_map", "mAP"), ILSVRC_TASK: ("top1_cls_error", "top-1 err"),
              DETECTION_TASK: ("det_map", "det mAP")}
@@ -88,8 +88,7 @@ def is_run_folder(folder: Path) -> bool:
 
 def live_lock(folder: Path) -> LockOwner | None:
     """The holder of the run's lock, unless there is none or it is known to be gone (`gwapbench.locks`)."""
-    owner = read_owner(folder / "lock")
-    return owner if owner is not None and owner.may_be_alive() else None
+    return holder_if_held(folder / "lock")
 
 
 def _size(folder: Path) -> int:

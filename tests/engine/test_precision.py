@@ -256,3 +256,12 @@ def test_an_fp16_checkpoint_keeps_the_gradient_scale_and_resuming_restores_it(sm
     assert seen["start"] == 3 and seen["scaler"].get_scale() == 1024.0
     runner.save_checkpoint(run, task, optimizer, 3, torch.amp.GradScaler("cpu", enabled=False))
     assert "scaler" not in torch.load(run.checkpoint_path, weights_only=True)  # fp32 / bf16 checkpoints as before
+
+
+@pytest.mark.parametrize("requested", ["auto", "bf16", "fp16"])
+def test_cuda_asked_for_on_a_machine_without_it_is_one_line(monkeypatch, requested):
+    """--device cuda on a machine without CUDA: the device's one-line error, not a traceback from a CUDA query."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: (_ for _ in ()).throw(RuntimeError("no GPU")))
+    with pytest.raises(InputError, match=r"^--device cuda:1: CUDA is not available on this machine"):
+        resolve_precision(requested, "cuda:1")
