@@ -189,6 +189,9 @@ class IlsvrcClassification(RunTask):
     def evaluate(self, predictions: dict, data: RunData) -> dict[str, object]:
         return evaluate_ilsvrc(predictions, data.test)
 
+    def weights_key(self, config: RunConfig) -> tuple[object, ...]:
+        return (*super().weights_key(config), config.method in PRETRAINED_METHODS)
+
     def check_weights(self, config: RunConfig) -> None:
         """A pretrained row's classifier weights, else the backbone's (resolved, no model built)."""
         if config.method in PRETRAINED_METHODS:

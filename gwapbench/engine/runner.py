@@ -158,6 +158,10 @@ class RunTask:
     def evaluate(self, predictions: dict[str, np.ndarray], data: RunData) -> dict[str, object]:
         raise NotImplementedError
 
+    def weights_key(self, config: RunConfig) -> tuple[object, ...]:
+        """What `check_weights` depends on: runs with one key need one check (a table's methods share a backbone)."""
+        return (config.task, config.net, config.weights)
+
     def check_weights(self, config: RunConfig) -> None:
         """Resolve the run's backbone weights (never building the model), so that a missing file is reported
         before any run starts."""
@@ -234,8 +238,7 @@ def execute_runs(runs: Sequence[PlannedRun], schedule: Schedule, options: Engine
         for planned in runs:
             planned.run.create(planned.config, planned.fingerprint, schedule)
     distributed.barrier(info)
-    unfinished = {(p.config.task, p.config.net, p.config.method, p.config.weights): p.config
-                  for p in runs if not p.run.is_finished}
+    unfinished = {task_of(p.config).weights_key(p.config): p.config for p in runs if not p.run.is_finished}
     for config in unfinished.values():
         task_of(config).check_weights(config)
     metrics = {}

@@ -255,3 +255,21 @@ def test_metrics_seconds_count_prediction_and_evaluation_not_training(small_voc,
     (run,) = (tmp_path / "runs").glob("tiny-gap-*")
     assert re.search(r"trained in [0-9.]+ s", (run / "log.txt").read_text())
     assert json.loads((run / "metrics.json").read_text())["seconds"] < 2.0
+
+
+def test_the_weights_of_a_tables_runs_are_checked_once_per_backbone(monkeypatch, small_voc, tmp_path):
+    """Table I's methods share one backbone: its weights are resolved once before training, not once per method
+    (a VGG16 state dict is read whole); ILSVRC's pretrained rows need their own check."""
+    from gwapbench.engine import runner
+
+    calls = []
+    monkeypatch.setattr(runner.RunTask, "check_weights", lambda self, config: calls.append(config.method))
+    args = table_args("table1", small_voc, tmp_path / "runs", tmp_path / "out", "--methods", "gap,gwap,gwap_no_exp")
+    result = CliRunner().invoke(cli, [*args, "--override", "iterations=1"])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1
+    ilsvrc = runner.task_of(RunConfig(DataConfig("synthetic", "r", ("a",)), "tiny", "gap", "ci",
+                                      task="ilsvrc_classification"))
+    keys = {ilsvrc.weights_key(RunConfig(DataConfig("synthetic", "r", ("a",)), "googlenet", method, "ci",
+                                         task="ilsvrc_classification")) for method in ("gap", "gmp", "original")}
+    assert len(keys) == 2

@@ -91,3 +91,4 @@ def test_a_missing_weights_file_is_reported_without_building_a_model(monkeypatch
     with pytest.raises(WeightsNotFoundError, match="missing.pt"):
         registered.check_weights(config)
     registered.check_weights(RunConfig(config.data, "tiny", config.method, "ci", weights="none", task=task))
+
