@@ -35,7 +35,6 @@ CHOICE_LOCATIONS = {
     "box_methods": ("gwapbench.metrics.box_methods", "BOX_METHODS"),
     "box_conventions": ("gwapbench.metrics.box_methods", "BOX_CONVENTIONS"),
     "normalizations": ("gwapbench.metrics.heatmaps", "NORMALIZATIONS"),
-    "pretrained_nets": ("gwapbench.engine.ilsvrc_methods", "PRETRAINED_NETS"),
     "voc_data": ("gwapbench.engine.sources", "DATA_KINDS"),
     "ilsvrc_data": ("gwapbench.engine.ilsvrc_sources", "ILSVRC_DATA"),
     "detection_data": ("gwapbench.engine.detection_sources", "DETECTION_DATA"),
