@@ -36,6 +36,7 @@ from gwapbench.regression import (
 )
 from gwapbench.report.catalog import is_run_folder, runtime
 from gwapbench.tables.paper import paper_values
+from gwapbench.tables.render import markdown_table
 
 REPORT_FILES = ("report.md", "report.html")
 DEFAULT_TOLERANCE = {"percent": 1.0, "fraction": 0.01}  # by the paper number's unit
@@ -204,26 +205,20 @@ def _run_cells(run: RunLine) -> list[str]:
             _seconds(run.evaluate_seconds)]
 
 
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    escape = lambda cell: str(cell).replace("|", "\\|")  # noqa: E731
-    return (["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-            + ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows])
-
-
 def render_markdown(report: Report) -> str:
     lines = [f"<!-- {REPORT_MARKER} -->", f"# {report.title}", ""]
     lines += [f"- **{name}**: {value}" for name, value in _facts(report)]
     lines += ["", "## Environment (of this report)", ""] + [f"- **{n}**: {v}" for n, v in report.environment]
     for section in report.tables:
         lines += ["", f"## {section.path.name}", "", section.summary(), ""]
-        lines += _md_table(SHOWN_COLUMNS, [[f"**{c}**" if c.startswith("OUTSIDE") else c for c in _cells(section, r)]
+        lines += markdown_table(SHOWN_COLUMNS, [[f"**{c}**" if c.startswith("OUTSIDE") else c for c in _cells(section, r)]
                                            for r in section.rows])
     if report.figures:
         lines += ["", "## Figures"]
         for figure in report.figures:
             relative = figure.relative_to(report.out).as_posix()
             lines += ["", f"### {relative}", "", f"![{relative}]({relative})"]
-    lines += ["", "## Runs", ""] + _md_table(RUN_COLUMNS, [_run_cells(r) for r in report.runs])
+    lines += ["", "## Runs", ""] + markdown_table(RUN_COLUMNS, [_run_cells(r) for r in report.runs])
     if report.missing_runs:
         lines += ["", f"Not in {report.runs_dir}: {', '.join(report.missing_runs)} (no runtime or data shown)."]
     return "\n".join(lines) + "\n"

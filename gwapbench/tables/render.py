@@ -34,13 +34,19 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table's lines: the header, its rule, one line per row ("|" inside a cell escaped)."""
+    escape = lambda cell: str(cell).replace("|", "\\|")  # noqa: E731
+    return (["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+            + ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows])
+
+
 def to_markdown(title: str, rows: Sequence[dict[str, Any]]) -> str:
     columns = ("method", "setting", "metric", "reproduced", "paper", "delta", "run_id")
     if any(row.get("paper_ref_source") for row in rows):  # the paper's number on its own net and data
         columns += ("paper_ref_value", "paper_ref_source")
-    lines = [f"**{title}** (net {rows[0]['net']})" if rows else f"**{title}**", "",
-             "| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
-    lines += ["| " + " | ".join(_short(row[c]) for c in columns) + " |" for row in rows]
+    lines = [f"**{title}** (net {rows[0]['net']})" if rows else f"**{title}**", ""]
+    lines += markdown_table(columns, [[_short(row[c]) for c in columns] for row in rows])
     return "\n".join(lines) + "\n"
 
 
